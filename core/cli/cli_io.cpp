@@ -1,0 +1,97 @@
+#include "cli_io.h"
+
+#include <cerrno>
+#include <cstring>
+
+namespace callhook::cli {
+
+std::optional<std::string> read_input(std::string_view command, std::string_view path) {
+  const bool from_stdin = path == "-";
+  std::FILE* file = from_stdin ? stdin : std::fopen(std::string(path).c_str(), "rb");
+  if (file == nullptr) {
+    std::fprintf(stderr, "callhook %.*s: cannot open %.*s: %s\n",
+                 static_cast<int>(command.size()), command.data(), static_cast<int>(path.size()),
+                 path.data(), std::strerror(errno));
+    return std::nullopt;
+  }
+  std::string data;
+  char chunk[1 << 16];
+  std::size_t n = 0;
+  while ((n = std::fread(chunk, 1, sizeof chunk, file)) > 0) data.append(chunk, n);
+  const bool failed = std::ferror(file) != 0;
+  if (!from_stdin) std::fclose(file);
+  if (failed) {
+    std::fprintf(stderr, "callhook %.*s: cannot read %.*s\n", static_cast<int>(command.size()),
+                 command.data(), static_cast<int>(path.size()), path.data());
+    return std::nullopt;
+  }
+  return data;
+}
+
+Args::Args(int argc, char** argv, int first) {
+  for (int i = first; i < argc; ++i) words_.emplace_back(argv[i]);
+  used_.assign(words_.size(), false);
+}
+
+bool Args::flag(std::string_view name) {
+  bool found = false;
+  for (std::size_t i = 0; i < words_.size(); ++i) {
+    if (!used_[i] && words_[i] == name) {
+      used_[i] = true;
+      found = true;
+    }
+  }
+  return found;
+}
+
+std::vector<std::string> Args::options(std::string_view name) {
+  std::vector<std::string> values;
+  for (std::size_t i = 0; i < words_.size(); ++i) {
+    if (used_[i]) continue;
+    const std::string& word = words_[i];
+    if (word == name) {
+      used_[i] = true;
+      if (i + 1 < words_.size()) {
+        used_[i + 1] = true;
+        values.push_back(words_[i + 1]);
+        ++i;
+      } else {
+        missing_value_ = std::string(name);
+      }
+    } else if (word.size() > name.size() && word.starts_with(name) && word[name.size()] == '=') {
+      used_[i] = true;
+      values.push_back(word.substr(name.size() + 1));
+    }
+  }
+  return values;
+}
+
+std::optional<std::string> Args::option(std::string_view name) {
+  std::vector<std::string> values = options(name);
+  if (values.empty()) return std::nullopt;
+  return values.back();
+}
+
+std::vector<std::string> Args::positionals() const {
+  std::vector<std::string> rest;
+  for (std::size_t i = 0; i < words_.size(); ++i) {
+    if (!used_[i]) rest.push_back(words_[i]);
+  }
+  return rest;
+}
+
+std::optional<std::string> Args::unknown() const {
+  for (std::size_t i = 0; i < words_.size(); ++i) {
+    if (!used_[i] && words_[i].size() > 1 && words_[i].starts_with("--")) return words_[i];
+  }
+  return std::nullopt;
+}
+
+int usage_error(std::string_view command, std::string_view message) {
+  std::fprintf(stderr, "callhook %.*s: %.*s\nTry 'callhook %.*s --help'.\n",
+               static_cast<int>(command.size()), command.data(), static_cast<int>(message.size()),
+               message.data(), static_cast<int>(command.size()), command.data());
+  return kExitUsage;
+}
+
+}  // namespace callhook::cli

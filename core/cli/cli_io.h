@@ -1,0 +1,67 @@
+// Input, output and argument helpers for the callhook command-line program.
+#pragma once
+
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace callhook::cli {
+
+/// Exit codes shared by every command.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitRejected = 1;  // invalid payload, bad signature, no match...
+inline constexpr int kExitUsage = 2;     // bad arguments or unreadable input
+
+/// Reads a whole file, or standard input for "-". nullopt (with a message on stderr) on failure.
+std::optional<std::string> read_input(std::string_view command, std::string_view path);
+
+/// Buffered standard output: one write per 64 KiB rather than per line.
+class Output {
+ public:
+  ~Output() { flush(); }
+  std::string& buffer() { return buffer_; }
+  void line(std::string_view text) {
+    buffer_.append(text);
+    buffer_.push_back('\n');
+    maybe_flush();
+  }
+  void maybe_flush() {
+    if (buffer_.size() >= 64 * 1024) flush();
+  }
+  void flush() {
+    if (!buffer_.empty()) std::fwrite(buffer_.data(), 1, buffer_.size(), stdout);
+    buffer_.clear();
+    std::fflush(stdout);
+  }
+
+ private:
+  std::string buffer_;
+};
+
+/// A small argument scanner: flags, "--name value" / "--name=value" options and positionals.
+class Args {
+ public:
+  Args(int argc, char** argv, int first);
+  /// True (and consumed) when `--name` is present.
+  bool flag(std::string_view name);
+  /// The value of `--name`, consumed; every occurrence with `all`.
+  std::optional<std::string> option(std::string_view name);
+  std::vector<std::string> options(std::string_view name);
+  /// What is left once flags and options are taken. Unknown `--x` words are reported by
+  /// `unknown()`.
+  std::vector<std::string> positionals() const;
+  std::optional<std::string> unknown() const;
+  /// An option given without its value.
+  const std::optional<std::string>& missing_value() const { return missing_value_; }
+
+ private:
+  std::vector<std::string> words_;
+  std::vector<bool> used_;
+  std::optional<std::string> missing_value_;
+};
+
+int usage_error(std::string_view command, std::string_view message);
+
+}  // namespace callhook::cli

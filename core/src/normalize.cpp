@@ -1,0 +1,322 @@
+#include "callhook/normalize.h"
+
+#include <nlohmann/json.hpp>
+#include <array>
+
+#include "callhook/json_writer.h"
+#include "value_formats.h"
+
+namespace callhook {
+namespace {
+
+// Splits "a.b.c" into its parent "a.b" and leaf "c".
+std::pair<std::string_view, std::string_view> split_leaf(std::string_view path) {
+  const std::size_t dot = path.rfind('.');
+  if (dot == std::string_view::npos) return {{}, path};
+  return {path.substr(0, dot), path.substr(dot + 1)};
+}
+
+// Writes leaves at dotted paths in one pass, opening and closing the nested objects between
+// consecutive leaves. Leaves must arrive grouped by parent, as the spec table orders them.
+class NestedEmitter {
+ public:
+  explicit NestedEmitter(std::string& out) : w_(out) { w_.begin_object(); }
+
+  /// Positions the writer inside the object at `parent` (dotted, may be empty; its text must
+  /// outlive the emitter) and writes `leaf` as the next key; the caller then writes the value.
+  JsonWriter& at(std::string_view parent, std::string_view leaf) {
+    std::array<std::string_view, kMaxDepth> wanted;
+    std::size_t depth = 0;
+    std::size_t pos = 0;
+    while (pos < parent.size() && depth < kMaxDepth) {
+      std::size_t dot = parent.find('.', pos);
+      if (dot == std::string_view::npos) dot = parent.size();
+      wanted[depth++] = parent.substr(pos, dot - pos);
+      pos = dot + 1;
+    }
+    std::size_t common = 0;
+    while (common < open_count_ && common < depth && open_[common] == wanted[common]) ++common;
+    while (open_count_ > common) {
+      w_.end_object();
+      --open_count_;
+    }
+    for (std::size_t i = common; i < depth; ++i) {
+      w_.key(wanted[i]).begin_object();
+      open_[open_count_++] = wanted[i];
+    }
+    return w_.key(leaf);
+  }
+
+  void finish() {
+    for (; open_count_ > 0; --open_count_) w_.end_object();
+    w_.end_object();
+  }
+
+ private:
+  static constexpr std::size_t kMaxDepth = 6;
+  JsonWriter w_;
+  std::array<std::string_view, kMaxDepth> open_;
+  std::size_t open_count_ = 0;
+};
+
+void write_list(JsonWriter& w, std::string_view value) {
+  w.begin_array();
+  std::size_t pos = 0;
+  while (pos <= value.size()) {
+    std::size_t comma = value.find(',', pos);
+    if (comma == std::string_view::npos) comma = value.size();
+    std::string_view item = value.substr(pos, comma - pos);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (!item.empty()) w.string(item);
+    pos = comma + 1;
+  }
+  w.end_array();
+}
+
+void write_value(NestedEmitter& emit, const FieldSpec& spec, std::string_view value,
+                 std::string& scratch) {
+  const auto [parent, leaf] = split_leaf(spec.canonical_path);
+  JsonWriter& w = emit.at(parent, leaf);
+  if (value.empty()) {
+    w.null();
+    if (spec.type == FieldType::e164_or_anonymous) emit.at(parent, "anonymous").boolean(false);
+    return;
+  }
+  switch (spec.type) {
+    case FieldType::integer:
+    case FieldType::non_negative_integer:
+      w.number(detail::parse_int64(value).value_or(0));
+      return;
+    case FieldType::datetime:
+      scratch.clear();
+      detail::append_iso8601(scratch, value);
+      w.string(scratch);
+      return;
+    case FieldType::comma_list:
+      write_list(w, value);
+      return;
+    case FieldType::e164_or_anonymous: {
+      const bool anonymous = value == "anonymous";
+      if (anonymous) {
+        w.null();
+      } else {
+        w.string(value);
+      }
+      emit.at(parent, "anonymous").boolean(anonymous);
+      return;
+    }
+    case FieldType::text:
+    case FieldType::e164:
+    case FieldType::http_uri:
+    case FieldType::enumeration:
+      w.string(value);
+      return;
+  }
+}
+
+bool seen_before(const FieldList& fields, std::size_t i) {
+  for (std::size_t j = 0; j < i; ++j) {
+    if (fields.name(j) == fields.name(i)) return true;
+  }
+  return false;
+}
+
+void write_custom_dimensions(NestedEmitter& emit, const FieldList& fields) {
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    const auto number = custom_dimension_number(fields.name(i));
+    if (!number || seen_before(fields, i)) continue;
+    const std::string_view value = fields.value(i);
+    JsonWriter& w = emit.at("session.custom_dimensions", *number);
+    if (value.empty()) {
+      w.null();
+    } else {
+      w.string(value);
+    }
+  }
+}
+
+void write_extra(NestedEmitter& emit, const FieldList& fields) {
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    const std::string_view name = fields.name(i);
+    if (find_spec_field(name) || custom_dimension_number(name) || seen_before(fields, i)) continue;
+    emit.at("extra", name).string(fields.value(i));
+  }
+}
+
+}  // namespace
+
+bool write_canonical_json(const FieldList& fields, const Report& report, std::string& out) {
+  if (!report.valid) return false;
+  NestedEmitter emit(out);
+  std::string scratch;
+  const auto rows = spec_fields();
+  for (std::size_t row = 0; row < rows.size(); ++row) {
+    const FieldSpec& spec = rows[row];
+    if (!spec.canonical_path.empty()) {
+      const std::int32_t slot = report.slot[row];
+      if (slot >= 0) {
+        write_value(emit, spec, fields.value(static_cast<std::size_t>(slot)), scratch);
+      } else if (spec.absent_is_null) {
+        const auto [parent, leaf] = split_leaf(spec.canonical_path);
+        emit.at(parent, leaf).null();
+      }
+    }
+    if (row == custom_dimension_anchor()) write_custom_dimensions(emit, fields);
+  }
+  write_extra(emit, fields);
+  emit.finish();
+  return true;
+}
+
+namespace {
+
+using nlohmann::ordered_json;
+
+ordered_json schema_for(const FieldSpec& spec) {
+  ordered_json s;
+  const bool nullable = spec.may_be_empty || spec.absent_is_null;
+  const auto typed = [&](std::string_view type) {
+    if (nullable) {
+      s["type"] = ordered_json::array({type, "null"});
+    } else {
+      s["type"] = type;
+    }
+  };
+  switch (spec.type) {
+    case FieldType::text: typed("string"); break;
+    case FieldType::integer: typed("integer"); break;
+    case FieldType::non_negative_integer:
+      typed("integer");
+      s["minimum"] = 0;
+      break;
+    case FieldType::datetime:
+      typed("string");
+      s["format"] = "date-time";
+      s["pattern"] = "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}Z$";
+      break;
+    case FieldType::e164:
+      typed("string");
+      s["pattern"] = "^\\+[1-9][0-9]{1,14}$";
+      break;
+    case FieldType::e164_or_anonymous:
+      s["type"] = ordered_json::array({"string", "null"});
+      s["pattern"] = "^\\+[1-9][0-9]{1,14}$";
+      break;
+    case FieldType::http_uri:
+      typed("string");
+      s["format"] = "uri";
+      break;
+    case FieldType::enumeration: {
+      typed("string");
+      ordered_json values = ordered_json::array();
+      for (const std::string_view v : spec.allowed) values.push_back(v);
+      if (nullable) values.push_back(nullptr);
+      s["enum"] = values;
+      break;
+    }
+    case FieldType::comma_list:
+      if (nullable) {
+        s["type"] = ordered_json::array({"array", "null"});
+      } else {
+        s["type"] = "array";
+      }
+      s["items"] = {{"type", "string"}};
+      break;
+  }
+  s["description"] = std::string(spec.description) + " Sent as " + std::string(spec.name) + ".";
+  return s;
+}
+
+ordered_json& object_at(ordered_json& root, std::string_view parent) {
+  ordered_json* node = &root;
+  std::size_t pos = 0;
+  while (pos < parent.size()) {
+    std::size_t dot = parent.find('.', pos);
+    if (dot == std::string_view::npos) dot = parent.size();
+    const std::string key(parent.substr(pos, dot - pos));
+    ordered_json& props = (*node)["properties"];
+    if (!props.contains(key)) {
+      props[key] = {{"type", "object"}, {"additionalProperties", false},
+                    {"properties", ordered_json::object()}};
+    }
+    node = &props[key];
+    pos = dot + 1;
+  }
+  return *node;
+}
+
+void add_required(ordered_json& node, const std::string& key) {
+  ordered_json& required = node["required"];
+  for (const auto& listed : required) {
+    if (listed.is_string() && listed.get_ref<const std::string&>() == key) return;
+  }
+  required.push_back(key);
+}
+
+// Marks every segment of `path` as required in its parent.
+void require_path(ordered_json& root, std::string_view path) {
+  ordered_json* node = &root;
+  std::size_t pos = 0;
+  while (pos < path.size()) {
+    std::size_t dot = path.find('.', pos);
+    if (dot == std::string_view::npos) dot = path.size();
+    const std::string key(path.substr(pos, dot - pos));
+    add_required(*node, key);
+    node = &(*node)["properties"][key];
+    pos = dot + 1;
+  }
+}
+
+}  // namespace
+
+std::string canonical_event_schema() {
+  ordered_json root = {
+      {"$schema", "https://json-schema.org/draft/2020-12/schema"},
+      {"$id", "https://callhook.dev/schema/call-event.schema.json"},
+      {"title", "callhook canonical call event"},
+      {"description",
+       "The typed, nested event callhook makes of one Voice Webhooks delivery. Generated from "
+       "the spec table by `callhook schema event`."},
+      {"type", "object"},
+      {"additionalProperties", false},
+      {"properties", ordered_json::object()},
+      {"required", ordered_json::array()}};
+  const auto rows = spec_fields();
+  for (std::size_t row = 0; row < rows.size(); ++row) {
+    const FieldSpec& spec = rows[row];
+    if (!spec.canonical_path.empty()) {
+      const auto [parent, leaf] = split_leaf(spec.canonical_path);
+      ordered_json& node = object_at(root, parent);
+      node["properties"][std::string(leaf)] = schema_for(spec);
+      const bool always = (spec.initiate == Presence::required &&
+                           spec.complete == Presence::required && spec.group != Group::attribution &&
+                           spec.group != Group::session) ||
+                          spec.absent_is_null;
+      if (spec.type == FieldType::e164_or_anonymous) {
+        node["properties"]["anonymous"] = {
+            {"type", "boolean"},
+            {"description", "True when " + std::string(spec.name) + " was anonymous."}};
+        if (always) require_path(root, std::string(parent) + ".anonymous");
+      }
+      if (always) require_path(root, spec.canonical_path);
+      const bool grouped = spec.group == Group::attribution || spec.group == Group::session;
+      if (grouped && spec.initiate == Presence::required) add_required(node, std::string(leaf));
+    }
+    if (row == custom_dimension_anchor()) {
+      ordered_json& session = object_at(root, "session");
+      session["properties"]["custom_dimensions"] = {
+          {"type", "object"},
+          {"description", "AnalyticsSession.CustomDimensionN, keyed by N."},
+          {"patternProperties", {{"^[1-9][0-9]*$", {{"type", {"string", "null"}}}}}},
+          {"additionalProperties", false}};
+    }
+  }
+  root["properties"]["extra"] = {
+      {"type", "object"},
+      {"description", "Parameters the spec does not define, as sent (lenient mode)."},
+      {"additionalProperties", {{"type", "string"}}}};
+  return root.dump(2) + "\n";
+}
+
+}  // namespace callhook

@@ -1,0 +1,29 @@
+// Checks and conversions for the value formats of the spec (internal to the core).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace callhook::detail {
+
+/// Parses optional '-' then decimal digits into an int64; nullopt on anything else or overflow.
+[[nodiscard]] std::optional<std::int64_t> parse_int64(std::string_view text);
+[[nodiscard]] bool all_digits(std::string_view text);
+
+/// Seconds since the Unix epoch of a UTC "yyyy-MM-dd HH:mm:ss" that is a real calendar
+/// date-time (leap years included), or nullopt.
+[[nodiscard]] std::optional<std::int64_t> parse_spec_datetime(std::string_view text);
+/// Appends the ISO 8601 UTC form "yyyy-MM-ddTHH:mm:ssZ" of a valid spec date-time.
+void append_iso8601(std::string& out, std::string_view spec_datetime);
+
+/// '+', a digit 1-9, then 1 to 14 more digits.
+[[nodiscard]] bool is_e164(std::string_view text);
+/// An absolute http: or https: URI with a non-empty host and no whitespace or control bytes.
+[[nodiscard]] bool is_http_uri(std::string_view text);
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+[[nodiscard]] std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d);
+
+}  // namespace callhook::detail

@@ -9,9 +9,8 @@ std::optional<std::string> read_input(std::string_view command, std::string_view
   const bool from_stdin = path == "-";
   std::FILE* file = from_stdin ? stdin : std::fopen(std::string(path).c_str(), "rb");
   if (file == nullptr) {
-    std::fprintf(stderr, "callhook %.*s: cannot open %.*s: %s\n",
-                 static_cast<int>(command.size()), command.data(), static_cast<int>(path.size()),
-                 path.data(), std::strerror(errno));
+    std::fprintf(stderr, "callhook %.*s: cannot open %.*s: %s\n", static_cast<int>(command.size()),
+                 command.data(), static_cast<int>(path.size()), path.data(), std::strerror(errno));
     return std::nullopt;
   }
   std::string data;

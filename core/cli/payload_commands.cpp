@@ -55,8 +55,7 @@ bool read_limit(Args& args, std::string_view name, std::size_t& target, std::str
 }
 
 // Parses the options shared by parse/validate/normalize; nullopt after printing a usage error.
-std::optional<PayloadArgs> read_payload_args(std::string_view command, Args& args,
-                                             bool checking) {
+std::optional<PayloadArgs> read_payload_args(std::string_view command, Args& args, bool checking) {
   PayloadArgs out;
   if (checking) {
     const bool strict = args.flag("--strict");
@@ -198,13 +197,14 @@ int run_check(Verb verb, int argc, char** argv) {
 
 int cmd_validate(int argc, char** argv) {
   if (wants_help(argc, argv)) {
-    print_help(std::string("Usage: callhook validate [--strict|--lenient] [--content-type TYPE] "
-                           "[--url URL] [--ndjson] [FILE|-]\n\n"
-                           "Checks a Voice Webhooks payload and prints the verdict:\n"
-                           "  {\"valid\": bool, \"event\": \"Call.Complete\" or null,\n"
-                           "   \"errors\": [{\"field\", \"code\", \"message\"}], \"warnings\": [...]}\n") +
-               std::string(kPayloadOptions) + std::string(kCheckOptions) +
-               "\nExit status: 0 valid, 1 invalid (any line with --ndjson), 2 usage or I/O error.\n");
+    print_help(
+        std::string("Usage: callhook validate [--strict|--lenient] [--content-type TYPE] "
+                    "[--url URL] [--ndjson] [FILE|-]\n\n"
+                    "Checks a Voice Webhooks payload and prints the verdict:\n"
+                    "  {\"valid\": bool, \"event\": \"Call.Complete\" or null,\n"
+                    "   \"errors\": [{\"field\", \"code\", \"message\"}], \"warnings\": [...]}\n") +
+        std::string(kPayloadOptions) + std::string(kCheckOptions) +
+        "\nExit status: 0 valid, 1 invalid (any line with --ndjson), 2 usage or I/O error.\n");
     return kExitOk;
   }
   return run_check(Verb::validate, argc, argv);
@@ -212,13 +212,14 @@ int cmd_validate(int argc, char** argv) {
 
 int cmd_normalize(int argc, char** argv) {
   if (wants_help(argc, argv)) {
-    print_help(std::string("Usage: callhook normalize [--strict|--lenient] [--content-type TYPE] "
-                           "[--url URL] [--ndjson] [FILE|-]\n\n"
-                           "Prints the canonical call event of a valid payload (see "
-                           "schema/call-event.schema.json);\nan invalid payload prints the "
-                           "validate verdict instead.\n") +
-               std::string(kPayloadOptions) + std::string(kCheckOptions) +
-               "\nExit status: 0 valid, 1 invalid (any line with --ndjson), 2 usage or I/O error.\n");
+    print_help(
+        std::string("Usage: callhook normalize [--strict|--lenient] [--content-type TYPE] "
+                    "[--url URL] [--ndjson] [FILE|-]\n\n"
+                    "Prints the canonical call event of a valid payload (see "
+                    "core/schema/call-event.schema.json);\nan invalid payload prints the "
+                    "validate verdict instead.\n") +
+        std::string(kPayloadOptions) + std::string(kCheckOptions) +
+        "\nExit status: 0 valid, 1 invalid (any line with --ndjson), 2 usage or I/O error.\n");
     return kExitOk;
   }
   return run_check(Verb::normalize, argc, argv);

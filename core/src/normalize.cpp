@@ -1,7 +1,7 @@
 #include "callhook/normalize.h"
 
-#include <nlohmann/json.hpp>
 #include <array>
+#include <nlohmann/json.hpp>
 
 #include "callhook/json_writer.h"
 #include "value_formats.h"
@@ -162,9 +162,11 @@ bool write_canonical_json(const FieldList& fields, const Report& report, std::st
         emit.at(parent, leaf).null();
       }
     }
-    if (row == custom_dimension_anchor()) write_custom_dimensions(emit, fields);
+    if (row == custom_dimension_anchor() && report.custom_dimension_count > 0) {
+      write_custom_dimensions(emit, fields);
+    }
   }
-  write_extra(emit, fields);
+  if (report.unknown_count > 0) write_extra(emit, fields);
   emit.finish();
   return true;
 }
@@ -184,8 +186,12 @@ ordered_json schema_for(const FieldSpec& spec) {
     }
   };
   switch (spec.type) {
-    case FieldType::text: typed("string"); break;
-    case FieldType::integer: typed("integer"); break;
+    case FieldType::text:
+      typed("string");
+      break;
+    case FieldType::integer:
+      typed("integer");
+      break;
     case FieldType::non_negative_integer:
       typed("integer");
       s["minimum"] = 0;
@@ -237,7 +243,8 @@ ordered_json& object_at(ordered_json& root, std::string_view parent) {
     const std::string key(parent.substr(pos, dot - pos));
     ordered_json& props = (*node)["properties"];
     if (!props.contains(key)) {
-      props[key] = {{"type", "object"}, {"additionalProperties", false},
+      props[key] = {{"type", "object"},
+                    {"additionalProperties", false},
                     {"properties", ordered_json::object()}};
     }
     node = &props[key];
@@ -273,7 +280,7 @@ void require_path(ordered_json& root, std::string_view path) {
 std::string canonical_event_schema() {
   ordered_json root = {
       {"$schema", "https://json-schema.org/draft/2020-12/schema"},
-      {"$id", "https://callhook.dev/schema/call-event.schema.json"},
+      {"$id", "urn:callhook:schema:call-event:1"},
       {"title", "callhook canonical call event"},
       {"description",
        "The typed, nested event callhook makes of one Voice Webhooks delivery. Generated from "
@@ -289,10 +296,10 @@ std::string canonical_event_schema() {
       const auto [parent, leaf] = split_leaf(spec.canonical_path);
       ordered_json& node = object_at(root, parent);
       node["properties"][std::string(leaf)] = schema_for(spec);
-      const bool always = (spec.initiate == Presence::required &&
-                           spec.complete == Presence::required && spec.group != Group::attribution &&
-                           spec.group != Group::session) ||
-                          spec.absent_is_null;
+      const bool always =
+          (spec.initiate == Presence::required && spec.complete == Presence::required &&
+           spec.group != Group::attribution && spec.group != Group::session) ||
+          spec.absent_is_null;
       if (spec.type == FieldType::e164_or_anonymous) {
         node["properties"]["anonymous"] = {
             {"type", "boolean"},

@@ -1,6 +1,5 @@
 #include "callhook/spec.h"
 
-#include <algorithm>
 #include <array>
 
 namespace callhook {
@@ -14,9 +13,9 @@ constexpr std::array<std::string_view, 2> kEvents{"Call.Initiate", "Call.Complet
 constexpr std::array<std::string_view, 1> kPropertyTypes{"Site"};
 constexpr std::array<std::string_view, 2> kNumberTypes{"Static", "Dynamic"};
 constexpr std::array<std::string_view, 5> kDispositions{"ANSWERED", "NO ANSWER", "BUSY", "IVR",
-                                                         "FAILED"};
-constexpr std::array<std::string_view, 5> kTrafficTypes{"Campaign", "Direct", "Organic",
-                                                         "Referral", "Unattributed"};
+                                                        "FAILED"};
+constexpr std::array<std::string_view, 5> kTrafficTypes{"Campaign", "Direct", "Organic", "Referral",
+                                                        "Unattributed"};
 
 constexpr std::span<const std::string_view> kNone{};
 
@@ -68,14 +67,31 @@ constexpr std::array kFields{
 constexpr std::size_t kCustomDimensionAnchor = 34;  // Session.LandingUri
 static_assert(kFields[kCustomDimensionAnchor].name == "Session.LandingUri");
 
-// Row indexes sorted by name, for binary search.
-constexpr auto kByName = [] {
-  std::array<std::uint8_t, kFields.size()> order{};
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::uint8_t>(i);
-  std::sort(order.begin(), order.end(),
-            [](std::uint8_t a, std::uint8_t b) { return kFields[a].name < kFields[b].name; });
-  return order;
+// Name lookup runs for every field of every payload, so it is an open-addressing hash table
+// built at compile time, hashed on the length and the last eight bytes (where the names differ).
+constexpr std::size_t kSlots = 128;
+constexpr std::uint8_t kEmpty = 0xFF;
+
+constexpr std::size_t name_hash(std::string_view name) {
+  std::uint64_t tail = 0;
+  const std::size_t from = name.size() > 8 ? name.size() - 8 : 0;
+  for (std::size_t i = from; i < name.size(); ++i) {
+    tail = (tail << 8) | static_cast<unsigned char>(name[i]);
+  }
+  return static_cast<std::size_t>(((tail ^ name.size()) * 0x9E3779B97F4A7C15ULL) >> 57);
+}
+
+constexpr auto kTable = [] {
+  std::array<std::uint8_t, kSlots> table{};
+  table.fill(kEmpty);
+  for (std::size_t row = 0; row < kFields.size(); ++row) {
+    std::size_t slot = name_hash(kFields[row].name);
+    while (table[slot] != kEmpty) slot = (slot + 1) % kSlots;
+    table[slot] = static_cast<std::uint8_t>(row);
+  }
+  return table;
 }();
+static_assert(kFields.size() < kSlots / 2, "keep the table sparse");
 
 }  // namespace
 
@@ -91,40 +107,58 @@ std::optional<EventType> parse_event(std::string_view name) {
 
 std::string_view to_string(FieldType type) {
   switch (type) {
-    case text: return "string";
-    case integer: return "integer";
-    case non_negative_integer: return "non-negative integer";
-    case datetime: return "date-time";
-    case e164: return "E.164 number";
-    case e164_or_anonymous: return "E.164 number or anonymous";
-    case http_uri: return "http(s) URI";
-    case enumeration: return "enumeration";
-    case comma_list: return "comma-separated list";
+    case text:
+      return "string";
+    case integer:
+      return "integer";
+    case non_negative_integer:
+      return "non-negative integer";
+    case datetime:
+      return "date-time";
+    case e164:
+      return "E.164 number";
+    case e164_or_anonymous:
+      return "E.164 number or anonymous";
+    case http_uri:
+      return "http(s) URI";
+    case enumeration:
+      return "enumeration";
+    case comma_list:
+      return "comma-separated list";
   }
   return "string";
 }
 
 std::string_view to_string(Group group) {
   switch (group) {
-    case Group::common: return "common";
-    case Group::call: return "call";
-    case Group::attribution: return "attribution";
-    case Group::session: return "session";
-    case Group::integration: return "integration";
+    case Group::common:
+      return "common";
+    case Group::call:
+      return "call";
+    case Group::attribution:
+      return "attribution";
+    case Group::session:
+      return "session";
+    case Group::integration:
+      return "integration";
   }
   return "common";
 }
 
-std::span<const FieldSpec> spec_fields() { return kFields; }
+std::span<const FieldSpec> spec_fields() {
+  return kFields;
+}
 
-std::size_t custom_dimension_anchor() { return kCustomDimensionAnchor; }
+std::size_t custom_dimension_anchor() {
+  return kCustomDimensionAnchor;
+}
 
 std::optional<std::size_t> find_spec_field(std::string_view name) {
-  const auto* it = std::lower_bound(
-      kByName.begin(), kByName.end(), name,
-      [](std::uint8_t row, std::string_view wanted) { return kFields[row].name < wanted; });
-  if (it == kByName.end() || kFields[*it].name != name) return std::nullopt;
-  return *it;
+  for (std::size_t slot = name_hash(name);; slot = (slot + 1) % kSlots) {
+    const std::uint8_t row = kTable[slot];
+    if (row == kEmpty) return std::nullopt;
+    if (kFields[row].name == name) return row;
+  }
 }
 
 std::optional<std::string_view> custom_dimension_number(std::string_view name) {

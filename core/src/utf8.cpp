@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include "swar.h"
+
 namespace callhook::detail {
 namespace {
 
@@ -56,8 +58,11 @@ std::size_t valid_sequence_length(std::string_view s, std::size_t i, std::size_t
 }  // namespace
 
 bool is_valid_utf8(std::string_view bytes) {
+  const auto non_ascii = [](std::uint64_t w) { return w & kHighs; };
   std::size_t i = 0;
   while (i < bytes.size()) {
+    i = skip_plain(bytes, i, non_ascii);
+    if (i >= bytes.size()) break;
     if (static_cast<std::uint8_t>(bytes[i]) < 0x80) {
       ++i;
       continue;

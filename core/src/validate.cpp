@@ -86,7 +86,10 @@ class Validator {
           policy(name, "duplicate_field",
                  std::string(name) + " was sent more than once; the first value is used.");
         }
-      } else if (!custom_dimension_number(name)) {
+      } else if (custom_dimension_number(name)) {
+        ++report_.custom_dimension_count;
+      } else {
+        ++report_.unknown_count;
         policy(name, "unknown_field",
                quoted(name) + " is not a Voice Webhooks parameter" +
                    (mode_ == Mode::strict ? "." : "; it is kept under \"extra\"."));
@@ -146,7 +149,8 @@ class Validator {
   }
 
   void check_value(const FieldSpec& spec, std::string_view value) {
-    const std::string name(spec.name);
+    // Messages are built only on failure: the valid path must not allocate per field.
+    const auto name = [&spec] { return std::string(spec.name); };
     switch (spec.type) {
       case FieldType::text:
       case FieldType::comma_list:
@@ -154,26 +158,27 @@ class Validator {
       case FieldType::integer: {
         const bool negative = value.starts_with('-');
         if (!detail::all_digits(value.substr(negative ? 1 : 0))) {
-          error(name, "not_integer", name + " must be a whole number, not " + quoted(value) + ".");
+          error(spec.name, "not_integer",
+                name() + " must be a whole number, not " + quoted(value) + ".");
         } else if (!detail::parse_int64(value)) {
-          error(name, "out_of_range", name + " is too large: " + quoted(value) + ".");
+          error(spec.name, "out_of_range", name() + " is too large: " + quoted(value) + ".");
         }
         return;
       }
       case FieldType::non_negative_integer:
         if (value.starts_with('-') && detail::all_digits(value.substr(1))) {
-          error(name, "negative", name + " cannot be negative: " + quoted(value) + ".");
+          error(spec.name, "negative", name() + " cannot be negative: " + quoted(value) + ".");
         } else if (!detail::all_digits(value)) {
-          error(name, "not_integer",
-                name + " must be a whole number of seconds, not " + quoted(value) + ".");
+          error(spec.name, "not_integer",
+                name() + " must be a whole number of seconds, not " + quoted(value) + ".");
         } else if (!detail::parse_int64(value)) {
-          error(name, "out_of_range", name + " is too large: " + quoted(value) + ".");
+          error(spec.name, "out_of_range", name() + " is too large: " + quoted(value) + ".");
         }
         return;
       case FieldType::datetime:
         if (!detail::parse_spec_datetime(value)) {
-          error(name, "bad_datetime",
-                name + " must be a real date and time written yyyy-MM-dd HH:mm:ss (UTC), not " +
+          error(spec.name, "bad_datetime",
+                name() + " must be a real date and time written yyyy-MM-dd HH:mm:ss (UTC), not " +
                     quoted(value) + ".");
         }
         return;
@@ -185,8 +190,8 @@ class Validator {
         return;
       case FieldType::http_uri:
         if (!detail::is_http_uri(value)) {
-          error(name, "bad_uri",
-                name + " must be a full web address starting with http:// or https://, not " +
+          error(spec.name, "bad_uri",
+                name() + " must be a full web address starting with http:// or https://, not " +
                     quoted(value) + ".");
         }
         return;
@@ -256,7 +261,9 @@ std::optional<Mode> parse_mode(std::string_view text) {
   return std::nullopt;
 }
 
-std::string_view to_string(Mode mode) { return mode == Mode::strict ? "strict" : "lenient"; }
+std::string_view to_string(Mode mode) {
+  return mode == Mode::strict ? "strict" : "lenient";
+}
 
 Report validate(const FieldList& fields, Mode mode) {
   Report report;

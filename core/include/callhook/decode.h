@@ -44,8 +44,8 @@ enum class PayloadFormat { none, query, form, json };
 
 /// Where a payload came from, as a shell or the CLI saw it.
 struct PayloadSource {
-  std::string_view method = "POST";   // "GET" reads the URL query, anything else the body
-  std::string_view url;               // request target or absolute URL
+  std::string_view method = "POST";  // "GET" reads the URL query, anything else the body
+  std::string_view url;              // request target or absolute URL
   std::optional<std::string_view> content_type;  // absent: sniffed from the body
   std::string_view body;
 };

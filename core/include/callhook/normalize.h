@@ -9,7 +9,7 @@
 namespace callhook {
 
 /// Appends the canonical event of a valid payload to `out` as compact JSON. The shape is the
-/// one in schema/call-event.schema.json: spec rows map to their canonical paths, integers are
+/// one in core/schema/call-event.schema.json: spec rows map to their canonical paths, integers are
 /// numbers, Call.StartDate is ISO 8601 UTC, comma lists are arrays, empty values are null,
 /// `call.from.anonymous` tells an anonymous caller, and unknown fields (lenient mode) are kept
 /// under `extra`. Returns false, writing nothing, when the report is not valid.

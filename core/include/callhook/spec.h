@@ -35,12 +35,12 @@ enum class Group : std::uint8_t { common, call, attribution, session, integratio
 [[nodiscard]] std::string_view to_string(Group group);
 
 struct FieldSpec {
-  std::string_view name;            // as sent, e.g. "Call.From.Country"
+  std::string_view name;  // as sent, e.g. "Call.From.Country"
   FieldType type;
   Presence initiate;
   Presence complete;
-  bool may_be_empty;                // an empty value is acceptable (and normalises to null)
-  bool absent_is_null;              // when absent, the canonical event still carries null
+  bool may_be_empty;    // an empty value is acceptable (and normalises to null)
+  bool absent_is_null;  // when absent, the canonical event still carries null
   Group group;
   std::span<const std::string_view> allowed;  // for enumerations
   std::string_view canonical_path;  // dotted path in the canonical event; empty: not carried

@@ -28,6 +28,9 @@ struct Report {
   std::vector<Diagnostic> warnings;
   /// For each spec row, the index in the FieldList of its first occurrence, or -1.
   std::array<std::int32_t, kMaxSpecFields> slot{};
+  /// How many fields are not spec rows: custom dimensions, and unknown fields.
+  std::uint32_t custom_dimension_count = 0;
+  std::uint32_t unknown_count = 0;
 };
 
 /// Checks `fields` against the spec. Codes: missing, empty, not_integer, negative, out_of_range,

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Sets up, builds every target and runs every test. This is the README's test command and what
+# CI runs. FUZZ_SECONDS bounds each fuzzer (default 30).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export NODE_PATH=/usr/share/nodejs  # Debian's emscripten needs it
+fuzz_seconds=${FUZZ_SECONDS:-30}
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "setup"
+bash scripts/setup.sh
+
+step "native build and tests"
+cmake --preset native >/dev/null
+cmake --build --preset native
+ctest --preset native -j2
+
+step "native tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+cmake --preset native-asan >/dev/null
+cmake --build --preset native-asan
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --preset native-asan -j2
+
+step "wasm builds (WASI, Emscripten)"
+cmake --preset wasi >/dev/null
+cmake --build --preset wasi
+cmake --preset emscripten >/dev/null
+cmake --build --preset emscripten
+
+step "fuzzing, ${fuzz_seconds}s per target"
+cmake --preset fuzz >/dev/null
+cmake --build --preset fuzz
+for fuzzer in build/fuzz/*_fuzz; do
+  name=$(basename "$fuzzer" _fuzz)
+  work=$(mktemp -d)
+  seeds=()
+  [[ -d tests/fuzz/corpus/$name ]] && seeds+=("tests/fuzz/corpus/$name")
+  log="build/fuzz/$name.log"
+  mkdir -p build/fuzz/artifacts
+  echo "fuzz $name"
+  if ! "$fuzzer" -max_total_time="$fuzz_seconds" -print_final_stats=1 \
+      -artifact_prefix=build/fuzz/artifacts/ "$work" "${seeds[@]}" >"$log" 2>&1; then
+    tail -n 60 "$log" >&2
+    echo "fuzz $name: failed; the input is in build/fuzz/artifacts/" >&2
+    exit 1
+  fi
+  grep -E '^(Done|stat::number_of_executed_units)' "$log" || true
+  rm -rf "$work"
+done
+
+step "JavaScript tests (node --test)"
+CALLHOOK_CLI=build/native/callhook CALLHOOK_WASI=build/wasi/callhook.wasm \
+  node --test tests/js/

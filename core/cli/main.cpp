@@ -18,7 +18,7 @@ constexpr Command kCommands[] = {
     {"parse", "decode a payload into its [name, value] pairs", cmd_parse},
     {"validate", "check a payload against the Voice Webhooks spec", cmd_validate},
     {"normalize", "print the canonical call event of a payload", cmd_normalize},
-    {"schema", "print a JSON Schema (event)", cmd_schema},
+    {"schema", "print the canonical event schema or the spec table", cmd_schema},
 };
 
 int print_usage(std::FILE* to) {

@@ -265,16 +265,20 @@ int cmd_parse(int argc, char** argv) {
 int cmd_schema(int argc, char** argv) {
   if (wants_help(argc, argv)) {
     print_help(
-        "Usage: callhook schema event\n\n"
-        "Prints the JSON Schema of the canonical call event, generated from the spec table.\n");
+        "Usage: callhook schema event|fields\n\n"
+        "event   the JSON Schema of the canonical call event, generated from the spec table\n"
+        "fields  the spec table as Markdown: parameter, type, presence per event, canonical "
+        "path\n");
     return kExitOk;
   }
   Args args(argc, argv, 2);
   const auto rest = args.positionals();
   if (args.unknown()) return usage_error("schema", "unknown option " + *args.unknown());
-  if (rest.size() != 1 || rest[0] != "event") return usage_error("schema", "name a schema: event");
+  if (rest.size() != 1 || (rest[0] != "event" && rest[0] != "fields")) {
+    return usage_error("schema", "name what to print: event or fields");
+  }
   Output output;
-  output.buffer() = canonical_event_schema();
+  output.buffer() = rest[0] == "event" ? canonical_event_schema() : spec_fields_markdown();
   return kExitOk;
 }
 

@@ -326,4 +326,52 @@ std::string canonical_event_schema() {
   return root.dump(2) + "\n";
 }
 
+namespace {
+
+std::string_view presence_text(Presence presence, Group group) {
+  switch (presence) {
+    case Presence::required:
+      return group == Group::attribution || group == Group::session ? "group" : "required";
+    case Presence::optional: return "optional";
+    case Presence::not_allowed: return "-";
+  }
+  return "-";
+}
+
+}  // namespace
+
+std::string spec_fields_markdown() {
+  std::string out =
+      "| Parameter | Type | Call.Initiate | Call.Complete | Canonical path |\n"
+      "|---|---|---|---|---|\n";
+  const auto rows = spec_fields();
+  const auto line = [&out](std::string_view name, std::string_view type, std::string_view initiate,
+                           std::string_view complete, std::string_view path) {
+    out.append("| `").append(name).append("` | ").append(type).append(" | ").append(initiate);
+    out.append(" | ").append(complete).append(" | ").append(path).append(" |\n");
+  };
+  for (std::size_t row = 0; row < rows.size(); ++row) {
+    const FieldSpec& spec = rows[row];
+    std::string type(to_string(spec.type));
+    if (spec.type == FieldType::enumeration) {
+      type = "one of ";
+      for (std::size_t i = 0; i < spec.allowed.size(); ++i) {
+        type.append(i ? ", `" : "`").append(spec.allowed[i]).append("`");
+      }
+    }
+    if (spec.may_be_empty) type += " (may be empty)";
+    std::string path = spec.canonical_path.empty() ? std::string("(not carried)")
+                                                   : "`" + std::string(spec.canonical_path) + "`";
+    if (spec.type == FieldType::e164_or_anonymous) path += " + `call.from.anonymous`";
+    line(spec.name, type, presence_text(spec.initiate, spec.group),
+         presence_text(spec.complete, spec.group), path);
+    if (row == custom_dimension_anchor()) {
+      line("AnalyticsSession.CustomDimensionN", "string (may be empty)", "optional", "optional",
+           "`session.custom_dimensions.N`");
+    }
+  }
+  line("any other parameter", "string", "warning", "warning", "`extra.<name>` (lenient mode)");
+  return out;
+}
+
 }  // namespace callhook

@@ -137,3 +137,10 @@ test('the WASI command gives the same verdicts as native', { skip: !existsSync(w
     assert.equal(w.stdout, n.out, file);
   }
 });
+
+test('the README field table is the one the spec table generates', () => {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const table = readme.split('<!-- fields:begin -->\n')[1]?.split('<!-- fields:end -->')[0];
+  assert.equal(table, run(['schema', 'fields']).out,
+    'regenerate the README table with: build/native/callhook schema fields');
+});

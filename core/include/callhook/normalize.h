@@ -18,4 +18,8 @@ bool write_canonical_json(const FieldList& fields, const Report& report, std::st
 /// The JSON Schema (draft 2020-12) of the canonical event, generated from the spec table.
 [[nodiscard]] std::string canonical_event_schema();
 
+/// The spec table as a Markdown table (parameter, type, presence per event, canonical path),
+/// as the README shows it.
+[[nodiscard]] std::string spec_fields_markdown();
+
 }  // namespace callhook

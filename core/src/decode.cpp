@@ -26,7 +26,9 @@ constexpr auto kHexValue = [] {
   return table;
 }();
 
-int hex_digit(char c) { return kHexValue[static_cast<unsigned char>(c)]; }
+int hex_digit(char c) {
+  return kHexValue[static_cast<unsigned char>(c)];
+}
 
 // Appends `raw` with '+' turned into a space and valid %XX escapes decoded, then repairs the
 // appended bytes to valid UTF-8. Decoding never lengthens the text, so the bytes are written

@@ -127,7 +127,7 @@ void write_custom_dimensions(NestedEmitter& emit, const FieldList& fields) {
     const auto number = custom_dimension_number(fields.name(i));
     if (!number || seen_before(fields, i)) continue;
     const std::string_view value = fields.value(i);
-    JsonWriter& w = emit.at("session.custom_dimensions", *number);
+    JsonWriter& w = emit.at(kCustomDimensionPath, *number);
     if (value.empty()) {
       w.null();
     } else {
@@ -215,6 +215,11 @@ ordered_json schema_for(const FieldSpec& spec) {
       break;
     case FieldType::enumeration: {
       typed("string");
+      if (spec.enum_is_policy) {  // lenient mode lets other values through
+        s["examples"] = ordered_json::array();
+        for (const std::string_view v : spec.allowed) s["examples"].push_back(v);
+        break;
+      }
       ordered_json values = ordered_json::array();
       for (const std::string_view v : spec.allowed) values.push_back(v);
       if (nullable) values.push_back(nullptr);
@@ -311,10 +316,10 @@ std::string canonical_event_schema() {
       if (grouped && spec.initiate == Presence::required) add_required(node, std::string(leaf));
     }
     if (row == custom_dimension_anchor()) {
-      ordered_json& session = object_at(root, "session");
-      session["properties"]["custom_dimensions"] = {
+      const auto [parent, leaf] = split_leaf(kCustomDimensionPath);
+      object_at(root, parent)["properties"][std::string(leaf)] = {
           {"type", "object"},
-          {"description", "AnalyticsSession.CustomDimensionN, keyed by N."},
+          {"description", std::string(kCustomDimensionPrefix) + "N, keyed by N."},
           {"patternProperties", {{"^[1-9][0-9]*$", {{"type", {"string", "null"}}}}}},
           {"additionalProperties", false}};
     }
@@ -332,8 +337,10 @@ std::string_view presence_text(Presence presence, Group group) {
   switch (presence) {
     case Presence::required:
       return group == Group::attribution || group == Group::session ? "group" : "required";
-    case Presence::optional: return "optional";
-    case Presence::not_allowed: return "-";
+    case Presence::optional:
+      return "optional";
+    case Presence::not_allowed:
+      return "-";
   }
   return "-";
 }
@@ -367,7 +374,7 @@ std::string spec_fields_markdown() {
          presence_text(spec.complete, spec.group), path);
     if (row == custom_dimension_anchor()) {
       line("AnalyticsSession.CustomDimensionN", "string (may be empty)", "optional", "optional",
-           "`session.custom_dimensions.N`");
+           "`" + std::string(kCustomDimensionPath) + ".N`");
     }
   }
   line("any other parameter", "string", "warning", "warning", "`extra.<name>` (lenient mode)");

@@ -23,44 +23,44 @@ constexpr std::span<const std::string_view> kNone{};
 // are adjacent, which is what lets normalize emit nested JSON in one pass).
 // clang-format off
 constexpr std::array kFields{
-  //        name                        type                 Initiate      Complete      empty  null   group
-  FieldSpec{"Action",                   enumeration,         required,     required,     false, false, Group::common, kActions, "", "Value will be: Webhook."},
-  FieldSpec{"Event",                    enumeration,         required,     required,     false, false, Group::common, kEvents, "event", "The name of the event."},
-  FieldSpec{"Account.Sid",              text,                required,     required,     false, false, Group::common, kNone, "account.sid", "The secure identifier of the account."},
-  FieldSpec{"Property.Sid",             text,                required,     required,     false, false, Group::common, kNone, "property.sid", "The secure identifier of the property."},
-  FieldSpec{"Property.Name",            text,                required,     required,     false, false, Group::common, kNone, "property.name", "The name of the property (the domain name for websites)."},
-  FieldSpec{"Property.Type",            enumeration,         required,     required,     false, false, Group::common, kPropertyTypes, "property.type", "The type of property; currently only Site."},
-  FieldSpec{"Call.Sid",                 text,                required,     required,     false, false, Group::call, kNone, "call.sid", "The secure identifier of the call."},
-  FieldSpec{"Call.StartDate",           datetime,            required,     required,     false, false, Group::call, kNone, "call.start_date", "When the call started, UTC, yyyy-MM-dd HH:mm:ss."},
-  FieldSpec{"Call.From",                e164_or_anonymous,   required,     required,     false, false, Group::call, kNone, "call.from.number", "The caller ID in E.164, or anonymous."},
-  FieldSpec{"Call.From.Country",        text,                optional,     optional,     true,  true,  Group::call, kNone, "call.from.country", "Country the call came from; blank if unknown."},
-  FieldSpec{"Call.From.Region",         text,                optional,     optional,     true,  true,  Group::call, kNone, "call.from.region", "Region or state the call came from; blank if unknown."},
-  FieldSpec{"Call.From.City",           text,                optional,     optional,     true,  true,  Group::call, kNone, "call.from.city", "City the call came from; blank if unknown."},
-  FieldSpec{"Call.To",                  e164,                required,     required,     false, false, Group::call, kNone, "call.to.number", "The number dialled, in E.164."},
-  FieldSpec{"Call.To.Type",             enumeration,         not_allowed,  required,     false, false, Group::call, kNumberTypes, "call.to.type", "Static or Dynamic number."},
-  FieldSpec{"Call.To.Name",             text,                required,     required,     true,  false, Group::call, kNone, "call.to.name", "The name of the number in the account."},
-  FieldSpec{"Call.Duration",            non_negative_integer, not_allowed, required,     false, false, Group::call, kNone, "call.duration", "Duration of the call in seconds."},
-  FieldSpec{"Call.Disposition",         enumeration,         not_allowed,  required,     false, false, Group::call, kDispositions, "call.disposition", "The outcome of the call."},
-  FieldSpec{"Call.Recording.Uri",       http_uri,            not_allowed,  optional,     true,  false, Group::call, kNone, "call.recording_uri", "The URI of the call recording."},
-  FieldSpec{"Call.Endpoint",            e164,                optional,     optional,     true,  false, Group::call, kNone, "call.endpoint", "The number the call was transferred to, in E.164."},
-  FieldSpec{"Call.Survey.Type",         text,                not_allowed,  optional,     true,  false, Group::call, kNone, "call.survey.type", "The call type chosen in the agent survey."},
-  FieldSpec{"Call.Survey.Value",        integer,             not_allowed,  optional,     true,  false, Group::call, kNone, "call.survey.value", "The value entered in the agent survey."},
-  FieldSpec{"Call.Survey.Custom1",      text,                not_allowed,  optional,     true,  false, Group::call, kNone, "call.survey.custom1", "Agent survey custom field 1."},
-  FieldSpec{"Call.Survey.Custom2",      text,                not_allowed,  optional,     true,  false, Group::call, kNone, "call.survey.custom2", "Agent survey custom field 2."},
-  FieldSpec{"Call.Survey.Custom3",      text,                not_allowed,  optional,     true,  false, Group::call, kNone, "call.survey.custom3", "Agent survey custom field 3."},
-  FieldSpec{"Call.Survey.UniqueCode",   text,                not_allowed,  optional,     true,  false, Group::call, kNone, "call.survey.unique_code", "The unique code played in the agent survey."},
-  FieldSpec{"Call.Prompts.Postcode",    comma_list,          not_allowed,  optional,     true,  false, Group::call, kNone, "call.prompts.postcode", "Postcodes entered during the call."},
-  FieldSpec{"Call.Prompts.Keys",        comma_list,          not_allowed,  optional,     true,  false, Group::call, kNone, "call.prompts.keys", "Keys entered during the call, postcodes included."},
-  FieldSpec{"Attribution.Source",       text,                required,     required,     true,  false, Group::attribution, kNone, "attribution.source", "The source attribution, e.g. bing."},
-  FieldSpec{"Attribution.Medium",       text,                required,     required,     true,  false, Group::attribution, kNone, "attribution.medium", "The medium attribution, e.g. organic."},
-  FieldSpec{"Attribution.Campaign",     text,                required,     required,     true,  false, Group::attribution, kNone, "attribution.campaign", "The campaign attribution."},
-  FieldSpec{"Attribution.Content",      text,                required,     required,     true,  false, Group::attribution, kNone, "attribution.content", "The content attribution."},
-  FieldSpec{"Session.Traffic.Type",     enumeration,         required,     required,     false, false, Group::session, kTrafficTypes, "session.traffic_type", "Campaign, Direct, Organic, Referral or Unattributed."},
-  FieldSpec{"Session.Keywords",         text,                optional,     optional,     true,  false, Group::session, kNone, "session.keywords", "The search keywords."},
-  FieldSpec{"Session.ConversionUri",    http_uri,            required,     required,     false, false, Group::session, kNone, "session.conversion_uri", "The page where the call was made from."},
-  FieldSpec{"Session.LandingUri",       http_uri,            required,     required,     false, false, Group::session, kNone, "session.landing_uri", "The landing page of the session."},
-  FieldSpec{"Google.Analytics.ClientId", text,               optional,     optional,     true,  false, Group::integration, kNone, "google.analytics_client_id", "The Google Analytics client ID."},
-  FieldSpec{"Google.AdWords.ClickId",   text,                optional,     optional,     true,  false, Group::integration, kNone, "google.ads_click_id", "The Google Ads click ID (GCLID)."},
+  //        name                        type                 Initiate      Complete      empty  null   policy group
+  FieldSpec{"Action",                   enumeration,         required,     required,     false, false, false, Group::common, kActions, "", "Value will be: Webhook."},
+  FieldSpec{"Event",                    enumeration,         required,     required,     false, false, false, Group::common, kEvents, "event", "The name of the event."},
+  FieldSpec{"Account.Sid",              text,                required,     required,     false, false, false, Group::common, kNone, "account.sid", "The secure identifier of the account."},
+  FieldSpec{"Property.Sid",             text,                required,     required,     false, false, false, Group::common, kNone, "property.sid", "The secure identifier of the property."},
+  FieldSpec{"Property.Name",            text,                required,     required,     false, false, false, Group::common, kNone, "property.name", "The name of the property (the domain name for websites)."},
+  FieldSpec{"Property.Type",            enumeration,         required,     required,     false, false, true, Group::common, kPropertyTypes, "property.type", "The type of property; currently only Site."},
+  FieldSpec{"Call.Sid",                 text,                required,     required,     false, false, false, Group::call, kNone, "call.sid", "The secure identifier of the call."},
+  FieldSpec{"Call.StartDate",           datetime,            required,     required,     false, false, false, Group::call, kNone, "call.start_date", "When the call started, UTC, yyyy-MM-dd HH:mm:ss."},
+  FieldSpec{"Call.From",                e164_or_anonymous,   required,     required,     false, false, false, Group::call, kNone, "call.from.number", "The caller ID in E.164, or anonymous."},
+  FieldSpec{"Call.From.Country",        text,                optional,     optional,     true,  true,  false, Group::call, kNone, "call.from.country", "Country the call came from; blank if unknown."},
+  FieldSpec{"Call.From.Region",         text,                optional,     optional,     true,  true,  false, Group::call, kNone, "call.from.region", "Region or state the call came from; blank if unknown."},
+  FieldSpec{"Call.From.City",           text,                optional,     optional,     true,  true,  false, Group::call, kNone, "call.from.city", "City the call came from; blank if unknown."},
+  FieldSpec{"Call.To",                  e164,                required,     required,     false, false, false, Group::call, kNone, "call.to.number", "The number dialled, in E.164."},
+  FieldSpec{"Call.To.Type",             enumeration,         not_allowed,  required,     false, false, false, Group::call, kNumberTypes, "call.to.type", "Static or Dynamic number."},
+  FieldSpec{"Call.To.Name",             text,                required,     required,     true,  false, false, Group::call, kNone, "call.to.name", "The name of the number in the account."},
+  FieldSpec{"Call.Duration",            non_negative_integer, not_allowed, required,     false, false, false, Group::call, kNone, "call.duration", "Duration of the call in seconds."},
+  FieldSpec{"Call.Disposition",         enumeration,         not_allowed,  required,     false, false, false, Group::call, kDispositions, "call.disposition", "The outcome of the call."},
+  FieldSpec{"Call.Recording.Uri",       http_uri,            not_allowed,  optional,     true,  false, false, Group::call, kNone, "call.recording_uri", "The URI of the call recording."},
+  FieldSpec{"Call.Endpoint",            e164,                optional,     optional,     true,  false, false, Group::call, kNone, "call.endpoint", "The number the call was transferred to, in E.164."},
+  FieldSpec{"Call.Survey.Type",         text,                not_allowed,  optional,     true,  false, false, Group::call, kNone, "call.survey.type", "The call type chosen in the agent survey."},
+  FieldSpec{"Call.Survey.Value",        integer,             not_allowed,  optional,     true,  false, false, Group::call, kNone, "call.survey.value", "The value entered in the agent survey."},
+  FieldSpec{"Call.Survey.Custom1",      text,                not_allowed,  optional,     true,  false, false, Group::call, kNone, "call.survey.custom1", "Agent survey custom field 1."},
+  FieldSpec{"Call.Survey.Custom2",      text,                not_allowed,  optional,     true,  false, false, Group::call, kNone, "call.survey.custom2", "Agent survey custom field 2."},
+  FieldSpec{"Call.Survey.Custom3",      text,                not_allowed,  optional,     true,  false, false, Group::call, kNone, "call.survey.custom3", "Agent survey custom field 3."},
+  FieldSpec{"Call.Survey.UniqueCode",   text,                not_allowed,  optional,     true,  false, false, Group::call, kNone, "call.survey.unique_code", "The unique code played in the agent survey."},
+  FieldSpec{"Call.Prompts.Postcode",    comma_list,          not_allowed,  optional,     true,  false, false, Group::call, kNone, "call.prompts.postcode", "Postcodes entered during the call."},
+  FieldSpec{"Call.Prompts.Keys",        comma_list,          not_allowed,  optional,     true,  false, false, Group::call, kNone, "call.prompts.keys", "Keys entered during the call, postcodes included."},
+  FieldSpec{"Attribution.Source",       text,                required,     required,     true,  false, false, Group::attribution, kNone, "attribution.source", "The source attribution, e.g. bing."},
+  FieldSpec{"Attribution.Medium",       text,                required,     required,     true,  false, false, Group::attribution, kNone, "attribution.medium", "The medium attribution, e.g. organic."},
+  FieldSpec{"Attribution.Campaign",     text,                required,     required,     true,  false, false, Group::attribution, kNone, "attribution.campaign", "The campaign attribution."},
+  FieldSpec{"Attribution.Content",      text,                required,     required,     true,  false, false, Group::attribution, kNone, "attribution.content", "The content attribution."},
+  FieldSpec{"Session.Traffic.Type",     enumeration,         required,     required,     false, false, false, Group::session, kTrafficTypes, "session.traffic_type", "Campaign, Direct, Organic, Referral or Unattributed."},
+  FieldSpec{"Session.Keywords",         text,                optional,     optional,     true,  false, false, Group::session, kNone, "session.keywords", "The search keywords."},
+  FieldSpec{"Session.ConversionUri",    http_uri,            required,     required,     false, false, false, Group::session, kNone, "session.conversion_uri", "The page where the call was made from."},
+  FieldSpec{"Session.LandingUri",       http_uri,            required,     required,     false, false, false, Group::session, kNone, "session.landing_uri", "The landing page of the session."},
+  FieldSpec{"Google.Analytics.ClientId", text,               optional,     optional,     true,  false, false, Group::integration, kNone, "google.analytics_client_id", "The Google Analytics client ID."},
+  FieldSpec{"Google.AdWords.ClickId",   text,                optional,     optional,     true,  false, false, Group::integration, kNone, "google.ads_click_id", "The Google Ads click ID (GCLID)."},
 };
 // clang-format on
 
@@ -164,7 +164,7 @@ std::optional<std::size_t> find_spec_field(std::string_view name) {
 std::optional<std::string_view> custom_dimension_number(std::string_view name) {
   if (!name.starts_with(kCustomDimensionPrefix)) return std::nullopt;
   const std::string_view number = name.substr(kCustomDimensionPrefix.size());
-  if (number.empty() || number.size() > 4 || number.front() == '0') return std::nullopt;
+  if (number.empty() || number.front() == '0') return std::nullopt;
   for (const char c : number) {
     if (c < '0' || c > '9') return std::nullopt;
   }

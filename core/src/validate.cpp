@@ -88,13 +88,35 @@ class Validator {
         }
       } else if (custom_dimension_number(name)) {
         ++report_.custom_dimension_count;
+        if (const auto first = first_occurrence(i); first != i) {
+          if (reported_again(i, first)) continue;
+          policy(name, "duplicate_field",
+                 std::string(name) + " was sent more than once; the first value is used.");
+        }
       } else {
         ++report_.unknown_count;
+        if (first_occurrence(i) != i) continue;  // one warning per name
         policy(name, "unknown_field",
                quoted(name) + " is not a Voice Webhooks parameter" +
                    (mode_ == Mode::strict ? "." : "; it is kept under \"extra\"."));
       }
     }
+  }
+
+  // Parameters outside the spec table are rare, so finding their first occurrence by a scan
+  // costs nothing on the common path.
+  std::size_t first_occurrence(std::size_t i) const {
+    for (std::size_t j = 0; j < i; ++j) {
+      if (fields_.name(j) == fields_.name(i)) return j;
+    }
+    return i;
+  }
+  // True when the field at `i` is a third (or later) occurrence: its duplicate is reported.
+  bool reported_again(std::size_t i, std::size_t first) const {
+    for (std::size_t j = first + 1; j < i; ++j) {
+      if (fields_.name(j) == fields_.name(i)) return true;
+    }
+    return false;
   }
 
   void read_event() {
@@ -227,7 +249,7 @@ class Validator {
         message += " Values are case-sensitive: use " + std::string(allowed) + ".";
       }
     }
-    if (spec.name == "Property.Type") {
+    if (spec.enum_is_policy) {
       policy(spec.name, "not_in_enum", std::move(message));
     } else {
       error(spec.name, "not_in_enum", std::move(message));

@@ -41,6 +41,7 @@ struct FieldSpec {
   Presence complete;
   bool may_be_empty;    // an empty value is acceptable (and normalises to null)
   bool absent_is_null;  // when absent, the canonical event still carries null
+  bool enum_is_policy;  // values outside `allowed` are errors only in strict mode
   Group group;
   std::span<const std::string_view> allowed;  // for enumerations
   std::string_view canonical_path;  // dotted path in the canonical event; empty: not carried
@@ -52,6 +53,8 @@ struct FieldSpec {
 
 /// The family `AnalyticsSession.CustomDimensionN` (N = 1, 2, ...), which the spec lists by example.
 inline constexpr std::string_view kCustomDimensionPrefix = "AnalyticsSession.CustomDimension";
+/// Where custom dimensions appear in the canonical event, keyed by N.
+inline constexpr std::string_view kCustomDimensionPath = "analytics.custom_dimensions";
 /// Index of the spec row after which custom dimensions appear in the canonical event.
 [[nodiscard]] std::size_t custom_dimension_anchor();
 

@@ -19,6 +19,10 @@ constexpr Command kCommands[] = {
     {"validate", "check a payload against the Voice Webhooks spec", cmd_validate},
     {"normalize", "print the canonical call event of a payload", cmd_normalize},
     {"schema", "print the canonical event schema or the spec table", cmd_schema},
+    {"check-config", "check a config file, listing every problem", cmd_check_config},
+    {"match", "evaluate a filter against a JSON document", cmd_match},
+    {"verify", "check a webhook signature", cmd_verify},
+    {"handle", "run one request through the engine and print the outcome", cmd_handle},
 };
 
 int print_usage(std::FILE* to) {

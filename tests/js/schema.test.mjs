@@ -44,3 +44,18 @@ test('the schema rejects what the canonical event never holds', () => {
   const { sid, ...noSid } = event.call;
   assert.equal(validate({ ...event, call: noSid }), false);
 });
+
+test('the example configs conform to the config schema and pass check-config', () => {
+  const configSchema = JSON.parse(readFileSync(join(root, 'core/schema/config.schema.json'), 'utf8'));
+  const check = new Ajv2020({ allErrors: true, strict: false }).compile(configSchema);
+  const dir = join(root, 'examples/configs');
+  const env = { ...process.env, CALLHOOK_TOKEN: 't0ken', GA4_API_SECRET: 'x', GOOGLE_ADS_DEVELOPER_TOKEN: 'y' };
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.json'))) {
+    const config = JSON.parse(readFileSync(join(dir, file), 'utf8'));
+    assert.ok(check(config), `${file}: ${JSON.stringify(check.errors)}`);
+    const r = spawnSync(cli, ['check-config', join(dir, file)], { encoding: 'utf8', env });
+    assert.equal(r.status, 0, `${file}: ${r.stderr}`);
+  }
+  assert.equal(check({ routes: [{ name: 'x', to: [] }] }), false, 'a route needs a destination');
+  assert.equal(check({ destinations: { d: { url: 'ftp://x' } } }), false, 'destinations are http(s)');
+});

@@ -1,0 +1,280 @@
+// callhook check-config | match | verify | handle: the engine commands.
+#include <charconv>
+#include <cstdlib>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "callhook/auth.h"
+#include "callhook/crypto.h"
+#include "callhook/engine.h"
+#include "callhook/filter.h"
+#include "cli_io.h"
+#include "commands.h"
+
+namespace callhook::cli {
+namespace {
+
+using nlohmann::json;
+
+// Secrets come from the environment, as on every platform that has one.
+std::optional<std::string> environment_secret(std::string_view name) {
+  const char* value = std::getenv(std::string(name).c_str());
+  if (value == nullptr) return std::nullopt;
+  return std::string(value);
+}
+
+bool read_epoch(Args& args, std::string_view command, std::int64_t& now) {
+  now = static_cast<std::int64_t>(std::time(nullptr));
+  const auto text = args.option("--now");
+  if (!text) return true;
+  const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), now);
+  if (ec != std::errc() || end != text->data() + text->size() || now < 0) {
+    usage_error(command, "--now takes seconds since the Unix epoch, not '" + *text + "'");
+    return false;
+  }
+  return true;
+}
+
+void print_diagnostics(std::string_view command, const std::vector<Diagnostic>& errors) {
+  for (const Diagnostic& d : errors) {
+    std::fprintf(stderr, "callhook %.*s: %s: %s (%s)\n", static_cast<int>(command.size()),
+                 command.data(), d.field.c_str(), d.message.c_str(), d.code.c_str());
+  }
+}
+
+std::optional<Engine> load_engine(std::string_view command, const std::string& path) {
+  const auto text = read_input(command, path);
+  if (!text) return std::nullopt;
+  std::vector<Diagnostic> errors;
+  auto engine = Engine::from_config(*text, environment_secret, &errors);
+  if (!engine) {
+    print_diagnostics(command, errors);
+    std::fprintf(stderr, "callhook %.*s: %s has %zu problem%s\n", static_cast<int>(command.size()),
+                 command.data(), path.c_str(), errors.size(), errors.size() == 1 ? "" : "s");
+  }
+  return engine;
+}
+
+// A request file: {"method", "url", "headers": {name: value} | [[name, value]], "body" |
+// "body_base64"}.
+std::optional<Request> parse_request(const json& doc, std::string& problem) {
+  if (!doc.is_object()) {
+    problem = "the request must be a JSON object {method, url, headers, body}";
+    return std::nullopt;
+  }
+  Request request;
+  request.method = doc.value("method", std::string("POST"));
+  request.url = doc.value("url", std::string("/"));
+  if (const auto it = doc.find("headers"); it != doc.end()) {
+    if (it->is_object()) {
+      for (const auto& [name, value] : it->items()) {
+        if (!value.is_string()) {
+          problem = "header " + name + " must be a string";
+          return std::nullopt;
+        }
+        request.headers.push_back({name, value.get<std::string>()});
+      }
+    } else if (it->is_array()) {
+      for (const json& pair : *it) {
+        if (!pair.is_array() || pair.size() != 2 || !pair[0].is_string() || !pair[1].is_string()) {
+          problem = "headers must be an object or an array of [name, value] string pairs";
+          return std::nullopt;
+        }
+        request.headers.push_back({pair[0].get<std::string>(), pair[1].get<std::string>()});
+      }
+    } else {
+      problem = "headers must be an object or an array of [name, value] pairs";
+      return std::nullopt;
+    }
+  }
+  if (const auto it = doc.find("body_base64"); it != doc.end() && it->is_string()) {
+    auto bytes = crypto::base64_decode(it->get<std::string>());
+    if (!bytes) {
+      problem = "body_base64 is not valid base64";
+      return std::nullopt;
+    }
+    request.body = std::move(*bytes);
+  } else if (const auto body = doc.find("body"); body != doc.end()) {
+    if (!body->is_string()) {
+      problem = "body must be a string (or use body_base64)";
+      return std::nullopt;
+    }
+    request.body = body->get<std::string>();
+  }
+  return request;
+}
+
+}  // namespace
+
+std::optional<Request> request_from_json(std::string_view text, std::string& problem) {
+  const json doc = json::parse(text.begin(), text.end(), nullptr, false);
+  if (doc.is_discarded()) {
+    problem = "the request file is not valid JSON";
+    return std::nullopt;
+  }
+  return parse_request(doc, problem);
+}
+
+int cmd_check_config(int argc, char** argv) {
+  if (wants_help(argc, argv)) {
+    print_help(
+        "Usage: callhook check-config FILE\n\n"
+        "Checks a config file (schema: core/schema/config.schema.json). Secrets referenced as\n"
+        "${NAME} are read from the environment; a missing one is a problem.\n\n"
+        "Exit status: 0 valid, 1 invalid (every problem on stderr with its JSON Pointer),\n"
+        "2 usage or I/O error.\n");
+    return kExitOk;
+  }
+  Args args(argc, argv, 2);
+  if (const auto unknown = args.unknown())
+    return usage_error("check-config", "unknown option " + *unknown);
+  const auto rest = args.positionals();
+  if (rest.size() != 1) return usage_error("check-config", "takes one config file");
+  const auto text = read_input("check-config", rest[0]);
+  if (!text) return kExitUsage;
+  const ConfigResult result = parse_config(*text, environment_secret);
+  if (!result.config) {
+    print_diagnostics("check-config", result.errors);
+    return kExitRejected;
+  }
+  const Config& c = *result.config;
+  std::printf("%s: valid (%zu route%s, %zu destination%s)\n", rest[0].c_str(), c.routes.size(),
+              c.routes.size() == 1 ? "" : "s", c.destinations.size(),
+              c.destinations.size() == 1 ? "" : "s");
+  return kExitOk;
+}
+
+int cmd_match(int argc, char** argv) {
+  if (wants_help(argc, argv)) {
+    print_help(
+        "Usage: callhook match FILTER_JSON [FILE|-]\n\n"
+        "Evaluates a filter in Hookdeck's syntax (given inline as JSON) against a JSON document\n"
+        "and prints true or false.\n\n"
+        "  callhook match '{\"call\": {\"duration\": {\"$gte\": 30}}}' event.json\n\n"
+        "Exit status: 0 either way, 2 on a bad filter, bad document or usage error.\n");
+    return kExitOk;
+  }
+  Args args(argc, argv, 2);
+  if (const auto unknown = args.unknown())
+    return usage_error("match", "unknown option " + *unknown);
+  const auto rest = args.positionals();
+  if (rest.empty() || rest.size() > 2)
+    return usage_error("match", "takes a filter and at most one file");
+  const json filter = json::parse(rest[0], nullptr, false);
+  if (filter.is_discarded()) return usage_error("match", "the filter is not valid JSON");
+  const auto problems = check_filter(filter);
+  if (!problems.empty()) {
+    print_diagnostics("match", problems);
+    return kExitUsage;
+  }
+  const auto text = read_input("match", rest.size() == 2 ? rest[1] : "-");
+  if (!text) return kExitUsage;
+  const json document = json::parse(*text, nullptr, false);
+  if (document.is_discarded()) return usage_error("match", "the document is not valid JSON");
+  std::printf("%s\n", filter_matches(filter, document) ? "true" : "false");
+  return kExitOk;
+}
+
+int cmd_verify(int argc, char** argv) {
+  if (wants_help(argc, argv)) {
+    print_help(
+        "Usage: callhook verify --scheme NAME --secret SECRET [--url URL] [--header 'Name: "
+        "value']...\n"
+        "                       [--now EPOCH_SECONDS] [--public-url URL] [BODY_FILE|-]\n\n"
+        "Checks a webhook signature over the body as received. Schemes: standard-webhooks,\n"
+        "twilio, callrail, ctm, hmac (hmac: sha256, hex, header X-Signature).\n\n"
+        "Exit status: 0 genuine, 1 not genuine (reason on stderr), 2 usage or I/O error.\n");
+    return kExitOk;
+  }
+  Args args(argc, argv, 2);
+  const auto scheme_name = args.option("--scheme");
+  const auto secret = args.option("--secret");
+  const auto url = args.option("--url");
+  const auto public_url = args.option("--public-url");
+  const auto headers = args.options("--header");
+  std::int64_t now = 0;
+  if (!read_epoch(args, "verify", now)) return kExitUsage;
+  if (args.missing_value()) return usage_error("verify", *args.missing_value() + " needs a value");
+  if (const auto unknown = args.unknown())
+    return usage_error("verify", "unknown option " + *unknown);
+  if (!scheme_name || !secret) return usage_error("verify", "--scheme and --secret are required");
+  const auto scheme = parse_signature_scheme(*scheme_name);
+  if (!scheme) return usage_error("verify", "unknown scheme '" + *scheme_name + "'");
+  const auto rest = args.positionals();
+  if (rest.size() > 1) return usage_error("verify", "takes at most one body file");
+  Request request;
+  request.url = url.value_or("/");
+  for (const std::string& h : headers) {
+    const std::size_t colon = h.find(':');
+    if (colon == std::string::npos || colon == 0) {
+      return usage_error("verify", "--header takes 'Name: value', not '" + h + "'");
+    }
+    std::size_t value = colon + 1;
+    while (value < h.size() && (h[value] == ' ' || h[value] == '\t')) ++value;
+    request.headers.push_back({h.substr(0, colon), h.substr(value)});
+  }
+  const auto body = read_input("verify", rest.empty() ? "-" : rest[0]);
+  if (!body) return kExitUsage;
+  request.body = *body;
+  AuthConfig config;
+  SignatureAuth signature;
+  signature.scheme = *scheme;
+  signature.secret = *secret;
+  signature.public_url = public_url.value_or("");
+  config.signatures.push_back(signature);
+  const AuthResult result = authenticate(config, request, now);
+  if (!result.ok) {
+    std::fprintf(stderr, "callhook verify: %s: %s\n", result.code.c_str(), result.message.c_str());
+    return kExitRejected;
+  }
+  std::printf("genuine (%s)\n", std::string(to_string(*scheme)).c_str());
+  return kExitOk;
+}
+
+int cmd_handle(int argc, char** argv) {
+  if (wants_help(argc, argv)) {
+    print_help(
+        "Usage: callhook handle --config FILE [--now EPOCH_SECONDS] [--record FILE] "
+        "REQUEST_FILE\n\n"
+        "Runs one request through the engine and prints the Outcome as JSON: the response the\n"
+        "sender gets, the deliveries to send, the route decisions, the verdict, the canonical\n"
+        "event, the record to store and the log line. REQUEST_FILE is JSON\n"
+        "{\"method\", \"url\", \"headers\": {...}, \"body\"} (or \"body_base64\"). Secrets come "
+        "from\n"
+        "the environment. --now defaults to the current time.\n\n"
+        "Exit status: 0 when handled (whatever the response), 2 on a bad config, request or "
+        "usage.\n");
+    return kExitOk;
+  }
+  Args args(argc, argv, 2);
+  const auto config_path = args.option("--config");
+  const auto record_path = args.option("--record");
+  std::int64_t now = 0;
+  if (!read_epoch(args, "handle", now)) return kExitUsage;
+  if (args.missing_value()) return usage_error("handle", *args.missing_value() + " needs a value");
+  if (const auto unknown = args.unknown())
+    return usage_error("handle", "unknown option " + *unknown);
+  const auto rest = args.positionals();
+  if (!config_path) return usage_error("handle", "--config is required");
+  if (rest.size() != 1) return usage_error("handle", "takes one request file");
+  const auto engine = load_engine("handle", *config_path);
+  if (!engine) return kExitUsage;
+  const auto text = read_input("handle", rest[0]);
+  if (!text) return kExitUsage;
+  std::string problem;
+  const auto request = request_from_json(*text, problem);
+  if (!request) return usage_error("handle", problem);
+  std::optional<std::string> record;
+  if (record_path) {
+    record = read_input("handle", *record_path);
+    if (!record) return kExitUsage;
+  }
+  const Outcome outcome = engine->handle(*request, now, record);
+  Output output;
+  write_outcome_json(outcome, output.buffer());
+  output.buffer().push_back('\n');
+  return kExitOk;
+}
+
+}  // namespace callhook::cli

@@ -1,0 +1,75 @@
+// The engine's configuration: one JSON document (schema: core/schema/config.schema.json).
+#pragma once
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "callhook/auth.h"
+#include "callhook/decode.h"
+#include "callhook/fields.h"
+#include "callhook/http.h"
+#include "callhook/validate.h"
+
+namespace callhook {
+
+/// How a destination's body is made from the event.
+enum class RenderFormat { canonical, ga4, google_ads, slack, json_template };
+[[nodiscard]] std::string_view to_string(RenderFormat format);
+[[nodiscard]] std::optional<RenderFormat> parse_render_format(std::string_view name);
+
+struct Destination {
+  std::string name;
+  RenderFormat format = RenderFormat::canonical;
+  std::string method = "POST";
+  std::string url;
+  std::vector<HttpHeader> headers;
+  nlohmann::json options = nlohmann::json::object();  // format settings (see the README)
+};
+
+/// When a route fires. `event`: on each accepted webhook (the default). `complete` and
+/// `abandoned` belong to correlation.
+enum class Trigger { event, complete, abandoned };
+
+struct Route {
+  std::string name;
+  nlohmann::json when;  // a filter; null matches every event
+  std::vector<std::string> to;
+  Trigger on = Trigger::event;
+};
+
+struct ResponseConfig {
+  /// Answer 200 even to invalid payloads (the verdict is still in the body), for senders that
+  /// disable endpoints that fail.
+  bool always_200 = false;
+};
+
+struct Config {
+  AuthConfig auth;
+  Mode mode = Mode::lenient;
+  Limits limits;
+  ResponseConfig response;
+  std::vector<Route> routes;
+  std::vector<Destination> destinations;
+  nlohmann::json correlation = nlohmann::json::object();  // reserved for correlation
+
+  [[nodiscard]] const Destination* destination(std::string_view name) const;
+};
+
+/// Resolves `${NAME}` secret references; nullopt when the secret is not set.
+using SecretLookup = std::function<std::optional<std::string>(std::string_view name)>;
+
+struct ConfigResult {
+  std::optional<Config> config;    // set when there are no errors
+  std::vector<Diagnostic> errors;  // every problem at once; `field` is a JSON Pointer
+};
+
+/// Parses and checks a config document. Every string may reference secrets as `${NAME}`
+/// (upper-case letters, digits, '_'); a reference the lookup cannot resolve is an error naming
+/// the secret, never an empty string. Secret values never appear in errors.
+[[nodiscard]] ConfigResult parse_config(std::string_view json_text, const SecretLookup& secrets);
+
+}  // namespace callhook

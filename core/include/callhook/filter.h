@@ -1,0 +1,70 @@
+// Event filters in Hookdeck's filter syntax, evaluated against JSON documents.
+//
+// A filter is a JSON value matched against a document:
+//
+// - A primitive (string, number, boolean, null) matches an equal primitive. Equality is loose in
+//   one way only, as in Hookdeck: a number equals a string holding that number ("45" == 45),
+//   because form-encoded fields always arrive as strings. Booleans and null equal only themselves.
+//   Against an array document, a primitive matches when some element matches it.
+// - An array filter matches an array document that contains, for every filter element, some
+//   element matching it ("contains all"). It never matches a non-array document.
+// - An object filter is a conjunction. Its field keys descend into an object document; against
+//   an array document, some single element must satisfy all its field keys together. Its
+//   $operators apply to the document value at that level, the whole of it (an array included).
+//   The empty object matches any object document.
+//
+// Field keys: a key present literally in the document object is used as is. Otherwise, a key
+// containing '.' is a dotted path: the longest dot-delimited prefix present literally is taken
+// and the rest resolved below it, so {"Call.Disposition": ...} matches a flat form payload and
+// {"call.disposition": ...} a nested one. A dotted key behaves like the equivalent nested filter
+// (arrays on the way are searched element by element). Keys starting with '$' are operators, so
+// document fields whose names start with '$' cannot be filtered on.
+//
+// Operators (v is the document value at that level, a the operator's argument):
+//   $eq, $neq         deep equality (loose for primitives, as above) / its negation.
+//   $gt $gte $lt $lte two numbers compare numerically, a number and a numeric string compare
+//                     numerically, two strings compare lexically (bytewise); anything else,
+//                     including a missing value, does not match.
+//   $in               a array: v is a primitive equal to one of a's elements ("one of").
+//                     a string: v is a string containing a (substring), or an array containing
+//                     an element equal to a. Other v: no match.
+//   $nin              the negation of $in where $in applies; where it does not (v an object, say)
+//                     $nin does not match either, as in Hookdeck.
+//   $startsWith, $endsWith  v is a string with that prefix/suffix; a may also be an array of
+//                     strings, any of which will do.
+//   $exist            a true: the field is present (even if null); false: it is absent.
+//   $or, $and         a non-empty array of filters, each applied to v: any / all must match.
+//   $not              an object filter applied to v; matches when that filter does not.
+//
+// Missing fields: a field absent from the document matches only $exist:false, $neq, $nin and
+// $not of something it fails, and $or/$and built from those. Absence propagates: below a missing
+// field every field is missing, so {"a":{"b":{"$exist":false}}} matches {}.
+//
+// Not supported: Hookdeck's $ref (field references); check_filter reports it.
+#pragma once
+
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "callhook/fields.h"
+
+namespace callhook {
+
+/// How deep a filter may nest (each object or array level, and each extra segment of a dotted
+/// key, counts one). Deeper filters are refused, and evaluation never recurses further.
+inline constexpr int kMaxFilterDepth = 64;
+
+/// Checks a filter's syntax: unknown or unsupported $operators, $or/$and that are not non-empty
+/// arrays, $in/$nin that are not arrays or strings, $not that is not an object, comparison
+/// operands that are not numbers or strings, $startsWith/$endsWith operands that are not strings
+/// (or arrays of strings), $exist that is not a boolean, and nesting deeper than
+/// kMaxFilterDepth. Returns every problem found (empty when the filter is valid), each with code
+/// "bad_filter" and, in `field`, the JSON Pointer of the offending value relative to the filter.
+[[nodiscard]] std::vector<Diagnostic> check_filter(const nlohmann::json& filter);
+
+/// True when `document` satisfies `filter` (semantics above). Never aborts, whatever the inputs:
+/// a filter that check_filter rejects matches nothing.
+[[nodiscard]] bool filter_matches(const nlohmann::json& filter, const nlohmann::json& document);
+
+}  // namespace callhook

@@ -1,0 +1,521 @@
+#include "callhook/config.h"
+
+#include "callhook/filter.h"
+#include "callhook/template.h"
+#include "value_formats.h"
+
+namespace callhook {
+namespace {
+
+using nlohmann::json;
+
+std::string pointer_token(std::string_view key) {
+  std::string out;
+  for (const char c : key) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::string_view type_name(const json& value) {
+  switch (value.type()) {
+    case json::value_t::object:
+      return "an object";
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::boolean:
+      return "a boolean";
+    case json::value_t::null:
+      return "null";
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned:
+    case json::value_t::number_float:
+      return "a number";
+    default:
+      return "a value";
+  }
+}
+
+bool is_secret_name_char(char c, bool first) {
+  return (c >= 'A' && c <= 'Z') || c == '_' || (!first && c >= '0' && c <= '9');
+}
+
+// Reads one config document, collecting every problem rather than stopping at the first.
+class Reader {
+ public:
+  Reader(const SecretLookup& secrets, std::vector<Diagnostic>& errors)
+      : secrets_(secrets), errors_(errors) {}
+
+  void error(const std::string& pointer, std::string_view code, std::string message) {
+    errors_.push_back({pointer.empty() ? "/" : pointer, std::string(code), std::move(message)});
+  }
+
+  // Checks that `object` has only the `allowed` keys.
+  void only_keys(const json& object, const std::string& pointer,
+                 std::initializer_list<std::string_view> allowed) {
+    for (const auto& [key, value] : object.items()) {
+      bool known = false;
+      for (const std::string_view a : allowed) known = known || key == a;
+      if (!known) {
+        std::string list;
+        for (const std::string_view a : allowed) {
+          if (a.starts_with('$')) continue;
+          list += list.empty() ? "" : ", ";
+          list += a;
+        }
+        error(pointer + "/" + pointer_token(key), "unknown_key",
+              "Unknown setting '" + key + "'; expected one of: " + list + ".");
+      }
+    }
+  }
+
+  const json* member(const json& object, std::string_view key) {
+    const auto it = object.find(std::string(key));
+    return it == object.end() ? nullptr : &*it;
+  }
+
+  bool expect_object(const json& value, const std::string& pointer) {
+    if (value.is_object()) return true;
+    error(pointer, "wrong_type",
+          "Expected an object, found " + std::string(type_name(value)) + ".");
+    return false;
+  }
+
+  // A string setting with ${SECRET} references resolved. nullopt when absent or wrong.
+  std::optional<std::string> string(const json& object, std::string_view key,
+                                    const std::string& pointer, bool required) {
+    const std::string at = pointer + "/" + pointer_token(key);
+    const json* value = member(object, key);
+    if (value == nullptr) {
+      if (required) error(at, "missing", "The setting '" + std::string(key) + "' is required.");
+      return std::nullopt;
+    }
+    if (!value->is_string()) {
+      error(at, "wrong_type", "Expected a string, found " + std::string(type_name(*value)) + ".");
+      return std::nullopt;
+    }
+    return resolve(value->get_ref<const std::string&>(), at);
+  }
+
+  std::optional<std::int64_t> integer(const json& object, std::string_view key,
+                                      const std::string& pointer, std::int64_t min,
+                                      std::int64_t max) {
+    const std::string at = pointer + "/" + pointer_token(key);
+    const json* value = member(object, key);
+    if (value == nullptr) return std::nullopt;
+    if (!value->is_number_integer()) {
+      error(at, "wrong_type",
+            "Expected a whole number, found " + std::string(type_name(*value)) + ".");
+      return std::nullopt;
+    }
+    const auto n = value->get<std::int64_t>();
+    if (n < min || n > max) {
+      error(at, "out_of_range",
+            "Expected a number from " + std::to_string(min) + " to " + std::to_string(max) + ".");
+      return std::nullopt;
+    }
+    return n;
+  }
+
+  std::optional<bool> boolean(const json& object, std::string_view key,
+                              const std::string& pointer) {
+    const json* value = member(object, key);
+    if (value == nullptr) return std::nullopt;
+    if (!value->is_boolean()) {
+      error(pointer + "/" + pointer_token(key), "wrong_type",
+            "Expected true or false, found " + std::string(type_name(*value)) + ".");
+      return std::nullopt;
+    }
+    return value->get<bool>();
+  }
+
+  // Replaces every ${NAME} in `text` with the secret's value.
+  std::optional<std::string> resolve(const std::string& text, const std::string& pointer) {
+    std::string out;
+    std::size_t pos = 0;
+    bool ok = true;
+    while (pos < text.size()) {
+      const std::size_t open = text.find("${", pos);
+      if (open == std::string::npos) break;
+      std::size_t end = open + 2;
+      while (end < text.size() && is_secret_name_char(text[end], end == open + 2)) ++end;
+      if (end == open + 2 || end >= text.size() || text[end] != '}') {  // not a reference
+        out.append(text, pos, open + 2 - pos);
+        pos = open + 2;
+        continue;
+      }
+      const std::string name = text.substr(open + 2, end - open - 2);
+      out.append(text, pos, open - pos);
+      const std::optional<std::string> value = secrets_ ? secrets_(name) : std::nullopt;
+      if (!value) {
+        error(pointer, "missing_secret",
+              "The secret " + name +
+                  " is not set; provide it through the platform's secret "
+                  "store or the environment.");
+        ok = false;
+      } else {
+        out += *value;
+      }
+      pos = end + 1;
+    }
+    out.append(text, pos, std::string::npos);
+    if (!ok) return std::nullopt;
+    return out;
+  }
+
+  void read_auth(const json& auth, Config& config) {
+    const std::string p = "/auth";
+    if (!expect_object(auth, p)) return;
+    only_keys(auth, p, {"token", "basic", "signatures"});
+    if (const json* token = member(auth, "token"); token && expect_object(*token, p + "/token")) {
+      const std::string tp = p + "/token";
+      only_keys(*token, tp, {"value", "in", "param"});
+      TokenAuth t;
+      const auto value = string(*token, "value", tp, true);
+      t.token = value.value_or("");
+      const std::string where = string(*token, "in", tp, false).value_or("path");
+      if (where == "query") {
+        t.where = TokenAuth::Where::query;
+      } else if (where != "path") {
+        error(tp + "/in", "bad_value", "Expected \"path\" or \"query\".");
+      }
+      t.param = string(*token, "param", tp, false).value_or("token");
+      if (value && value->empty()) {
+        error(tp + "/value", "bad_value", "The token must not be empty.");
+      }
+      config.auth.token = std::move(t);
+    }
+    if (const json* basic = member(auth, "basic"); basic && expect_object(*basic, p + "/basic")) {
+      const std::string bp = p + "/basic";
+      only_keys(*basic, bp, {"username", "password"});
+      BasicAuth b;
+      b.username = string(*basic, "username", bp, true).value_or("");
+      b.password = string(*basic, "password", bp, true).value_or("");
+      config.auth.basic = std::move(b);
+    }
+    if (const json* list = member(auth, "signatures")) {
+      const std::string sp = p + "/signatures";
+      if (!list->is_array()) {
+        error(sp, "wrong_type", "Expected an array of signature settings.");
+      } else {
+        for (std::size_t i = 0; i < list->size(); ++i)
+          read_signature((*list)[i], sp + "/" + std::to_string(i), config);
+      }
+    }
+  }
+
+  void read_signature(const json& s, const std::string& p, Config& config) {
+    if (!expect_object(s, p)) return;
+    only_keys(s, p,
+              {"scheme", "secret", "tolerance_seconds", "public_url", "algorithm", "encoding",
+               "header", "prefix", "timestamp_header", "separator"});
+    SignatureAuth sig;
+    const auto scheme_name = string(s, "scheme", p, true);
+    if (scheme_name) {
+      const auto scheme = parse_signature_scheme(*scheme_name);
+      if (!scheme) {
+        error(p + "/scheme", "bad_value",
+              "Unknown scheme '" + *scheme_name +
+                  "'; expected standard-webhooks, twilio, callrail, ctm or hmac.");
+      } else {
+        sig.scheme = *scheme;
+      }
+    }
+    sig.secret = string(s, "secret", p, true).value_or("");
+    if (const auto t = integer(s, "tolerance_seconds", p, 1, 86400)) sig.tolerance_seconds = *t;
+    sig.public_url = string(s, "public_url", p, false).value_or("");
+    if (!sig.public_url.empty() && !detail::is_http_uri(sig.public_url)) {
+      error(p + "/public_url", "bad_value", "Expected an absolute http(s) URL.");
+    }
+    if (const auto a = string(s, "algorithm", p, false)) {
+      if (*a == "sha1") {
+        sig.algorithm = SignatureAuth::Algorithm::sha1;
+      } else if (*a != "sha256") {
+        error(p + "/algorithm", "bad_value", "Expected \"sha1\" or \"sha256\".");
+      }
+    }
+    if (const auto e = string(s, "encoding", p, false)) {
+      if (*e == "base64") {
+        sig.encoding = SignatureAuth::Encoding::base64;
+      } else if (*e != "hex") {
+        error(p + "/encoding", "bad_value", "Expected \"hex\" or \"base64\".");
+      }
+    }
+    if (const auto h = string(s, "header", p, false)) sig.header = *h;
+    if (const auto x = string(s, "prefix", p, false)) sig.prefix = *x;
+    if (const auto t = string(s, "timestamp_header", p, false)) sig.timestamp_header = *t;
+    if (const auto sep = string(s, "separator", p, false)) sig.separator = *sep;
+    config.auth.signatures.push_back(std::move(sig));
+  }
+
+  void read_validation(const json& v, Config& config) {
+    const std::string p = "/validation";
+    if (!expect_object(v, p)) return;
+    only_keys(v, p, {"mode", "limits"});
+    if (const auto mode = string(v, "mode", p, false)) {
+      if (const auto m = parse_mode(*mode)) {
+        config.mode = *m;
+      } else {
+        error(p + "/mode", "bad_value", "Expected \"lenient\" or \"strict\".");
+      }
+    }
+    if (const json* limits = member(v, "limits"); limits && expect_object(*limits, p + "/limits")) {
+      const std::string lp = p + "/limits";
+      only_keys(*limits, lp, {"max_body_bytes", "max_fields", "max_name_bytes", "max_value_bytes"});
+      Limits& l = config.limits;
+      const auto set = [&](std::string_view key, std::size_t& target, std::int64_t max) {
+        if (const auto n = integer(*limits, key, lp, 1, max)) target = static_cast<std::size_t>(*n);
+      };
+      set("max_body_bytes", l.max_body_bytes, 16 * 1024 * 1024);
+      set("max_fields", l.max_fields, 10000);
+      set("max_name_bytes", l.max_name_bytes, 65536);
+      set("max_value_bytes", l.max_value_bytes, 16 * 1024 * 1024);
+    }
+  }
+
+  void read_destination(const std::string& name, const json& d, Config& config) {
+    const std::string p = "/destinations/" + pointer_token(name);
+    if (!expect_object(d, p)) return;
+    only_keys(d, p, {"format", "url", "method", "headers", "options"});
+    Destination dest;
+    dest.name = name;
+    if (const auto format = string(d, "format", p, false)) {
+      if (const auto f = parse_render_format(*format)) {
+        dest.format = *f;
+      } else {
+        error(p + "/format", "bad_value",
+              "Unknown format '" + *format +
+                  "'; expected canonical, ga4, google-ads, slack or template.");
+      }
+    }
+    if (const auto url = string(d, "url", p, true)) {
+      dest.url = *url;
+      if (!detail::is_http_uri(dest.url)) {
+        error(p + "/url", "bad_value", "Expected an absolute http(s) URL.");
+      }
+    }
+    if (const auto method = string(d, "method", p, false)) {
+      if (*method == "POST" || *method == "PUT" || *method == "PATCH" || *method == "GET") {
+        dest.method = *method;
+      } else {
+        error(p + "/method", "bad_value", "Expected POST, PUT, PATCH or GET.");
+      }
+    }
+    if (const json* headers = member(d, "headers");
+        headers && expect_object(*headers, p + "/headers")) {
+      for (const auto& [key, value] : headers->items()) {
+        if (const auto v = string(*headers, key, p + "/headers", true))
+          dest.headers.push_back({key, *v});
+      }
+    }
+    if (const json* options = member(d, "options");
+        options && expect_object(*options, p + "/options")) {
+      dest.options = resolve_all(*options, p + "/options");
+    }
+    check_options(dest, p + "/options");
+    config.destinations.push_back(std::move(dest));
+  }
+
+  // Options may reference secrets anywhere in their strings.
+  json resolve_all(const json& value, const std::string& pointer) {
+    if (value.is_string()) {
+      return resolve(value.get_ref<const std::string&>(), pointer).value_or(std::string());
+    }
+    if (value.is_object()) {
+      json out = json::object();
+      for (const auto& [key, item] : value.items())
+        out[key] = resolve_all(item, pointer + "/" + pointer_token(key));
+      return out;
+    }
+    if (value.is_array()) {
+      json out = json::array();
+      for (std::size_t i = 0; i < value.size(); ++i)
+        out.push_back(resolve_all(value[i], pointer + "/" + std::to_string(i)));
+      return out;
+    }
+    return value;
+  }
+
+  void check_options(const Destination& dest, const std::string& p) {
+    const json& o = dest.options;
+    switch (dest.format) {
+      case RenderFormat::canonical:
+      case RenderFormat::slack:
+        return;
+      case RenderFormat::ga4:
+        string(o, "event_name", p, false);
+        return;
+      case RenderFormat::google_ads:
+        string(o, "conversion_action", p, true);
+        if (const json* value = member(o, "value"); value && !value->is_number()) {
+          error(p + "/value", "wrong_type", "Expected a number.");
+        }
+        if (const auto currency = string(o, "currency", p, false);
+            currency && currency->size() != 3) {
+          error(p + "/currency", "bad_value", "Expected a three-letter ISO 4217 code.");
+        }
+        return;
+      case RenderFormat::json_template: {
+        const json* body = member(o, "body");
+        if (body == nullptr) {
+          error(p + "/body", "missing",
+                "A template destination needs options.body, the JSON template.");
+          return;
+        }
+        for (Diagnostic& d : check_template(*body)) {
+          error(p + "/body" + (d.field == "/" ? std::string() : d.field), "bad_template",
+                d.message);
+        }
+        return;
+      }
+    }
+  }
+
+  void read_route(const json& r, const std::string& p, Config& config) {
+    if (!expect_object(r, p)) return;
+    only_keys(r, p, {"name", "when", "to", "on"});
+    Route route;
+    route.name = string(r, "name", p, true).value_or("");
+    for (const Route& other : config.routes) {
+      if (!route.name.empty() && other.name == route.name) {
+        error(p + "/name", "duplicate", "Another route is already called '" + route.name + "'.");
+      }
+    }
+    if (const json* when = member(r, "when")) {
+      for (Diagnostic& d : check_filter(*when)) {
+        error(p + "/when" + (d.field == "/" ? std::string() : d.field), "bad_filter", d.message);
+      }
+      route.when = *when;
+    }
+    if (const auto on = string(r, "on", p, false)) {
+      if (*on == "complete" || *on == "abandoned") {
+        error(p + "/on", "unsupported",
+              "Routes on \"" + *on +
+                  "\" need call correlation, which this version does not have "
+                  "yet; use \"event\".");
+      } else if (*on != "event") {
+        error(p + "/on", "bad_value", "Expected \"event\", \"complete\" or \"abandoned\".");
+      }
+    }
+    const json* to = member(r, "to");
+    if (to == nullptr || !to->is_array() || to->empty()) {
+      error(p + "/to", to == nullptr ? "missing" : "wrong_type",
+            "A route needs \"to\": a non-empty array of destination names.");
+    } else {
+      for (std::size_t i = 0; i < to->size(); ++i) {
+        const json& name = (*to)[i];
+        if (!name.is_string()) {
+          error(p + "/to/" + std::to_string(i), "wrong_type", "Expected a destination name.");
+        } else {
+          route.to.push_back(name.get<std::string>());
+        }
+      }
+    }
+    config.routes.push_back(std::move(route));
+  }
+
+  void check_route_targets(const json& routes, const Config& config) {
+    for (std::size_t i = 0; i < config.routes.size() && i < routes.size(); ++i) {
+      const Route& route = config.routes[i];
+      for (std::size_t j = 0; j < route.to.size(); ++j) {
+        if (config.destination(route.to[j]) == nullptr) {
+          error("/routes/" + std::to_string(i) + "/to/" + std::to_string(j), "unknown_destination",
+                "No destination is called '" + route.to[j] + "'.");
+        }
+      }
+    }
+  }
+
+ private:
+  const SecretLookup& secrets_;
+  std::vector<Diagnostic>& errors_;
+};
+
+}  // namespace
+
+std::string_view to_string(RenderFormat format) {
+  switch (format) {
+    case RenderFormat::canonical:
+      return "canonical";
+    case RenderFormat::ga4:
+      return "ga4";
+    case RenderFormat::google_ads:
+      return "google-ads";
+    case RenderFormat::slack:
+      return "slack";
+    case RenderFormat::json_template:
+      return "template";
+  }
+  return "canonical";
+}
+
+std::optional<RenderFormat> parse_render_format(std::string_view name) {
+  if (name == "canonical") return RenderFormat::canonical;
+  if (name == "ga4") return RenderFormat::ga4;
+  if (name == "google-ads") return RenderFormat::google_ads;
+  if (name == "slack") return RenderFormat::slack;
+  if (name == "template") return RenderFormat::json_template;
+  return std::nullopt;
+}
+
+const Destination* Config::destination(std::string_view name) const {
+  for (const Destination& d : destinations) {
+    if (d.name == name) return &d;
+  }
+  return nullptr;
+}
+
+ConfigResult parse_config(std::string_view json_text, const SecretLookup& secrets) {
+  ConfigResult result;
+  const json doc = json::parse(json_text.begin(), json_text.end(), nullptr, false);
+  if (doc.is_discarded()) {
+    result.errors.push_back({"/", "invalid_json", "The config is not valid JSON."});
+    return result;
+  }
+  Reader reader(secrets, result.errors);
+  if (!doc.is_object()) {
+    reader.error("/", "wrong_type", "The config must be a JSON object.");
+    return result;
+  }
+  reader.only_keys(
+      doc, "",
+      {"$schema", "auth", "validation", "response", "routes", "destinations", "correlation"});
+  Config config;
+  if (const json* auth = reader.member(doc, "auth")) reader.read_auth(*auth, config);
+  if (const json* v = reader.member(doc, "validation")) reader.read_validation(*v, config);
+  if (const json* r = reader.member(doc, "response"); r && reader.expect_object(*r, "/response")) {
+    reader.only_keys(*r, "/response", {"always_200"});
+    config.response.always_200 = reader.boolean(*r, "always_200", "/response").value_or(false);
+  }
+  if (const json* d = reader.member(doc, "destinations");
+      d && reader.expect_object(*d, "/destinations")) {
+    for (const auto& [name, value] : d->items()) reader.read_destination(name, value, config);
+  }
+  const json* routes = reader.member(doc, "routes");
+  if (routes != nullptr) {
+    if (!routes->is_array()) {
+      reader.error("/routes", "wrong_type", "Expected an array of routes.");
+    } else {
+      for (std::size_t i = 0; i < routes->size(); ++i) {
+        reader.read_route((*routes)[i], "/routes/" + std::to_string(i), config);
+      }
+      reader.check_route_targets(*routes, config);
+    }
+  }
+  if (const json* c = reader.member(doc, "correlation");
+      c && reader.expect_object(*c, "/correlation")) {
+    config.correlation = *c;
+  }
+  if (result.errors.empty()) result.config = std::move(config);
+  return result;
+}
+
+}  // namespace callhook

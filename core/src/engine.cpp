@@ -1,0 +1,301 @@
+#include "callhook/engine.h"
+
+#include "callhook/auth.h"
+#include "callhook/filter.h"
+#include "callhook/json_writer.h"
+#include "callhook/render.h"
+
+namespace callhook {
+namespace {
+
+using nlohmann::json;
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+void write_diagnostics(JsonWriter& w, const std::vector<Diagnostic>& list) {
+  w.begin_array();
+  for (const Diagnostic& d : list) {
+    w.begin_object().key("field").string(d.field).key("code").string(d.code);
+    w.key("message").string(d.message).end_object();
+  }
+  w.end_array();
+}
+
+// An RFC 9457 problem document.
+Response problem(int status, std::string_view type, std::string_view title, std::string_view detail,
+                 const std::vector<Diagnostic>* errors = nullptr,
+                 const std::vector<Diagnostic>* warnings = nullptr) {
+  Response r;
+  r.status = status;
+  r.headers.push_back({"Content-Type", "application/problem+json"});
+  JsonWriter w(r.body);
+  w.begin_object();
+  w.key("type").string(std::string("urn:callhook:problem:") + std::string(type));
+  w.key("title").string(title);
+  w.key("status").number(status);
+  w.key("detail").string(detail);
+  if (errors != nullptr) {
+    w.key("errors");
+    write_diagnostics(w, *errors);
+  }
+  if (warnings != nullptr) {
+    w.key("warnings");
+    write_diagnostics(w, *warnings);
+  }
+  w.end_object();
+  return r;
+}
+
+std::string log_line(std::string_view level, std::string_view message, int status,
+                     const std::function<void(JsonWriter&)>& more) {
+  std::string line;
+  JsonWriter w(line);
+  w.begin_object().key("level").string(level).key("msg").string(message);
+  w.key("status").number(status);
+  more(w);
+  w.end_object();
+  return line;
+}
+
+// The document filters and templates see.
+json filter_context(const std::string& canonical, const Inspection& inspection,
+                    const Request& request, std::string_view url, const Limits& limits) {
+  json context = json::parse(canonical, nullptr, false);
+  if (!context.is_object()) context = json::object();
+  json fields = json::object();
+  for (std::size_t i = 0; i < inspection.fields.size(); ++i) {
+    const std::string name(inspection.fields.name(i));
+    if (fields.contains(name)) continue;
+    fields[name] = std::string(inspection.fields.value(i));
+    if (!name.empty() && name[0] >= 'A' && name[0] <= 'Z') context[name] = fields[name];
+  }
+  context["fields"] = std::move(fields);
+  json headers = json::object();
+  for (const HttpHeader& h : request.headers) {
+    const std::string name = lower(h.name);
+    if (!headers.contains(name)) headers[name] = h.value;
+  }
+  context["headers"] = std::move(headers);
+  json query = json::object();
+  FieldList pairs;
+  if (!decode_form(query_of(url), limits, pairs)) {
+    for (std::size_t i = 0; i < pairs.size(); ++i) {
+      const std::string name(pairs.name(i));
+      if (!query.contains(name)) query[name] = std::string(pairs.value(i));
+    }
+  }
+  context["query"] = std::move(query);
+  return context;
+}
+
+}  // namespace
+
+std::optional<Engine> Engine::from_config(std::string_view config_json, const SecretLookup& secrets,
+                                          std::vector<Diagnostic>* errors) {
+  ConfigResult result = parse_config(config_json, secrets);
+  if (errors != nullptr) *errors = std::move(result.errors);
+  if (!result.config) return std::nullopt;
+  return Engine(std::move(*result.config));
+}
+
+Outcome Engine::handle(const Request& request, std::int64_t now,
+                       const std::optional<std::string>& /*record*/) const {
+  Outcome out;
+  out.report.slot.fill(-1);
+  if (request.method != "GET" && request.method != "POST") {
+    out.response = problem(405, "method-not-allowed", "Method not allowed",
+                           "Webhooks are received by GET or POST, not " + request.method + ".");
+    out.response.headers.push_back({"Allow", "GET, POST"});
+    out.log = log_line("warn", "rejected", 405,
+                       [](JsonWriter& w) { w.key("code").string("method_not_allowed"); });
+    return out;
+  }
+
+  const AuthResult auth = authenticate(config_.auth, request, now);
+  if (!auth.ok) {
+    out.response = problem(401, "unauthorized", "Authentication failed", auth.message);
+    if (config_.auth.basic) {
+      out.response.headers.push_back({"WWW-Authenticate", "Basic realm=\"callhook\""});
+    }
+    out.log =
+        log_line("warn", "rejected", 401, [&](JsonWriter& w) { w.key("code").string(auth.code); });
+    return out;
+  }
+  out.authenticated = true;
+  out.auth_scheme = auth.scheme;
+
+  PayloadSource source;
+  source.method = request.method;
+  source.url = auth.url;
+  source.body = request.body;
+  const auto content_type = request.header("Content-Type");
+  if (content_type) source.content_type = *content_type;
+  Inspection inspection;
+  inspect(source, PipelineOptions{config_.mode, config_.limits}, inspection);
+  out.report = inspection.report;
+
+  if (!inspection.report.valid) {
+    int status = 400;
+    std::string_view type = "invalid-payload";
+    std::string_view title = "The webhook payload is invalid";
+    const std::string& first_code = inspection.report.errors.front().code;
+    if (first_code == "body_too_large") {
+      status = 413;
+      type = "payload-too-large";
+      title = "The webhook payload is too large";
+    } else if (first_code == "unsupported_media_type") {
+      status = 415;
+      type = "unsupported-media-type";
+      title = "The webhook's content type is not accepted";
+    }
+    const std::size_t count = inspection.report.errors.size();
+    const std::string detail = (count == 1 ? std::string("1 problem: ")
+                                           : std::to_string(count) + " problems; the first: ") +
+                               inspection.report.errors.front().message;
+    out.response = problem(status, type, title, detail, &inspection.report.errors,
+                           &inspection.report.warnings);
+    if (config_.response.always_200) out.response.status = 200;
+    out.log = log_line("warn", "rejected", out.response.status, [&](JsonWriter& w) {
+      w.key("event");
+      if (inspection.report.event) {
+        w.string(to_string(*inspection.report.event));
+      } else {
+        w.null();
+      }
+      w.key("codes").begin_array();
+      for (const Diagnostic& d : inspection.report.errors) w.string(d.code);
+      w.end_array();
+    });
+    return out;
+  }
+
+  write_canonical_json(inspection.fields, inspection.report, out.canonical);
+  const json context = filter_context(out.canonical, inspection, request, auth.url, config_.limits);
+  const std::string call_sid(inspection.fields.find("Call.Sid").value_or(""));
+  const std::string event(to_string(*inspection.report.event));
+
+  for (const Route& route : config_.routes) {
+    RouteDecision decision;
+    decision.name = route.name;
+    decision.matched = route.when.is_null() || filter_matches(route.when, context);
+    if (decision.matched) {
+      for (const std::string& name : route.to) {
+        const Destination* dest = config_.destination(name);
+        if (dest == nullptr) continue;  // refused by the config check
+        Rendered rendered = render(*dest, out.canonical, context);
+        if (!rendered.skipped.empty()) {
+          decision.skipped.push_back(name + ": " + rendered.skipped);
+          continue;
+        }
+        Delivery d;
+        d.route = route.name;
+        d.destination = name;
+        d.method = dest->method;
+        d.url = dest->url;
+        d.idempotency_key = call_sid + ":" + event + ":" + route.name;
+        d.headers.push_back({"Content-Type", rendered.content_type});
+        d.headers.push_back({"Idempotency-Key", d.idempotency_key});
+        for (const HttpHeader& h : dest->headers) d.headers.push_back(h);
+        d.body = std::move(rendered.body);
+        out.deliveries.push_back(std::move(d));
+      }
+    }
+    out.routes.push_back(std::move(decision));
+  }
+
+  Response& r = out.response;
+  r.status = 200;
+  r.headers.push_back({"Content-Type", "application/json"});
+  JsonWriter w(r.body);
+  w.begin_object().key("status").string("accepted").key("event").string(event);
+  w.key("call_sid").string(call_sid);
+  w.key("routes").begin_array();
+  for (const RouteDecision& d : out.routes) {
+    if (d.matched) w.string(d.name);
+  }
+  w.end_array();
+  w.key("deliveries").number(static_cast<std::int64_t>(out.deliveries.size()));
+  w.key("warnings");
+  write_diagnostics(w, inspection.report.warnings);
+  w.end_object();
+
+  out.log = log_line("info", "accepted", 200, [&](JsonWriter& lw) {
+    lw.key("event").string(event).key("call_sid").string(call_sid);
+    lw.key("account_sid").string(inspection.fields.find("Account.Sid").value_or(""));
+    lw.key("auth").string(auth.scheme);
+    lw.key("routes").begin_array();
+    for (const RouteDecision& d : out.routes) {
+      if (d.matched) lw.string(d.name);
+    }
+    lw.end_array();
+    lw.key("deliveries").number(static_cast<std::int64_t>(out.deliveries.size()));
+    lw.key("warnings").number(static_cast<std::int64_t>(inspection.report.warnings.size()));
+  });
+  return out;
+}
+
+namespace {
+
+void write_headers(JsonWriter& w, const std::vector<HttpHeader>& headers) {
+  w.begin_array();
+  for (const HttpHeader& h : headers) w.begin_array().string(h.name).string(h.value).end_array();
+  w.end_array();
+}
+
+}  // namespace
+
+void write_outcome_json(const Outcome& outcome, std::string& out) {
+  JsonWriter w(out);
+  w.begin_object();
+  w.key("response").begin_object();
+  w.key("status").number(outcome.response.status);
+  w.key("headers");
+  write_headers(w, outcome.response.headers);
+  w.key("body").string(outcome.response.body);
+  w.end_object();
+  w.key("deliveries").begin_array();
+  for (const Delivery& d : outcome.deliveries) {
+    w.begin_object();
+    w.key("route").string(d.route).key("destination").string(d.destination);
+    w.key("method").string(d.method).key("url").string(d.url);
+    w.key("headers");
+    write_headers(w, d.headers);
+    w.key("body").string(d.body).key("idempotency_key").string(d.idempotency_key);
+    w.end_object();
+  }
+  w.end_array();
+  w.key("routes").begin_array();
+  for (const RouteDecision& r : outcome.routes) {
+    w.begin_object().key("name").string(r.name).key("matched").boolean(r.matched);
+    w.key("skipped").begin_array();
+    for (const std::string& s : r.skipped) w.string(s);
+    w.end_array().end_object();
+  }
+  w.end_array();
+  w.key("authenticated").boolean(outcome.authenticated);
+  std::string verdict;
+  write_report_json(outcome.report, verdict);
+  w.key("verdict").raw(verdict);
+  w.key("event");
+  if (outcome.canonical.empty()) {
+    w.null();
+  } else {
+    w.raw(outcome.canonical);
+  }
+  w.key("record");
+  if (outcome.record) {
+    w.raw(*outcome.record);
+  } else {
+    w.null();
+  }
+  w.key("log").raw(outcome.log);
+  w.end_object();
+}
+
+}  // namespace callhook

@@ -1,0 +1,584 @@
+#include "callhook/template.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace callhook {
+namespace {
+
+using nlohmann::json;
+
+// ---------------------------------------------------------------------------------------------
+// Placeholder syntax
+
+enum class FilterKind : std::uint8_t { default_, upper, lower, iso8601, epoch_ms };
+
+struct FilterCall {
+  FilterKind kind;
+  json arg;  // default's value; null for the others
+};
+
+struct Placeholder {
+  std::string_view path;
+  std::vector<FilterCall> filters;
+};
+
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// Splits at `sep` outside double-quoted string literals (default:"a|b" is one filter).
+std::vector<std::string_view> split_outside_quotes(std::string_view s, char sep) {
+  std::vector<std::string_view> parts;
+  bool in_string = false;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == sep) {
+      parts.push_back(s.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  parts.push_back(s.substr(start));
+  return parts;
+}
+
+bool is_path_char(char c) {
+  if (is_space(c) || static_cast<unsigned char>(c) < 0x20) return false;
+  switch (c) {
+    case '{':
+    case '}':
+    case '|':
+    case '"':
+    case ':':
+    case '[':
+    case ']':
+      return false;
+    default:
+      return true;
+  }
+}
+
+// Empty on success, else what is wrong with the path.
+std::string path_error(std::string_view path) {
+  if (path.empty()) return "the placeholder names no path";
+  std::size_t segment = 0;
+  for (std::size_t i = 0; i <= path.size(); ++i) {
+    if (i == path.size() || path[i] == '.') {
+      if (i == segment) return "the path \"" + std::string(path) + "\" has an empty segment";
+      segment = i + 1;
+    } else if (!is_path_char(path[i])) {
+      return "the path \"" + std::string(path) + "\" holds a character paths may not contain";
+    }
+  }
+  return {};
+}
+
+std::optional<FilterKind> parse_filter_name(std::string_view name) {
+  if (name == "default") return FilterKind::default_;
+  if (name == "upper") return FilterKind::upper;
+  if (name == "lower") return FilterKind::lower;
+  if (name == "iso8601") return FilterKind::iso8601;
+  if (name == "epoch_ms") return FilterKind::epoch_ms;
+  return std::nullopt;
+}
+
+// Parses the text between "{{" and "}}". On failure returns nullopt and sets `error`.
+std::optional<Placeholder> parse_placeholder(std::string_view inner, std::string& error) {
+  const std::vector<std::string_view> parts = split_outside_quotes(inner, '|');
+  Placeholder p;
+  p.path = trim(parts.front());
+  error = path_error(p.path);
+  if (!error.empty()) return std::nullopt;
+  for (std::size_t i = 1; i < parts.size(); ++i) {
+    const std::string_view part = trim(parts[i]);
+    const std::size_t colon = part.find(':');
+    const std::string_view name = trim(part.substr(0, colon));
+    const std::optional<FilterKind> kind = parse_filter_name(name);
+    if (!kind) {
+      error = name.empty() ? std::string("a filter name is missing after '|'")
+                           : "unknown filter \"" + std::string(name) + "\"";
+      return std::nullopt;
+    }
+    FilterCall call{*kind, json()};
+    if (*kind == FilterKind::default_) {
+      if (colon == std::string_view::npos) {
+        error = "default needs an argument, e.g. default:\"n/a\"";
+        return std::nullopt;
+      }
+      call.arg = json::parse(trim(part.substr(colon + 1)), nullptr, /*allow_exceptions=*/false);
+      if (call.arg.is_discarded() || call.arg.is_structured()) {
+        error = "the default argument must be a JSON string, number, boolean or null";
+        return std::nullopt;
+      }
+    } else if (colon != std::string_view::npos) {
+      error = "the filter " + std::string(name) + " takes no argument";
+      return std::nullopt;
+    }
+    p.filters.push_back(std::move(call));
+  }
+  return p;
+}
+
+// One piece of a template string: literal text, or a placeholder (valid or not).
+struct Piece {
+  std::string_view text;  // the literal text, or the whole "{{...}}" of a placeholder
+  std::optional<Placeholder> placeholder;
+  bool is_placeholder = false;
+};
+
+// Splits `s` into pieces. Problems are appended to `errors` when it is not null.
+std::vector<Piece> parse_string(std::string_view s, std::vector<std::string>* errors) {
+  std::vector<Piece> pieces;
+  std::size_t pos = 0;
+  while (pos < s.size()) {
+    const std::size_t open = s.find("{{", pos);
+    if (open == std::string_view::npos) break;
+    if (open > pos) pieces.push_back({s.substr(pos, open - pos), std::nullopt, false});
+    // The closing "}}" is searched outside string literals so default:"}}" works.
+    std::size_t close = std::string_view::npos;
+    bool in_string = false;
+    for (std::size_t i = open + 2; i < s.size(); ++i) {
+      const char c = s[i];
+      if (in_string) {
+        if (c == '\\') {
+          ++i;
+        } else if (c == '"') {
+          in_string = false;
+        }
+      } else if (c == '"') {
+        in_string = true;
+      } else if (c == '}' && i + 1 < s.size() && s[i + 1] == '}') {
+        close = i;
+        break;
+      }
+    }
+    if (close == std::string_view::npos) {
+      if (errors != nullptr) {
+        errors->push_back("\"{{\" at offset " + std::to_string(open) +
+                          " is never closed by \"}}\"" +
+                          (in_string ? " (an unterminated \" swallows the rest)" : ""));
+      }
+      pos = open;
+      break;
+    }
+    std::string error;
+    Piece piece{s.substr(open, close + 2 - open), std::nullopt, true};
+    piece.placeholder = parse_placeholder(s.substr(open + 2, close - open - 2), error);
+    if (!piece.placeholder && errors != nullptr) {
+      errors->push_back(error + " in " + std::string(piece.text));
+    }
+    pieces.push_back(std::move(piece));
+    pos = close + 2;
+  }
+  if (pos < s.size()) pieces.push_back({s.substr(pos), std::nullopt, false});
+  return pieces;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Paths
+
+const json* resolve(std::string_view path, const json& context) {
+  const json* node = &context;
+  std::string_view rest = path;
+  while (true) {
+    if (node->is_object()) {
+      if (const auto it = node->find(rest); it != node->end()) return &*it;
+      bool descended = false;
+      for (std::size_t dot = rest.rfind('.'); dot != std::string_view::npos && dot > 0;
+           dot = rest.rfind('.', dot - 1)) {
+        const auto it = node->find(rest.substr(0, dot));
+        if (it != node->end()) {
+          node = &*it;
+          rest = rest.substr(dot + 1);
+          descended = true;
+          break;
+        }
+      }
+      if (!descended) return nullptr;
+    } else if (node->is_array()) {
+      const std::size_t dot = rest.find('.');
+      const std::string_view segment = rest.substr(0, dot);
+      if (segment.empty() || segment.size() > 9) return nullptr;
+      std::size_t index = 0;
+      for (const char c : segment) {
+        if (c < '0' || c > '9') return nullptr;
+        index = index * 10 + static_cast<std::size_t>(c - '0');
+      }
+      if (index >= node->size()) return nullptr;
+      node = &(*node)[index];
+      if (dot == std::string_view::npos) return node;
+      rest = rest.substr(dot + 1);
+    } else {
+      return nullptr;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Date-times
+
+constexpr std::int64_t kSecondsPerDay = 86400;
+
+// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2 ? 1 : 0;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+struct Civil {
+  std::int64_t year;
+  unsigned month;
+  unsigned day;
+};
+
+// The inverse of days_from_civil.
+Civil civil_from_days(std::int64_t z) {
+  z += 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
+  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+  return {static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2 ? 1 : 0), m, d};
+}
+
+bool is_leap(std::int64_t y) {
+  return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+}
+
+unsigned days_in_month(std::int64_t y, unsigned m) {
+  static constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return m == 2 && is_leap(y) ? 29 : kDays[m - 1];
+}
+
+// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z: the range the four-digit output can show.
+constexpr std::int64_t kMinEpochSeconds = -62167219200;
+constexpr std::int64_t kMaxEpochSeconds = 253402300799;
+
+// A point in time: whole seconds since the epoch and the milliseconds past them (0-999).
+struct Instant {
+  std::int64_t seconds;
+  std::int64_t millis;
+};
+
+std::optional<Instant> make_instant(std::int64_t seconds, std::int64_t millis) {
+  if (seconds < kMinEpochSeconds || seconds > kMaxEpochSeconds) return std::nullopt;
+  return Instant{seconds, millis};
+}
+
+// Reads exactly `n` digits at `pos`, advancing it.
+std::optional<unsigned> digits(std::string_view s, std::size_t& pos, std::size_t n) {
+  if (pos + n > s.size()) return std::nullopt;
+  unsigned value = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const char c = s[pos + i];
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + static_cast<unsigned>(c - '0');
+  }
+  pos += n;
+  return value;
+}
+
+bool expect(std::string_view s, std::size_t& pos, char c) {
+  if (pos >= s.size() || s[pos] != c) return false;
+  ++pos;
+  return true;
+}
+
+// Epoch seconds written as decimal digits (an optional '-' first).
+std::optional<Instant> parse_epoch_text(std::string_view s) {
+  const bool negative = !s.empty() && s.front() == '-';
+  if (negative) s.remove_prefix(1);
+  if (s.empty() || s.size() > 12) return std::nullopt;
+  std::int64_t value = 0;
+  for (const char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + (c - '0');
+  }
+  return make_instant(negative ? -value : value, 0);
+}
+
+std::optional<Instant> parse_datetime_text(std::string_view s) {
+  if (const std::optional<Instant> epoch = parse_epoch_text(s)) return epoch;
+  std::size_t pos = 0;
+  const auto year = digits(s, pos, 4);
+  if (!year || !expect(s, pos, '-')) return std::nullopt;
+  const auto month = digits(s, pos, 2);
+  if (!month || !expect(s, pos, '-')) return std::nullopt;
+  const auto day = digits(s, pos, 2);
+  if (!day || *month < 1 || *month > 12 || *day < 1 || *day > days_in_month(*year, *month)) {
+    return std::nullopt;
+  }
+  const std::int64_t days = days_from_civil(*year, *month, *day);
+  if (pos == s.size()) return make_instant(days * kSecondsPerDay, 0);
+
+  if (s[pos] != 'T' && s[pos] != 't' && s[pos] != ' ') return std::nullopt;
+  ++pos;
+  const auto hour = digits(s, pos, 2);
+  if (!hour || !expect(s, pos, ':')) return std::nullopt;
+  const auto minute = digits(s, pos, 2);
+  if (!minute || !expect(s, pos, ':')) return std::nullopt;
+  const auto second = digits(s, pos, 2);
+  if (!second || *hour > 23 || *minute > 59 || *second > 59) return std::nullopt;
+
+  std::int64_t millis = 0;
+  if (pos < s.size() && s[pos] == '.') {
+    ++pos;
+    const std::size_t start = pos;
+    std::int64_t scale = 100;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+      millis += (s[pos] - '0') * scale;  // digits past milliseconds are dropped
+      scale /= 10;
+      ++pos;
+    }
+    if (pos == start) return std::nullopt;
+  }
+
+  std::int64_t offset = 0;  // seconds east of UTC
+  if (pos < s.size()) {
+    if (s[pos] == 'Z' || s[pos] == 'z') {
+      ++pos;
+    } else if (s[pos] == '+' || s[pos] == '-') {
+      const std::int64_t sign = s[pos] == '-' ? -1 : 1;
+      ++pos;
+      const auto oh = digits(s, pos, 2);
+      if (!oh) return std::nullopt;
+      const bool colon = expect(s, pos, ':');
+      const auto om = digits(s, pos, 2);
+      if (!om || (!colon && pos != s.size()) || *oh > 23 || *om > 59) return std::nullopt;
+      offset = sign * (*oh * 3600 + *om * 60);
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (pos != s.size()) return std::nullopt;
+  const std::int64_t local = days * kSecondsPerDay + *hour * 3600 + *minute * 60 + *second;
+  return make_instant(local - offset, millis);
+}
+
+std::optional<Instant> to_instant(const json& v) {
+  if (const auto* s = v.get_ptr<const json::string_t*>()) return parse_datetime_text(*s);
+  // Unsigned first: nlohmann's get_ptr<number_integer_t*> also answers for unsigned values.
+  if (const auto* u = v.get_ptr<const json::number_unsigned_t*>()) {
+    if (*u > static_cast<std::uint64_t>(kMaxEpochSeconds)) return std::nullopt;
+    return make_instant(static_cast<std::int64_t>(*u), 0);
+  }
+  if (const auto* i = v.get_ptr<const json::number_integer_t*>()) return make_instant(*i, 0);
+  if (const auto* f = v.get_ptr<const json::number_float_t*>()) {
+    // Range-check before converting: casting an out-of-range double is undefined behaviour.
+    const double x = *f;
+    if (!(x >= static_cast<double>(kMinEpochSeconds) &&
+          x < static_cast<double>(kMaxEpochSeconds) + 1.0)) {
+      return std::nullopt;
+    }
+    auto whole = static_cast<std::int64_t>(x);  // truncates toward zero
+    if (static_cast<double>(whole) > x) --whole;
+    auto millis = static_cast<std::int64_t>((x - static_cast<double>(whole)) * 1000.0);
+    if (millis > 999) millis = 999;
+    return make_instant(whole, millis);
+  }
+  return std::nullopt;
+}
+
+void append_padded(std::string& out, std::int64_t value, int width) {
+  char buf[8];
+  for (int i = width - 1; i >= 0; --i) {
+    buf[i] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+  out.append(buf, static_cast<std::size_t>(width));
+}
+
+std::string format_iso8601(const Instant& t) {
+  std::int64_t days = t.seconds / kSecondsPerDay;
+  std::int64_t secs = t.seconds % kSecondsPerDay;
+  if (secs < 0) {
+    secs += kSecondsPerDay;
+    --days;
+  }
+  const Civil c = civil_from_days(days);
+  std::string out;
+  out.reserve(20);
+  append_padded(out, c.year, 4);
+  out.push_back('-');
+  append_padded(out, c.month, 2);
+  out.push_back('-');
+  append_padded(out, c.day, 2);
+  out.push_back('T');
+  append_padded(out, secs / 3600, 2);
+  out.push_back(':');
+  append_padded(out, secs / 60 % 60, 2);
+  out.push_back(':');
+  append_padded(out, secs % 60, 2);
+  out.push_back('Z');
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+// The value of a placeholder; nullopt when the path resolves to nothing.
+std::optional<json> evaluate(const Placeholder& p, const json& context) {
+  std::optional<json> value;
+  if (const json* found = resolve(p.path, context)) value = *found;
+  for (const FilterCall& f : p.filters) {
+    switch (f.kind) {
+      case FilterKind::default_: {
+        const auto* s = value ? value->get_ptr<const json::string_t*>() : nullptr;
+        if (!value || value->is_null() || (s != nullptr && s->empty())) value = f.arg;
+        break;
+      }
+      case FilterKind::upper:
+      case FilterKind::lower:
+        if (auto* s = value ? value->get_ptr<json::string_t*>() : nullptr) {
+          const bool up = f.kind == FilterKind::upper;
+          for (char& c : *s) {
+            if (up && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+            if (!up && c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+          }
+        }
+        break;
+      case FilterKind::iso8601:
+      case FilterKind::epoch_ms: {
+        const std::optional<Instant> t = value ? to_instant(*value) : std::nullopt;
+        if (!t) {
+          value = json(nullptr);
+        } else if (f.kind == FilterKind::iso8601) {
+          value = format_iso8601(*t);
+        } else {
+          value = json(t->seconds * 1000 + t->millis);
+        }
+        break;
+      }
+    }
+  }
+  return value;
+}
+
+void append_text(std::string& out, const std::optional<json>& value) {
+  if (!value || value->is_null()) return;
+  if (const auto* s = value->get_ptr<const json::string_t*>()) {
+    out.append(*s);
+    return;
+  }
+  // `replace` keeps dump() from aborting on invalid UTF-8 under JSON_NOEXCEPTION.
+  out.append(value->dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+json render_string(const std::string& s, const json& context) {
+  std::vector<Piece> pieces = parse_string(s, nullptr);
+  if (pieces.size() == 1 && pieces.front().placeholder) {
+    std::optional<json> value = evaluate(*pieces.front().placeholder, context);
+    return value ? std::move(*value) : json(nullptr);
+  }
+  std::string out;
+  out.reserve(s.size());
+  for (const Piece& piece : pieces) {
+    if (piece.placeholder) {
+      append_text(out, evaluate(*piece.placeholder, context));
+    } else {
+      out.append(piece.text);  // literal text, or a bad placeholder kept as written
+    }
+  }
+  return out;
+}
+
+json render(const json& tpl, const json& context, int level) {
+  if (const auto* s = tpl.get_ptr<const json::string_t*>()) return render_string(*s, context);
+  if (!tpl.is_structured() || tpl.empty() || level >= kMaxTemplateDepth) return tpl;
+  if (tpl.is_array()) {
+    json out = json::array();
+    for (const json& item : tpl) out.push_back(render(item, context, level + 1));
+    return out;
+  }
+  json out = json::object();
+  for (auto it = tpl.begin(); it != tpl.end(); ++it) {
+    out[it.key()] = render(it.value(), context, level + 1);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checking
+
+void append_pointer_token(std::string& pointer, std::string_view token) {
+  pointer.push_back('/');
+  for (const char c : token) {
+    if (c == '~') {
+      pointer.append("~0");
+    } else if (c == '/') {
+      pointer.append("~1");
+    } else {
+      pointer.push_back(c);
+    }
+  }
+}
+
+void check(const json& tpl, std::string& pointer, int level, std::vector<Diagnostic>& out) {
+  if (const auto* s = tpl.get_ptr<const json::string_t*>()) {
+    std::vector<std::string> errors;
+    (void)parse_string(*s, &errors);
+    for (std::string& e : errors) out.push_back({pointer, "bad_template", std::move(e)});
+    return;
+  }
+  if (!tpl.is_structured() || tpl.empty()) return;
+  if (level >= kMaxTemplateDepth) {
+    out.push_back(
+        {pointer, "bad_template",
+         "the template nests deeper than " + std::to_string(kMaxTemplateDepth) + " levels"});
+    return;
+  }
+  const std::size_t size = pointer.size();
+  if (tpl.is_array()) {
+    for (std::size_t i = 0; i < tpl.size(); ++i) {
+      append_pointer_token(pointer, std::to_string(i));
+      check(tpl[i], pointer, level + 1, out);
+      pointer.resize(size);
+    }
+    return;
+  }
+  for (auto it = tpl.begin(); it != tpl.end(); ++it) {
+    append_pointer_token(pointer, it.key());
+    check(it.value(), pointer, level + 1, out);
+    pointer.resize(size);
+  }
+}
+
+}  // namespace
+
+std::vector<Diagnostic> check_template(const json& tpl) {
+  std::vector<Diagnostic> out;
+  std::string pointer;
+  check(tpl, pointer, 0, out);
+  return out;
+}
+
+json render_template(const json& tpl, const json& context) {
+  return render(tpl, context, 0);
+}
+
+}  // namespace callhook

@@ -1,0 +1,212 @@
+// Runs tests/vectors/engine/*.json: config + request in, outcome out (format in
+// tests/vectors/README.md). Every target runs the same files.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "callhook/crypto.h"
+#include "callhook/engine.h"
+#include "vector_support.h"
+
+namespace callhook::testing {
+namespace {
+
+using nlohmann::json;
+
+// True when `actual` holds everything `expected` says: objects by key (extra keys allowed),
+// arrays element by element (same length), anything else by equality.
+bool contains(const json& actual, const json& expected, std::string& where) {
+  if (expected.is_object()) {
+    if (!actual.is_object()) return false;
+    for (const auto& [key, value] : expected.items()) {
+      const auto it = actual.find(key);
+      if (it == actual.end()) {
+        where += "/" + key + " (missing)";
+        return false;
+      }
+      if (!contains(*it, value, where += "/" + key)) return false;
+      where.resize(where.size() - key.size() - 1);
+    }
+    return true;
+  }
+  if (expected.is_array()) {
+    if (!actual.is_array() || actual.size() != expected.size()) {
+      where += " (array length)";
+      return false;
+    }
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      const std::string index = "/" + std::to_string(i);
+      if (!contains(actual[i], expected[i], where += index)) return false;
+      where.resize(where.size() - index.size());
+    }
+    return true;
+  }
+  return actual == expected;
+}
+
+void expect_contains(const json& actual, const json& expected, const std::string& what) {
+  std::string where;
+  EXPECT_TRUE(contains(actual, expected, where))
+      << what << " differs at " << where << "\nexpected: " << expected.dump()
+      << "\nactual: " << actual.dump();
+}
+
+json headers_object(const std::vector<HttpHeader>& headers) {
+  json out = json::object();
+  for (const HttpHeader& h : headers) {
+    if (!out.contains(h.name)) out[h.name] = h.value;
+  }
+  return out;
+}
+
+json parse_or_string(const std::string& body) {
+  json parsed = json::parse(body, nullptr, false);
+  return parsed.is_discarded() ? json(body) : parsed;
+}
+
+Request request_from(const json& r) {
+  Request request;
+  request.method = r.value("method", std::string("POST"));
+  request.url = r.value("url", std::string("/"));
+  if (const auto it = r.find("headers"); it != r.end()) {
+    if (it->is_object()) {
+      for (const auto& [name, value] : it->items())
+        request.headers.push_back({name, value.get<std::string>()});
+    } else if (it->is_array()) {
+      for (const json& pair : *it)
+        request.headers.push_back({pair[0].get<std::string>(), pair[1].get<std::string>()});
+    }
+  }
+  if (r.contains("body_base64")) {
+    request.body = crypto::base64_decode(r["body_base64"].get<std::string>()).value_or("");
+  } else if (r.contains("body_file")) {
+    request.body = read_file(source_path(r["body_file"].get<std::string>()));
+  } else {
+    request.body = r.value("body", std::string());
+  }
+  return request;
+}
+
+class EngineVector : public ::testing::Test {
+ public:
+  explicit EngineVector(json vector) : v_(std::move(vector)) {}
+
+  void TestBody() override {
+    std::string config_text;
+    if (v_.contains("config_file")) {
+      config_text = read_file(source_path(v_["config_file"].get<std::string>()));
+    } else {
+      config_text = v_.value("config", json::object()).dump();
+    }
+    const json secrets = v_.value("secrets", json::object());
+    const SecretLookup lookup = [&secrets](std::string_view name) -> std::optional<std::string> {
+      const auto it = secrets.find(std::string(name));
+      if (it == secrets.end() || !it->is_string()) return std::nullopt;
+      return it->get<std::string>();
+    };
+    const json& expect = v_["expect"];
+    std::vector<Diagnostic> errors;
+    const auto engine = Engine::from_config(config_text, lookup, &errors);
+    if (expect.contains("config_errors")) {
+      EXPECT_FALSE(engine.has_value()) << "the config should be refused";
+      json actual = json::array();
+      for (const Diagnostic& d : errors) actual.push_back({{"field", d.field}, {"code", d.code}});
+      json wanted = expect["config_errors"];
+      const auto by_pointer = [](const json& a, const json& b) { return a.dump() < b.dump(); };
+      std::sort(actual.begin(), actual.end(), by_pointer);
+      std::sort(wanted.begin(), wanted.end(), by_pointer);
+      EXPECT_EQ(actual, wanted);
+      for (const Diagnostic& d : errors) {
+        for (const auto& [name, value] : secrets.items()) {
+          if (value.is_string() && value.get<std::string>().size() >= 4) {
+            EXPECT_EQ(d.message.find(value.get<std::string>()), std::string::npos)
+                << "config error echoes secret " << name;
+          }
+        }
+      }
+      return;
+    }
+    ASSERT_TRUE(engine.has_value())
+        << "config refused: " << (errors.empty() ? "" : errors[0].field + " " + errors[0].message);
+    ASSERT_TRUE(v_.contains("request"));
+    const Request request = request_from(v_["request"]);
+    const Outcome outcome = engine->handle(request, v_.value("now", std::int64_t{1714533342}));
+
+    if (expect.contains("status")) EXPECT_EQ(outcome.response.status, expect["status"].get<int>());
+    if (expect.contains("response_headers")) {
+      expect_contains(headers_object(outcome.response.headers), expect["response_headers"],
+                      "response headers");
+    }
+    if (expect.contains("response_body")) {
+      expect_contains(parse_or_string(outcome.response.body), expect["response_body"],
+                      "response body");
+    }
+    if (expect.contains("verdict_errors")) {
+      json actual = json::array();
+      for (const Diagnostic& d : outcome.report.errors)
+        actual.push_back({{"field", d.field}, {"code", d.code}});
+      EXPECT_EQ(actual, expect["verdict_errors"]);
+    }
+    if (expect.contains("routes")) {
+      json actual = json::array();
+      for (const RouteDecision& r : outcome.routes) {
+        actual.push_back({{"name", r.name}, {"matched", r.matched}, {"skipped", r.skipped}});
+      }
+      expect_contains(actual, expect["routes"], "routes");
+    }
+    if (expect.contains("deliveries")) {
+      json actual = json::array();
+      for (const Delivery& d : outcome.deliveries) {
+        actual.push_back({{"route", d.route},
+                          {"destination", d.destination},
+                          {"method", d.method},
+                          {"url", d.url},
+                          {"headers", headers_object(d.headers)},
+                          {"body", parse_or_string(d.body)},
+                          {"idempotency_key", d.idempotency_key}});
+      }
+      expect_contains(actual, expect["deliveries"], "deliveries");
+    }
+    if (expect.contains("log")) {
+      expect_contains(parse_or_string(outcome.log), expect["log"], "log");
+    }
+    // Whatever the case, no secret may leak into the response or the log.
+    for (const auto& [name, value] : secrets.items()) {
+      if (!value.is_string() || value.get<std::string>().size() < 4) continue;
+      const std::string secret = value.get<std::string>();
+      EXPECT_EQ(outcome.response.body.find(secret), std::string::npos)
+          << "response echoes " << name;
+      EXPECT_EQ(outcome.log.find(secret), std::string::npos) << "log echoes " << name;
+    }
+  }
+
+ private:
+  json v_;
+};
+
+const bool kRegistered = [] {
+  std::size_t count = 0;
+  for (const VectorFile& file : load_vectors("engine")) {
+    const std::string suite =
+        "EngineVectors_" + test_name(std::filesystem::path(file.path).stem().string());
+    if (file.document.is_discarded() || !file.document.contains("cases")) {
+      ::testing::RegisterTest(
+          suite.c_str(), "file_is_valid", nullptr, nullptr, file.path.c_str(), 0,
+          [path = file.path]() -> ::testing::Test* {
+            return new EngineVector(
+                json{{"expect", {{"config_errors", json::array({"unreadable " + path})}}}});
+          });
+      continue;
+    }
+    for (const json& vector : file.document["cases"]) {
+      const std::string name = test_name(vector.value("name", "case_" + std::to_string(count)));
+      ::testing::RegisterTest(suite.c_str(), name.c_str(), nullptr, nullptr, file.path.c_str(), 0,
+                              [vector]() -> ::testing::Test* { return new EngineVector(vector); });
+      ++count;
+    }
+  }
+  return true;
+}();
+
+}  // namespace
+}  // namespace callhook::testing

@@ -1,0 +1,62 @@
+// libFuzzer target over Engine::handle with a fixed config that uses every render format and
+// filter operator: the fuzzed bytes are the body (first byte picks method and content type).
+#include <cstdint>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "callhook/engine.h"
+
+namespace {
+
+const callhook::Engine& engine() {
+  static const callhook::Engine instance = [] {
+    const char* config = R"({
+      "destinations": {
+        "c": {"url": "http://127.0.0.1/c"},
+        "g": {"format": "ga4", "url": "http://127.0.0.1/g"},
+        "a": {"format": "google-ads", "url": "http://127.0.0.1/a", "options": {"conversion_action": "x", "value": 1}},
+        "s": {"format": "slack", "url": "http://127.0.0.1/s"},
+        "t": {"format": "template", "url": "http://127.0.0.1/t", "options": {"body": {
+          "a": "{{ call.sid | upper }}", "b": "{{ call.start_date | epoch_ms }}", "c": "x {{ headers.x-h }} {{ query.q | default:1 }}",
+          "d": "{{ Call.Duration | iso8601 }}", "e": "{{ call.prompts.keys.0 | lower }}"}}}
+      },
+      "routes": [
+        {"name": "all", "to": ["c", "s"]},
+        {"name": "ops", "when": {"$or": [{"Call.Duration": {"$gte": 30}}, {"call": {"from": {"country": {"$in": ["US", "GB"]}}}},
+          {"$not": {"Call.Disposition": {"$startsWith": "NO"}}}, {"headers": {"x-h": {"$exist": true}}}, {"call.prompts.keys": "1"}]},
+         "to": ["g", "a", "t"]}
+      ]})";
+    auto e = callhook::Engine::from_config(config, nullptr);
+    if (!e) std::abort();
+    return *e;
+  }();
+  return instance;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return 0;
+  callhook::Request request;
+  const std::uint8_t selector = data[0];
+  const std::string rest(reinterpret_cast<const char*>(data + 1), size - 1);
+  request.headers.push_back({"X-H", rest.substr(0, 16)});
+  if (selector & 1) {
+    request.method = "GET";
+    request.url = "/hook?" + rest;
+  } else {
+    request.method = (selector & 2) ? "POST" : "PUT";
+    request.url = "/hook?q=1";
+    request.body = rest;
+    if (selector & 4) request.headers.push_back({"Content-Type", "application/json"});
+  }
+  const callhook::Outcome outcome = engine().handle(request, 1714533342);
+  std::string json;
+  callhook::write_outcome_json(outcome, json);
+  if (nlohmann::json::parse(json, nullptr, false).is_discarded()) std::abort();
+  for (const auto& d : outcome.deliveries) {
+    if (nlohmann::json::parse(d.body, nullptr, false).is_discarded()) std::abort();
+  }
+  return 0;
+}

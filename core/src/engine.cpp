@@ -30,7 +30,7 @@ void write_diagnostics(JsonWriter& w, const std::vector<Diagnostic>& list) {
 // An RFC 9457 problem document.
 Response problem(int status, std::string_view type, std::string_view title, std::string_view detail,
                  const std::vector<Diagnostic>* errors = nullptr,
-                 const std::vector<Diagnostic>* warnings = nullptr) {
+                 const std::vector<Diagnostic>* warnings = nullptr, std::string_view code = {}) {
   Response r;
   r.status = status;
   r.headers.push_back({"Content-Type", "application/problem+json"});
@@ -40,6 +40,7 @@ Response problem(int status, std::string_view type, std::string_view title, std:
   w.key("title").string(title);
   w.key("status").number(status);
   w.key("detail").string(detail);
+  if (!code.empty()) w.key("code").string(code);
   if (errors != nullptr) {
     w.key("errors");
     write_diagnostics(w, *errors);
@@ -119,7 +120,8 @@ Outcome Engine::handle(const Request& request, std::int64_t now,
 
   const AuthResult auth = authenticate(config_.auth, request, now);
   if (!auth.ok) {
-    out.response = problem(401, "unauthorized", "Authentication failed", auth.message);
+    out.response = problem(401, "unauthorized", "Authentication failed", auth.message, nullptr,
+                           nullptr, auth.code);
     if (config_.auth.basic) {
       out.response.headers.push_back({"WWW-Authenticate", "Basic realm=\"callhook\""});
     }

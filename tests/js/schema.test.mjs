@@ -49,10 +49,12 @@ test('the example configs conform to the config schema and pass check-config', (
   const configSchema = JSON.parse(readFileSync(join(root, 'core/schema/config.schema.json'), 'utf8'));
   const check = new Ajv2020({ allErrors: true, strict: false }).compile(configSchema);
   const dir = join(root, 'examples/configs');
-  const env = { ...process.env, CALLHOOK_TOKEN: 't0ken', GA4_API_SECRET: 'x', GOOGLE_ADS_DEVELOPER_TOKEN: 'y' };
+  const env = { PATH: process.env.PATH, CALLHOOK_TOKEN: 't0ken', GA4_API_SECRET: 'x', GOOGLE_ADS_DEVELOPER_TOKEN: 'y' };
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.json'))) {
-    const config = JSON.parse(readFileSync(join(dir, file), 'utf8'));
+    const text = readFileSync(join(dir, file), 'utf8');
+    const config = JSON.parse(text);
     assert.ok(check(config), `${file}: ${JSON.stringify(check.errors)}`);
+    for (const [, name] of text.matchAll(/\$\{([A-Z_][A-Z0-9_]*)\}/g)) env[name] ??= 'whsec_c2VjcmV0';
     const r = spawnSync(cli, ['check-config', join(dir, file)], { encoding: 'utf8', env });
     assert.equal(r.status, 0, `${file}: ${r.stderr}`);
   }

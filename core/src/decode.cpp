@@ -30,39 +30,16 @@ int hex_digit(char c) {
   return kHexValue[static_cast<unsigned char>(c)];
 }
 
-// Appends `raw` with '+' turned into a space and valid %XX escapes decoded, then repairs the
-// appended bytes to valid UTF-8. Decoding never lengthens the text, so the bytes are written
-// through a pointer into space sized once; invalid UTF-8 is rare, so the repair copies only then.
-void append_form_component(std::string& out, std::string_view raw) {
-  const std::size_t start = out.size();
-  out.resize(start + raw.size());
-  char* dst = out.data() + start;
-  const char* src = raw.data();
-  const char* const end = src + raw.size();
-  // A plain byte loop: webhook values are short and dense with escapes, where skipping ahead
-  // eight bytes at a time loses to the branch it adds.
-  while (src < end) {
-    const char c = *src++;
-    int hi = 0;
-    int lo = 0;
-    if (c == '+') {
-      *dst++ = ' ';
-    } else if (c == '%' && end - src >= 2 && (hi = hex_digit(src[0])) >= 0 &&
-               (lo = hex_digit(src[1])) >= 0) {
-      *dst++ = static_cast<char>(hi * 16 + lo);
-      src += 2;
-    } else {  // any other byte, a '%' without two hex digits included, is kept as it is
-      *dst++ = c;
-    }
-  }
-  out.resize(static_cast<std::size_t>(dst - out.data()));
-  const std::string_view appended(out.data() + start, out.size() - start);
-  if (!detail::is_valid_utf8(appended)) {
-    const std::string copy(appended);
-    out.resize(start);
-    detail::append_utf8_replacing(out, copy);
-  }
-}
+enum class ByteClass : std::uint8_t { plain, amp, equals, plus, percent };
+constexpr auto kByteClass = [] {
+  std::array<ByteClass, 256> table{};
+  table.fill(ByteClass::plain);
+  table['&'] = ByteClass::amp;
+  table['='] = ByteClass::equals;
+  table['+'] = ByteClass::plus;
+  table['%'] = ByteClass::percent;
+  return table;
+}();
 
 std::string with_number(std::string_view prefix, std::size_t n, std::string_view suffix) {
   std::string text(prefix);
@@ -261,35 +238,90 @@ std::string_view to_string(PayloadFormat format) {
 
 std::optional<Diagnostic> decode_form(std::string_view bytes, const Limits& limits,
                                       FieldList& out) {
-  std::size_t pos = 0;
-  while (pos <= bytes.size()) {
-    std::size_t amp = bytes.find('&', pos);
-    if (amp == std::string_view::npos) amp = bytes.size();
-    const std::string_view sequence = bytes.substr(pos, amp - pos);
-    pos = amp + 1;
-    if (sequence.empty()) continue;
-    if (out.size() >= limits.max_fields) return too_many_fields(limits);
-    const std::size_t eq = sequence.find('=');
-    const std::string_view name = sequence.substr(0, eq);
-    const std::string_view value =
-        eq == std::string_view::npos ? std::string_view() : sequence.substr(eq + 1);
-    out.begin_field();
-    append_form_component(out.buffer(), name);
-    if (out.buffer().size() - out.pending_begin() > limits.max_name_bytes) {
-      out.abandon_field();
-      return name_too_long(limits);
+  // One pass over the bytes, writing decoded names and values straight into the field buffer.
+  // Decoding never lengthens the text, so the buffer is sized once up front; only the rare
+  // field holding invalid UTF-8 is rewritten (U+FFFD can be longer than the bytes it replaces).
+  std::string& buffer = out.buffer();
+  const std::size_t base = buffer.size();
+  buffer.resize(base + bytes.size());
+  std::size_t dst = base;
+  const char* src = bytes.data();
+  const char* const end = src + bytes.size();
+  std::optional<Diagnostic> problem;
+  while (src < end) {
+    const char* const sequence = src;
+    const std::size_t name_begin = dst;
+    std::size_t name_end = std::string::npos;
+    unsigned char name_high = 0;
+    unsigned char high = 0;  // OR of every decoded byte: bit 7 set means non-ASCII
+    char* const data = buffer.data();
+    // A plain byte loop with one table look-up per byte: webhook values are short and dense
+    // with escapes, where skipping ahead eight bytes at a time loses to the checks it adds.
+    while (src < end) {
+      char c = *src;
+      const ByteClass kind = kByteClass[static_cast<unsigned char>(c)];
+      if (kind == ByteClass::amp) break;
+      ++src;
+      if (kind != ByteClass::plain) {
+        int hi = 0;
+        int lo = 0;
+        if (kind == ByteClass::equals) {
+          if (name_end == std::string::npos) {
+            name_end = dst;
+            name_high = high;
+            high = 0;
+            continue;
+          }
+        } else if (kind == ByteClass::plus) {
+          c = ' ';
+        } else if (end - src >= 2 && (hi = hex_digit(src[0])) >= 0 &&
+                   (lo = hex_digit(src[1])) >= 0) {  // '%' and two hex digits
+          c = static_cast<char>(hi * 16 + lo);
+          src += 2;
+        }  // any other '%' is kept as it is
+      }
+      high |= static_cast<unsigned char>(c);
+      data[dst++] = c;
     }
-    out.end_name();
-    append_form_component(out.buffer(), value);
-    if (out.buffer().size() - out.pending_name_end() > limits.max_value_bytes) {
-      const std::string field(out.buffer().data() + out.pending_begin(),
-                              out.pending_name_end() - out.pending_begin());
-      out.abandon_field();
-      return value_too_long(field, limits);
+    const bool empty_sequence = src == sequence;
+    if (src < end) ++src;  // the '&'
+    if (empty_sequence) continue;
+    if (name_end == std::string::npos) {
+      name_end = dst;
+      name_high = high;
+      high = 0;
     }
-    out.end_field();
+    if (out.size() >= limits.max_fields) {
+      problem = too_many_fields(limits);
+      dst = name_begin;
+      break;
+    }
+    if (((name_high | high) & 0x80) != 0) {
+      // Repair both parts, then make room again for the bytes still to decode.
+      const std::string name(buffer, name_begin, name_end - name_begin);
+      const std::string value(buffer, name_end, dst - name_end);
+      buffer.resize(name_begin);
+      detail::append_utf8_replacing(buffer, name);
+      name_end = buffer.size();
+      detail::append_utf8_replacing(buffer, value);
+      dst = buffer.size();
+      buffer.resize(dst + static_cast<std::size_t>(end - src));
+    }
+    if (name_end - name_begin > limits.max_name_bytes) {
+      problem = name_too_long(limits);
+      dst = name_begin;
+      break;
+    }
+    if (dst - name_end > limits.max_value_bytes) {
+      problem = value_too_long(std::string_view(buffer.data() + name_begin, name_end - name_begin),
+                               limits);
+      dst = name_begin;
+      break;
+    }
+    out.add_span(name_begin, name_end, dst);
   }
-  return std::nullopt;
+  buffer.resize(dst);
+  return problem;
 }
 
 std::optional<Diagnostic> decode_json(std::string_view bytes, const Limits& limits,

@@ -51,6 +51,13 @@ class FieldList {
     pending_.value_end = static_cast<std::uint32_t>(buffer_.size());
     entries_.push_back(pending_);
   }
+  /// Records a field whose name is buffer()[name_begin, name_end) and whose value is
+  /// buffer()[name_end, value_end), for decoders that write the buffer directly.
+  void add_span(std::size_t name_begin, std::size_t name_end, std::size_t value_end) {
+    entries_.push_back({static_cast<std::uint32_t>(name_begin),
+                        static_cast<std::uint32_t>(name_end),
+                        static_cast<std::uint32_t>(value_end)});
+  }
   /// Drops the field being built (its bytes too).
   void abandon_field() { buffer_.resize(pending_.name_begin); }
   [[nodiscard]] std::string& buffer() { return buffer_; }

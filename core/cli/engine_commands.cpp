@@ -39,7 +39,8 @@ bool read_epoch(Args& args, std::string_view command, std::int64_t& now) {
 void print_diagnostics(std::string_view command, const std::vector<Diagnostic>& errors) {
   for (const Diagnostic& d : errors) {
     std::fprintf(stderr, "callhook %.*s: %s: %s (%s)\n", static_cast<int>(command.size()),
-                 command.data(), d.field.c_str(), d.message.c_str(), d.code.c_str());
+                 command.data(), d.field.empty() ? "(document)" : d.field.c_str(),
+                 d.message.c_str(), d.code.c_str());
   }
 }
 

@@ -12,6 +12,7 @@
 #include "callhook/crypto.h"
 #include "callhook/decode.h"
 #include "callhook/fields.h"
+#include "text_util.h"
 
 namespace callhook {
 namespace {
@@ -34,20 +35,8 @@ constexpr std::string_view kBadSignature = "bad_signature";
 constexpr std::string_view kMalformedSignature = "malformed_signature";
 constexpr std::string_view kStaleTimestamp = "stale_timestamp";
 
-char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
-}
-
 bool istarts_with(std::string_view text, std::string_view prefix) {
-  return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
+  return text.size() >= prefix.size() && detail::iequals(text.substr(0, prefix.size()), prefix);
 }
 
 bool is_ows(char c) {
@@ -240,7 +229,7 @@ Verdict check_basic(const BasicAuth& auth, const Request& request) {
   if (!header) return fail(kMissingCredentials, "The request has no Authorization header.");
   std::string_view value = *header;
   const std::size_t space = value.find_first_of(" \t");
-  if (space == std::string_view::npos || !iequals(value.substr(0, space), "Basic")) {
+  if (space == std::string_view::npos || !detail::iequals(value.substr(0, space), "Basic")) {
     return fail(kMissingCredentials, "The Authorization header does not use the Basic scheme.");
   }
   value = trim(value.substr(space));
@@ -403,9 +392,9 @@ std::vector<std::string> twilio_url_variants(std::string url) {
       other = url.substr(0, authority_begin + host_begin + colon);
       other += std::string_view(url).substr(origin.size());
     }
-  } else if (iequals(scheme, "https") || iequals(scheme, "http")) {
+  } else if (detail::iequals(scheme, "https") || detail::iequals(scheme, "http")) {
     other = std::string(origin);
-    other += iequals(scheme, "https") ? ":443" : ":80";
+    other += detail::iequals(scheme, "https") ? ":443" : ":80";
     other += std::string_view(url).substr(origin.size());
   }
   out.push_back(std::move(url));
@@ -430,7 +419,7 @@ std::optional<std::string> twilio_url(const SignatureAuth& auth, const Request& 
   if (!host) return std::nullopt;
   std::string_view scheme = "https";
   if (const std::optional<std::string_view> proto = header_value(request, "X-Forwarded-Proto")) {
-    if (iequals(trim(proto->substr(0, proto->find(','))), "http")) scheme = "http";
+    if (detail::iequals(trim(proto->substr(0, proto->find(','))), "http")) scheme = "http";
   }
   std::string url(scheme);
   url += "://";
@@ -464,7 +453,7 @@ Verdict check_twilio(const SignatureAuth& auth, const Request& request) {
   // and, for a repeated name, by value). A JSON body (bodySHA256 in the URL) adds none.
   FieldList params;
   std::vector<std::size_t> order;
-  if (!body_hash && !iequals(request.method, "GET")) {
+  if (!body_hash && !detail::iequals(request.method, "GET")) {
     (void)decode_form(request.body, kUnlimited, params);  // cannot fail without limits
     order.resize(params.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;

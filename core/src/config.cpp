@@ -2,6 +2,7 @@
 
 #include "callhook/filter.h"
 #include "callhook/template.h"
+#include "text_util.h"
 #include "value_formats.h"
 
 namespace callhook {
@@ -9,18 +10,9 @@ namespace {
 
 using nlohmann::json;
 
-std::string pointer_token(std::string_view key) {
-  std::string out;
-  for (const char c : key) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
+std::string with_token(std::string pointer, std::string_view key) {
+  detail::append_pointer_token(pointer, key);
+  return pointer;
 }
 
 std::string_view type_name(const json& value) {
@@ -55,7 +47,7 @@ class Reader {
       : secrets_(secrets), errors_(errors) {}
 
   void error(const std::string& pointer, std::string_view code, std::string message) {
-    errors_.push_back({pointer.empty() ? "/" : pointer, std::string(code), std::move(message)});
+    errors_.push_back({pointer, std::string(code), std::move(message)});
   }
 
   // Checks that `object` has only the `allowed` keys.
@@ -71,7 +63,7 @@ class Reader {
           list += list.empty() ? "" : ", ";
           list += a;
         }
-        error(pointer + "/" + pointer_token(key), "unknown_key",
+        error(with_token(pointer, key), "unknown_key",
               "Unknown setting '" + key + "'; expected one of: " + list + ".");
       }
     }
@@ -92,7 +84,7 @@ class Reader {
   // A string setting with ${SECRET} references resolved. nullopt when absent or wrong.
   std::optional<std::string> string(const json& object, std::string_view key,
                                     const std::string& pointer, bool required) {
-    const std::string at = pointer + "/" + pointer_token(key);
+    const std::string at = with_token(pointer, key);
     const json* value = member(object, key);
     if (value == nullptr) {
       if (required) error(at, "missing", "The setting '" + std::string(key) + "' is required.");
@@ -108,7 +100,7 @@ class Reader {
   std::optional<std::int64_t> integer(const json& object, std::string_view key,
                                       const std::string& pointer, std::int64_t min,
                                       std::int64_t max) {
-    const std::string at = pointer + "/" + pointer_token(key);
+    const std::string at = with_token(pointer, key);
     const json* value = member(object, key);
     if (value == nullptr) return std::nullopt;
     if (!value->is_number_integer()) {
@@ -130,7 +122,7 @@ class Reader {
     const json* value = member(object, key);
     if (value == nullptr) return std::nullopt;
     if (!value->is_boolean()) {
-      error(pointer + "/" + pointer_token(key), "wrong_type",
+      error(with_token(pointer, key), "wrong_type",
             "Expected true or false, found " + std::string(type_name(*value)) + ".");
       return std::nullopt;
     }
@@ -223,8 +215,7 @@ class Reader {
       const auto scheme = parse_signature_scheme(*scheme_name);
       if (!scheme) {
         error(p + "/scheme", "bad_value",
-              "Unknown scheme '" + *scheme_name +
-                  "'; expected standard-webhooks, twilio, callrail, ctm or hmac.");
+              "Unknown scheme; expected standard-webhooks, twilio, callrail, ctm or hmac.");
       } else {
         sig.scheme = *scheme;
       }
@@ -282,7 +273,7 @@ class Reader {
   }
 
   void read_destination(const std::string& name, const json& d, Config& config) {
-    const std::string p = "/destinations/" + pointer_token(name);
+    const std::string p = with_token("/destinations", name);
     if (!expect_object(d, p)) return;
     only_keys(d, p, {"format", "url", "method", "headers", "options"});
     Destination dest;
@@ -292,8 +283,7 @@ class Reader {
         dest.format = *f;
       } else {
         error(p + "/format", "bad_value",
-              "Unknown format '" + *format +
-                  "'; expected canonical, ga4, google-ads, slack or template.");
+              "Unknown format; expected canonical, ga4, google-ads, slack or template.");
       }
     }
     if (const auto url = string(d, "url", p, true)) {
@@ -332,7 +322,7 @@ class Reader {
     if (value.is_object()) {
       json out = json::object();
       for (const auto& [key, item] : value.items())
-        out[key] = resolve_all(item, pointer + "/" + pointer_token(key));
+        out[key] = resolve_all(item, with_token(pointer, key));
       return out;
     }
     if (value.is_array()) {
@@ -477,12 +467,12 @@ ConfigResult parse_config(std::string_view json_text, const SecretLookup& secret
   ConfigResult result;
   const json doc = json::parse(json_text.begin(), json_text.end(), nullptr, false);
   if (doc.is_discarded()) {
-    result.errors.push_back({"/", "invalid_json", "The config is not valid JSON."});
+    result.errors.push_back({"", "invalid_json", "The config is not valid JSON."});
     return result;
   }
   Reader reader(secrets, result.errors);
   if (!doc.is_object()) {
-    reader.error("/", "wrong_type", "The config must be a JSON object.");
+    reader.error("", "wrong_type", "The config must be a JSON object.");
     return result;
   }
   reader.only_keys(

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "swar.h"
+#include "text_util.h"
 #include "utf8.h"
 
 namespace callhook {
@@ -200,18 +201,6 @@ class FlatteningSax {
   bool array_empty_ = true;
 };
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i];
-    char y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
 bool looks_like_json(std::string_view body) {
   for (const char c : body) {
     if (c == ' ' || c == '\t' || c == '\r' || c == '\n') continue;
@@ -362,7 +351,8 @@ std::string media_type_essence(std::string_view content_type) {
 
 Decoded decode_payload(const PayloadSource& source, const Limits& limits, FieldList& out) {
   Decoded result;
-  const bool is_get = iequals(source.method, "GET") || iequals(source.method, "HEAD");
+  const bool is_get =
+      detail::iequals(source.method, "GET") || detail::iequals(source.method, "HEAD");
   const std::string_view bytes = is_get ? query_of(source.url) : source.body;
   if (bytes.size() > limits.max_body_bytes) {
     result.error =

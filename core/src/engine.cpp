@@ -4,19 +4,12 @@
 #include "callhook/filter.h"
 #include "callhook/json_writer.h"
 #include "callhook/render.h"
+#include "text_util.h"
 
 namespace callhook {
 namespace {
 
 using nlohmann::json;
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 void write_diagnostics(JsonWriter& w, const std::vector<Diagnostic>& list) {
   w.begin_array();
@@ -79,7 +72,7 @@ json filter_context(const std::string& canonical, const Inspection& inspection,
   context["fields"] = std::move(fields);
   json headers = json::object();
   for (const HttpHeader& h : request.headers) {
-    const std::string name = lower(h.name);
+    const std::string name = detail::ascii_lower_copy(h.name);
     if (!headers.contains(name)) headers[name] = h.value;
   }
   context["headers"] = std::move(headers);

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include "text_util.h"
 
 namespace callhook {
 namespace {
@@ -371,19 +372,6 @@ bool match(const json& filter, const json* doc, int depth) {
 // ---------------------------------------------------------------------------------------------
 // Checking. With `out == nullptr` the checker only answers valid/invalid and stops early.
 
-void append_pointer_token(std::string& pointer, std::string_view token) {
-  pointer.push_back('/');
-  for (const char c : token) {
-    if (c == '~') {
-      pointer.append("~0");
-    } else if (c == '/') {
-      pointer.append("~1");
-    } else {
-      pointer.push_back(c);
-    }
-  }
-}
-
 std::size_t count_segments(std::string_view key) {
   std::size_t n = 1;
   for (const char c : key) n += c == '.' ? 1 : 0;
@@ -429,7 +417,8 @@ class Checker {
   class Scope {
    public:
     Scope(Checker& c, std::string_view token) : c_(c), size_(c.pointer_.size()) {
-      if (c.out_ != nullptr) append_pointer_token(c.pointer_, token);  // only reports need it
+      if (c.out_ != nullptr)
+        detail::append_pointer_token(c.pointer_, token);  // only reports need it
     }
     ~Scope() { c_.pointer_.resize(size_); }
     Scope(const Scope&) = delete;

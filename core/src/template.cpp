@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include "text_util.h"
+#include "value_formats.h"
 
 namespace callhook {
 namespace {
@@ -237,16 +239,6 @@ const json* resolve(std::string_view path, const json& context) {
 
 constexpr std::int64_t kSecondsPerDay = 86400;
 
-// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2 ? 1 : 0;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
 struct Civil {
   std::int64_t year;
   unsigned month;
@@ -333,7 +325,7 @@ std::optional<Instant> parse_datetime_text(std::string_view s) {
   if (!day || *month < 1 || *month > 12 || *day < 1 || *day > days_in_month(*year, *month)) {
     return std::nullopt;
   }
-  const std::int64_t days = days_from_civil(*year, *month, *day);
+  const std::int64_t days = detail::days_from_civil(*year, *month, *day);
   if (pos == s.size()) return make_instant(days * kSecondsPerDay, 0);
 
   if (s[pos] != 'T' && s[pos] != 't' && s[pos] != ' ') return std::nullopt;
@@ -525,19 +517,6 @@ json render(const json& tpl, const json& context, int level) {
 // ---------------------------------------------------------------------------------------------
 // Checking
 
-void append_pointer_token(std::string& pointer, std::string_view token) {
-  pointer.push_back('/');
-  for (const char c : token) {
-    if (c == '~') {
-      pointer.append("~0");
-    } else if (c == '/') {
-      pointer.append("~1");
-    } else {
-      pointer.push_back(c);
-    }
-  }
-}
-
 void check(const json& tpl, std::string& pointer, int level, std::vector<Diagnostic>& out) {
   if (const auto* s = tpl.get_ptr<const json::string_t*>()) {
     std::vector<std::string> errors;
@@ -555,14 +534,14 @@ void check(const json& tpl, std::string& pointer, int level, std::vector<Diagnos
   const std::size_t size = pointer.size();
   if (tpl.is_array()) {
     for (std::size_t i = 0; i < tpl.size(); ++i) {
-      append_pointer_token(pointer, std::to_string(i));
+      detail::append_pointer_token(pointer, std::to_string(i));
       check(tpl[i], pointer, level + 1, out);
       pointer.resize(size);
     }
     return;
   }
   for (auto it = tpl.begin(); it != tpl.end(); ++it) {
-    append_pointer_token(pointer, it.key());
+    detail::append_pointer_token(pointer, it.key());
     check(it.value(), pointer, level + 1, out);
     pointer.resize(size);
   }

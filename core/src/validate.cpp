@@ -3,6 +3,7 @@
 #include <bitset>
 
 #include "callhook/json_writer.h"
+#include "text_util.h"
 #include "utf8.h"
 #include "value_formats.h"
 
@@ -28,18 +29,6 @@ std::string allowed_list(std::span<const std::string_view> allowed) {
     out.append(allowed[i]);
   }
   return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i];
-    char y = b[i];
-    if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 'a' + 'A');
-    if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 'a' + 'A');
-    if (x != y) return false;
-  }
-  return true;
 }
 
 class Validator {
@@ -245,7 +234,7 @@ class Validator {
     std::string message = std::string(spec.name) + " must be " + allowed_list(spec.allowed) +
                           ", not " + quoted(value) + ".";
     for (const std::string_view allowed : spec.allowed) {
-      if (iequals(value, allowed)) {
+      if (detail::iequals(value, allowed)) {
         message += " Values are case-sensitive: use " + std::string(allowed) + ".";
       }
     }

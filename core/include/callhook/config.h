@@ -64,7 +64,7 @@ using SecretLookup = std::function<std::optional<std::string>(std::string_view n
 
 struct ConfigResult {
   std::optional<Config> config;    // set when there are no errors
-  std::vector<Diagnostic> errors;  // every problem at once; `field` is a JSON Pointer
+  std::vector<Diagnostic> errors;  // every problem at once; `field` is a JSON Pointer ("" = root)
 };
 
 /// Parses and checks a config document. Every string may reference secrets as `${NAME}`

@@ -600,6 +600,23 @@ AuthResult refuse(AuthResult result, Verdict verdict) {
   return result;
 }
 
+// The header that carries a scheme's signature.
+std::string_view signature_header(const SignatureAuth& auth) {
+  switch (auth.scheme) {
+    case SignatureScheme::standard_webhooks:
+      return "webhook-signature";
+    case SignatureScheme::twilio:
+      return "X-Twilio-Signature";
+    case SignatureScheme::callrail:
+      return "Signature";
+    case SignatureScheme::ctm:
+      return "X-CTM-Signature";
+    case SignatureScheme::hmac:
+      break;
+  }
+  return auth.header;
+}
+
 }  // namespace
 
 std::string_view to_string(SignatureScheme scheme) {
@@ -646,8 +663,10 @@ AuthResult authenticate(const AuthConfig& config, const Request& request,
   }
 
   if (!config.signatures.empty()) {
-    std::optional<Verdict> reported;  // the first failure whose header was present
-    std::optional<Verdict> missing;   // else the first missing one
+    // The refusal reported is that of the first scheme whose signature header was sent (the
+    // sender meant that scheme, even if another of its headers is missing); else the first.
+    std::optional<Verdict> reported;
+    std::optional<Verdict> missing;
     for (const SignatureAuth& auth : config.signatures) {
       Verdict verdict = check_signature(auth, request, now_epoch_seconds);
       if (verdict.code.empty()) {
@@ -655,10 +674,10 @@ AuthResult authenticate(const AuthConfig& config, const Request& request,
         result.scheme = std::string(to_string(auth.scheme));
         return result;
       }
-      if (verdict.code == kMissingSignature) {
-        if (!missing) missing = std::move(verdict);
-      } else if (!reported) {
-        reported = std::move(verdict);
+      if (request.header(signature_header(auth))) {
+        if (!reported) reported = std::move(verdict);
+      } else if (!missing) {
+        missing = std::move(verdict);
       }
     }
     return refuse(std::move(result), reported ? std::move(*reported) : std::move(*missing));

@@ -47,6 +47,11 @@ class Reader {
       : secrets_(secrets), errors_(errors) {}
 
   void error(const std::string& pointer, std::string_view code, std::string message) {
+    // A setting whose secret is missing is reported once, as missing: the empty stand-in it
+    // leaves behind is not a second problem.
+    for (const Diagnostic& e : errors_) {
+      if (e.field == pointer && e.code == "missing_secret") return;
+    }
     errors_.push_back({pointer, std::string(code), std::move(message)});
   }
 
@@ -342,6 +347,15 @@ class Reader {
         return;
       case RenderFormat::ga4:
         string(o, "event_name", p, false);
+        if (const json* params = member(o, "params")) {
+          if (!params->is_object()) {
+            error(with_token(p, "params"), "wrong_type", "Expected an object of event params.");
+          } else {
+            for (const Diagnostic& d : check_template(*params)) {
+              error(with_token(p, "params") + d.field, "bad_template", d.message);
+            }
+          }
+        }
         return;
       case RenderFormat::google_ads:
         string(o, "conversion_action", p, true);
@@ -373,7 +387,15 @@ class Reader {
     if (!expect_object(r, p)) return;
     only_keys(r, p, {"name", "when", "to", "on"});
     Route route;
-    route.name = string(r, "name", p, true).value_or("");
+    // Names appear in responses, logs and idempotency keys, so they are never secrets: read as
+    // written, without ${NAME} resolution.
+    if (const json* name = member(r, "name");
+        name == nullptr || !name->is_string() || name->get_ref<const std::string&>().empty()) {
+      error(with_token(p, "name"), name == nullptr ? "missing" : "wrong_type",
+            "A route needs a \"name\": a non-empty string.");
+    } else {
+      route.name = name->get<std::string>();
+    }
     for (const Route& other : config.routes) {
       if (!route.name.empty() && other.name == route.name) {
         error(p + "/name", "duplicate", "Another route is already called '" + route.name + "'.");
@@ -412,11 +434,14 @@ class Reader {
     config.routes.push_back(std::move(route));
   }
 
-  void check_route_targets(const json& routes, const Config& config) {
+  void check_route_targets(const json& routes, const json* destinations, const Config& config) {
     for (std::size_t i = 0; i < config.routes.size() && i < routes.size(); ++i) {
       const Route& route = config.routes[i];
       for (std::size_t j = 0; j < route.to.size(); ++j) {
-        if (config.destination(route.to[j]) == nullptr) {
+        // A destination that is there but invalid has its own error already.
+        const bool written = destinations != nullptr && destinations->is_object() &&
+                             destinations->contains(route.to[j]);
+        if (config.destination(route.to[j]) == nullptr && !written) {
           error("/routes/" + std::to_string(i) + "/to/" + std::to_string(j), "unknown_destination",
                 "No destination is called '" + route.to[j] + "'.");
         }
@@ -497,7 +522,7 @@ ConfigResult parse_config(std::string_view json_text, const SecretLookup& secret
       for (std::size_t i = 0; i < routes->size(); ++i) {
         reader.read_route((*routes)[i], "/routes/" + std::to_string(i), config);
       }
-      reader.check_route_targets(*routes, config);
+      reader.check_route_targets(*routes, reader.member(doc, "destinations"), config);
     }
   }
   if (const json* c = reader.member(doc, "correlation");

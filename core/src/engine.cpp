@@ -73,6 +73,8 @@ json filter_context(const std::string& canonical, const Inspection& inspection,
   json headers = json::object();
   for (const HttpHeader& h : request.headers) {
     const std::string name = detail::ascii_lower_copy(h.name);
+    // Credentials never reach filters or templates, so no template can forward them.
+    if (name == "authorization" || name == "proxy-authorization" || name == "cookie") continue;
     if (!headers.contains(name)) headers[name] = h.value;
   }
   context["headers"] = std::move(headers);
@@ -102,15 +104,6 @@ Outcome Engine::handle(const Request& request, std::int64_t now,
                        const std::optional<std::string>& /*record*/) const {
   Outcome out;
   out.report.slot.fill(-1);
-  if (request.method != "GET" && request.method != "POST") {
-    out.response = problem(405, "method-not-allowed", "Method not allowed",
-                           "Webhooks are received by GET or POST, not " + request.method + ".");
-    out.response.headers.push_back({"Allow", "GET, POST"});
-    out.log = log_line("warn", "rejected", 405,
-                       [](JsonWriter& w) { w.key("code").string("method_not_allowed"); });
-    return out;
-  }
-
   const AuthResult auth = authenticate(config_.auth, request, now);
   if (!auth.ok) {
     out.response = problem(401, "unauthorized", "Authentication failed", auth.message, nullptr,
@@ -124,6 +117,16 @@ Outcome Engine::handle(const Request& request, std::int64_t now,
   }
   out.authenticated = true;
   out.auth_scheme = auth.scheme;
+
+  // Only an authenticated sender learns which methods are accepted.
+  if (request.method != "GET" && request.method != "POST") {
+    out.response = problem(405, "method-not-allowed", "Method not allowed",
+                           "Webhooks are received by GET or POST, not " + request.method + ".");
+    out.response.headers.push_back({"Allow", "GET, POST"});
+    out.log = log_line("warn", "rejected", 405,
+                       [](JsonWriter& w) { w.key("code").string("method_not_allowed"); });
+    return out;
+  }
 
   PayloadSource source;
   source.method = request.method;
@@ -155,7 +158,15 @@ Outcome Engine::handle(const Request& request, std::int64_t now,
                                inspection.report.errors.front().message;
     out.response = problem(status, type, title, detail, &inspection.report.errors,
                            &inspection.report.warnings);
-    if (config_.response.always_200) out.response.status = 200;
+    if (config_.response.always_200) {
+      // 200 for senders that disable failing endpoints. A problem document must carry the real
+      // status (RFC 9457), so the answer is a JSON body that holds the problem instead.
+      Response wrapped;
+      wrapped.status = 200;
+      wrapped.headers.push_back({"Content-Type", "application/json"});
+      wrapped.body = "{\"status\":\"rejected\",\"problem\":" + out.response.body + "}";
+      out.response = std::move(wrapped);
+    }
     out.log = log_line("warn", "rejected", out.response.status, [&](JsonWriter& w) {
       w.key("event");
       if (inspection.report.event) {

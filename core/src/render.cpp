@@ -69,7 +69,8 @@ Rendered render_ga4(const Destination& d, const json& context) {
   put_if(params, "call_event", at(context, "event"));
   put_if(params, "duration", at(context, "call.duration"));
   put_if(params, "disposition", at(context, "call.disposition"));
-  put_if(params, "tracking_number", at(context, "call.to.name"));
+  put_if(params, "tracking_number", at(context, "call.to.number"));
+  put_if(params, "tracking_line", at(context, "call.to.name"));
   put_if(params, "caller_country", at(context, "call.from.country"));
   put_if(params, "source", at(context, "attribution.source"));
   put_if(params, "medium", at(context, "attribution.medium"));

@@ -38,12 +38,13 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// Splits at `sep` outside double-quoted string literals (default:"a|b" is one filter).
-std::vector<std::string_view> split_outside_quotes(std::string_view s, char sep) {
-  std::vector<std::string_view> parts;
-  bool in_string = false;
-  std::size_t start = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
+// The first position at or after `from` where `needle` starts outside a double-quoted string
+// literal (backslash escapes honoured), or npos. `in_string` tells whether the text ended
+// inside a literal.
+std::size_t find_outside_quotes(std::string_view s, std::size_t from, std::string_view needle,
+                                bool& in_string) {
+  in_string = false;
+  for (std::size_t i = from; i < s.size(); ++i) {
     const char c = s[i];
     if (in_string) {
       if (c == '\\') {
@@ -53,10 +54,22 @@ std::vector<std::string_view> split_outside_quotes(std::string_view s, char sep)
       }
     } else if (c == '"') {
       in_string = true;
-    } else if (c == sep) {
-      parts.push_back(s.substr(start, i - start));
-      start = i + 1;
+    } else if (s.substr(i, needle.size()) == needle) {
+      return i;
     }
+  }
+  return std::string_view::npos;
+}
+
+// Splits at `sep` outside double-quoted string literals (default:"a|b" is one filter).
+std::vector<std::string_view> split_outside_quotes(std::string_view s, char sep) {
+  std::vector<std::string_view> parts;
+  std::size_t start = 0;
+  bool in_string = false;
+  for (std::size_t at; (at = find_outside_quotes(s, start, std::string_view(&sep, 1), in_string)) !=
+                       std::string_view::npos;
+       start = at + 1) {
+    parts.push_back(s.substr(start, at - start));
   }
   parts.push_back(s.substr(start));
   return parts;
@@ -155,23 +168,8 @@ std::vector<Piece> parse_string(std::string_view s, std::vector<std::string>* er
     if (open == std::string_view::npos) break;
     if (open > pos) pieces.push_back({s.substr(pos, open - pos), std::nullopt, false});
     // The closing "}}" is searched outside string literals so default:"}}" works.
-    std::size_t close = std::string_view::npos;
     bool in_string = false;
-    for (std::size_t i = open + 2; i < s.size(); ++i) {
-      const char c = s[i];
-      if (in_string) {
-        if (c == '\\') {
-          ++i;
-        } else if (c == '"') {
-          in_string = false;
-        }
-      } else if (c == '"') {
-        in_string = true;
-      } else if (c == '}' && i + 1 < s.size() && s[i + 1] == '}') {
-        close = i;
-        break;
-      }
-    }
+    const std::size_t close = find_outside_quotes(s, open + 2, "}}", in_string);
     if (close == std::string_view::npos) {
       if (errors != nullptr) {
         errors->push_back("\"{{\" at offset " + std::to_string(open) +

@@ -408,11 +408,10 @@ class Reader {
       route.when = *when;
     }
     if (const auto on = string(r, "on", p, false)) {
-      if (*on == "complete" || *on == "abandoned") {
-        error(p + "/on", "unsupported",
-              "Routes on \"" + *on +
-                  "\" need call correlation, which this version does not have "
-                  "yet; use \"event\".");
+      if (*on == "complete") {
+        route.on = Trigger::complete;
+      } else if (*on == "abandoned") {
+        route.on = Trigger::abandoned;
       } else if (*on != "event") {
         error(p + "/on", "bad_value", "Expected \"event\", \"complete\" or \"abandoned\".");
       }
@@ -432,6 +431,36 @@ class Reader {
       }
     }
     config.routes.push_back(std::move(route));
+  }
+
+  void read_correlation(const json& c, Config& config) {
+    const std::string p = "/correlation";
+    only_keys(c, p, {"enabled", "abandon_after_seconds", "retention_seconds"});
+    CorrelationConfig& k = config.correlation;
+    k.enabled = boolean(c, "enabled", p).value_or(true);
+    const auto abandon = integer(c, "abandon_after_seconds", p, 60, 30 * 86400);
+    const auto retention = integer(c, "retention_seconds", p, 3600, 366 * 86400);
+    if (abandon) k.abandon_after_seconds = *abandon;
+    if (retention) k.retention_seconds = *retention;
+    const bool both_read = (abandon || !member(c, "abandon_after_seconds")) &&
+                           (retention || !member(c, "retention_seconds"));
+    if (both_read && k.retention_seconds <= k.abandon_after_seconds) {
+      error(p + "/retention_seconds", "bad_value",
+            "Records must be kept longer than abandon_after_seconds, or abandoned calls are never "
+            "found.");
+    }
+  }
+
+  // Routes on complete or abandoned need the records correlation keeps.
+  void check_route_triggers(const Config& config) {
+    if (config.correlation.enabled) return;
+    for (std::size_t i = 0; i < config.routes.size(); ++i) {
+      if (config.routes[i].on != Trigger::event) {
+        error("/routes/" + std::to_string(i) + "/on", "needs_correlation",
+              "Routes on complete or abandoned need correlation; remove "
+              "\"correlation\": {\"enabled\": false}.");
+      }
+    }
   }
 
   void check_route_targets(const json& routes, const json* destinations, const Config& config) {
@@ -527,8 +556,9 @@ ConfigResult parse_config(std::string_view json_text, const SecretLookup& secret
   }
   if (const json* c = reader.member(doc, "correlation");
       c && reader.expect_object(*c, "/correlation")) {
-    config.correlation = *c;
+    reader.read_correlation(*c, config);
   }
+  reader.check_route_triggers(config);
   if (result.errors.empty()) result.config = std::move(config);
   return result;
 }

@@ -1,5 +1,7 @@
 #include "callhook/engine.h"
 
+#include <algorithm>
+
 #include "callhook/auth.h"
 #include "callhook/filter.h"
 #include "callhook/json_writer.h"
@@ -90,7 +92,109 @@ json filter_context(const std::string& canonical, const Inspection& inspection,
   return context;
 }
 
+std::string dump_json(const json& value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// The canonical event itself, without the request parts filter_context adds.
+json context_event(const json& context) {
+  json event = json::object();
+  for (const auto& [key, value] : context.items()) {
+    if (key == "fields" || key == "headers" || key == "query" || key == "correlation") continue;
+    if (!key.empty() && key[0] >= 'A' && key[0] <= 'Z') continue;  // parameters by spec name
+    event[key] = value;
+  }
+  return event;
+}
+
+void update_sweep_at(CallRecord& record, const CorrelationConfig& config) {
+  record.sweep_at.reset();
+  if (record.initiate && !record.complete && !record.abandoned) {
+    record.sweep_at = record.initiate->received_at + config.abandon_after_seconds;
+  }
+}
+
+Outcome unreadable_record(Outcome out, const std::string& why) {
+  // A record this engine did not write cannot be trusted to deduplicate: answer 503 so the
+  // sender retries once an operator has looked, rather than risk routing twice or losing it.
+  out.response = problem(503, "record-unreadable", "The call's stored record cannot be read",
+                         "The correlation record for this call is unreadable: " + why + ".");
+  out.response.headers.push_back({"Retry-After", "60"});
+  out.log = log_line("error", "record_unreadable", 503,
+                     [&](JsonWriter& w) { w.key("reason").string(why); });
+  return out;
+}
+
 }  // namespace
+
+void Engine::fire(Trigger trigger, const std::string& canonical, const json& context,
+                  const std::string& key_prefix, Outcome& out) const {
+  for (const Route& route : config_.routes) {
+    if (route.on != trigger) continue;
+    RouteDecision decision;
+    decision.name = route.name;
+    decision.matched = route.when.is_null() || filter_matches(route.when, context);
+    if (decision.matched) {
+      for (const std::string& name : route.to) {
+        const Destination* dest = config_.destination(name);
+        if (dest == nullptr) continue;  // refused by the config check
+        Rendered rendered = render(*dest, canonical, context);
+        if (!rendered.skipped.empty()) {
+          decision.skipped.push_back(name + ": " + rendered.skipped);
+          continue;
+        }
+        Delivery d;
+        d.route = route.name;
+        d.destination = name;
+        d.method = dest->method;
+        d.url = dest->url;
+        d.idempotency_key = key_prefix + ":" + route.name;
+        d.headers.push_back({"Content-Type", rendered.content_type});
+        d.headers.push_back({"Idempotency-Key", d.idempotency_key});
+        for (const HttpHeader& h : dest->headers) d.headers.push_back(h);
+        d.body = std::move(rendered.body);
+        out.deliveries.push_back(std::move(d));
+      }
+    }
+    out.routes.push_back(std::move(decision));
+  }
+}
+
+Outcome Engine::sweep(const std::string& record, std::int64_t now) const {
+  Outcome out;
+  out.report.slot.fill(-1);
+  out.response.status = 0;  // a sweep answers nobody
+  std::string why;
+  auto current = parse_record(record, why);
+  if (!current) {
+    out.log = log_line("error", "record_unreadable", 0,
+                       [&](JsonWriter& w) { w.key("reason").string(why); });
+    return out;
+  }
+  out.record_key = current->key;
+  if (!current->sweep_at || now < *current->sweep_at) return out;  // nothing due
+  out.record_expected_version = current->version;
+  current->abandoned = true;
+  ++current->version;
+  current->expires_at = std::max(current->expires_at, now + config_.correlation.retention_seconds);
+  update_sweep_at(*current, config_.correlation);
+  const json merged = merged_view(*current);
+  const std::string call_sid = merged.contains("call") && merged["call"].is_object()
+                                   ? merged["call"].value("sid", std::string())
+                                   : std::string();
+  json context = merged;
+  for (const char* part : {"fields", "headers", "query"}) context[part] = json::object();
+  fire(Trigger::abandoned, dump_json(merged), context, call_sid + ":abandoned", out);
+  out.record = write_record(*current);
+  out.record_expires_at = current->expires_at;
+  out.log = log_line("info", "abandoned", 0, [&](JsonWriter& w) {
+    w.key("call_sid").string(call_sid).key("record_key").string(current->key);
+    w.key("deliveries").number(static_cast<std::int64_t>(out.deliveries.size()));
+  });
+  return out;
+}
+
+namespace {}  // namespace
 
 std::optional<Engine> Engine::from_config(std::string_view config_json, const SecretLookup& secrets,
                                           std::vector<Diagnostic>* errors) {
@@ -101,7 +205,7 @@ std::optional<Engine> Engine::from_config(std::string_view config_json, const Se
 }
 
 Outcome Engine::handle(const Request& request, std::int64_t now,
-                       const std::optional<std::string>& /*record*/) const {
+                       const std::optional<std::string>& record) const {
   Outcome out;
   out.report.slot.fill(-1);
   const AuthResult auth = authenticate(config_.auth, request, now);
@@ -182,37 +286,76 @@ Outcome Engine::handle(const Request& request, std::int64_t now,
   }
 
   write_canonical_json(inspection.fields, inspection.report, out.canonical);
-  const json context = filter_context(out.canonical, inspection, request, auth.url, config_.limits);
+  json context = filter_context(out.canonical, inspection, request, auth.url, config_.limits);
   const std::string call_sid(inspection.fields.find("Call.Sid").value_or(""));
-  const std::string event(to_string(*inspection.report.event));
+  const std::string account_sid(inspection.fields.find("Account.Sid").value_or(""));
+  const EventType event_type = *inspection.report.event;
+  const std::string event(to_string(event_type));
 
-  for (const Route& route : config_.routes) {
-    RouteDecision decision;
-    decision.name = route.name;
-    decision.matched = route.when.is_null() || filter_matches(route.when, context);
-    if (decision.matched) {
-      for (const std::string& name : route.to) {
-        const Destination* dest = config_.destination(name);
-        if (dest == nullptr) continue;  // refused by the config check
-        Rendered rendered = render(*dest, out.canonical, context);
-        if (!rendered.skipped.empty()) {
-          decision.skipped.push_back(name + ": " + rendered.skipped);
-          continue;
-        }
-        Delivery d;
-        d.route = route.name;
-        d.destination = name;
-        d.method = dest->method;
-        d.url = dest->url;
-        d.idempotency_key = call_sid + ":" + event + ":" + route.name;
-        d.headers.push_back({"Content-Type", rendered.content_type});
-        d.headers.push_back({"Idempotency-Key", d.idempotency_key});
-        for (const HttpHeader& h : dest->headers) d.headers.push_back(h);
-        d.body = std::move(rendered.body);
-        out.deliveries.push_back(std::move(d));
+  // Correlation: fold this event into the call's record. The new record replaces exactly the
+  // version that was read; a shell that loses the compare-and-set calls handle() again with
+  // the fresh record, so the decision below is always taken on the latest state.
+  std::optional<CallRecord> next;
+  bool first_complete = false;
+  if (config_.correlation.enabled) {
+    const std::string key = record_key(account_sid, call_sid);
+    CallRecord current;
+    current.key = key;
+    if (record) {
+      std::string problem_text;
+      auto stored = parse_record(*record, problem_text);
+      if (stored && stored->key != key) problem_text = "the record belongs to another call";
+      if (!stored || stored->key != key) {
+        return unreadable_record(std::move(out), problem_text);
       }
+      current = std::move(*stored);
     }
-    out.routes.push_back(std::move(decision));
+    out.record_expected_version = current.version;
+    std::optional<SeenEvent>& slot =
+        event_type == EventType::initiate ? current.initiate : current.complete;
+    if (slot) {
+      out.duplicate = true;
+      ++current.duplicates;
+    } else {
+      slot = SeenEvent{now, context_event(context)};
+      first_complete = event_type == EventType::complete;
+    }
+    ++current.version;
+    current.expires_at = now + config_.correlation.retention_seconds;
+    update_sweep_at(current, config_.correlation);
+    out.record_key = key;
+    out.record_expires_at = current.expires_at;
+    out.record = write_record(current);
+    next = std::move(current);
+  }
+
+  if (out.duplicate) {
+    out.response.status = 200;
+    out.response.headers.push_back({"Content-Type", "application/json"});
+    JsonWriter w(out.response.body);
+    w.begin_object().key("status").string("duplicate").key("event").string(event);
+    w.key("call_sid").string(call_sid).key("routes").begin_array().end_array();
+    w.key("deliveries").number(0).end_object();
+    out.log = log_line("info", "duplicate", 200, [&](JsonWriter& lw) {
+      lw.key("event").string(event).key("call_sid").string(call_sid);
+      lw.key("account_sid").string(account_sid);
+      lw.key("duplicates").number(next->duplicates);
+    });
+    return out;
+  }
+
+  json merged;
+  if (next) {
+    merged = merged_view(*next);
+    context["correlation"] = merged["correlation"];
+  }
+  fire(Trigger::event, out.canonical, context, call_sid + ":" + event, out);
+  if (first_complete) {
+    // The call is complete: `complete` routes see the merged call, once.
+    json call_context = merged;
+    for (const char* part : {"fields", "headers", "query"}) call_context[part] = context[part];
+    for (const auto& [name, value] : context["fields"].items()) call_context[name] = value;
+    fire(Trigger::complete, dump_json(merged), call_context, call_sid + ":complete", out);
   }
 
   Response& r = out.response;
@@ -233,7 +376,7 @@ Outcome Engine::handle(const Request& request, std::int64_t now,
 
   out.log = log_line("info", "accepted", 200, [&](JsonWriter& lw) {
     lw.key("event").string(event).key("call_sid").string(call_sid);
-    lw.key("account_sid").string(inspection.fields.find("Account.Sid").value_or(""));
+    lw.key("account_sid").string(account_sid);
     lw.key("auth").string(auth.scheme);
     lw.key("routes").begin_array();
     for (const RouteDecision& d : out.routes) {
@@ -294,9 +437,13 @@ void write_outcome_json(const Outcome& outcome, std::string& out) {
   } else {
     w.raw(outcome.canonical);
   }
+  w.key("duplicate").boolean(outcome.duplicate);
   w.key("record");
   if (outcome.record) {
     w.raw(*outcome.record);
+    w.key("record_key").string(outcome.record_key);
+    w.key("expected_version").number(outcome.record_expected_version);
+    w.key("expires_at").number(outcome.record_expires_at);
   } else {
     w.null();
   }

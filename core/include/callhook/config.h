@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "callhook/auth.h"
+#include "callhook/correlate.h"
 #include "callhook/decode.h"
 #include "callhook/fields.h"
 #include "callhook/http.h"
@@ -30,8 +31,9 @@ struct Destination {
   nlohmann::json options = nlohmann::json::object();  // format settings (see the README)
 };
 
-/// When a route fires. `event`: on each accepted webhook (the default). `complete` and
-/// `abandoned` belong to correlation.
+/// When a route fires. `event`: on each accepted webhook that is not a duplicate (the default);
+/// `complete`: once per call, when its Complete is first accepted, over the merged call;
+/// `abandoned`: once per call whose Initiate saw no Complete in time, found by a sweep.
 enum class Trigger { event, complete, abandoned };
 
 struct Route {
@@ -54,7 +56,7 @@ struct Config {
   ResponseConfig response;
   std::vector<Route> routes;
   std::vector<Destination> destinations;
-  nlohmann::json correlation = nlohmann::json::object();  // reserved for correlation
+  CorrelationConfig correlation;
 
   [[nodiscard]] const Destination* destination(std::string_view name) const;
 };

@@ -44,11 +44,19 @@ struct Outcome {
   std::vector<Delivery> deliveries;
   std::vector<RouteDecision> routes;
   bool authenticated = false;
-  std::string auth_scheme;            // the signature scheme that passed, if any
-  Report report;                      // the verdict (empty when refused before decoding)
-  std::string canonical;              // the canonical event JSON when accepted
-  std::optional<std::string> record;  // correlation record to store; none without correlation
-  std::string log;                    // one JSON log line; no secrets, tokens or caller numbers
+  std::string auth_scheme;  // the signature scheme that passed, if any
+  Report report;            // the verdict (empty when refused before decoding)
+  std::string canonical;    // the canonical event JSON when accepted
+  /// Correlation: the record to store under `record_key`, replacing exactly version
+  /// `record_expected_version` (0: there must be none yet) with compare-and-set, kept until
+  /// `record_expires_at`. On a conflict the shell calls handle() again with the fresh record and
+  /// sends only that outcome's deliveries. None when correlation is off or nothing changed.
+  std::optional<std::string> record;
+  std::string record_key;
+  std::int64_t record_expected_version = 0;
+  std::int64_t record_expires_at = 0;
+  bool duplicate = false;  // this event of this call was accepted before: nothing is routed
+  std::string log;         // one JSON log line; no secrets, tokens or caller numbers
 };
 
 /// Serialises an outcome as JSON (the CLI's `handle` output and the vectors' format).
@@ -68,9 +76,17 @@ class Engine {
   [[nodiscard]] Outcome handle(const Request& request, std::int64_t now,
                                const std::optional<std::string>& record = std::nullopt) const;
 
+  /// Looks at a stored record at `now`: an Initiate whose Complete is overdue becomes an
+  /// abandoned call, firing the `abandoned` routes once. The outcome carries the new record (to
+  /// store with compare-and-set, as for handle) and deliveries, or no record when nothing was
+  /// due. Records say when they are due in `sweep_at`.
+  [[nodiscard]] Outcome sweep(const std::string& record, std::int64_t now) const;
+
   [[nodiscard]] const Config& config() const { return config_; }
 
  private:
+  void fire(Trigger trigger, const std::string& canonical, const nlohmann::json& context,
+            const std::string& key_prefix, Outcome& out) const;
   Config config_;
 };
 

@@ -1,0 +1,139 @@
+#include "callhook/correlate.h"
+
+namespace callhook {
+namespace {
+
+using nlohmann::json;
+
+bool read_seen(const json& doc, const char* name, std::optional<SeenEvent>& out,
+               std::string& problem) {
+  const auto it = doc.find(name);
+  if (it == doc.end() || it->is_null()) return true;
+  if (!it->is_object() || !it->contains("received_at") ||
+      !(*it)["received_at"].is_number_integer() || !it->contains("event") ||
+      !(*it)["event"].is_object()) {
+    problem = std::string(name) + " must be {received_at, event}";
+    return false;
+  }
+  out = SeenEvent{(*it)["received_at"].get<std::int64_t>(), (*it)["event"]};
+  return true;
+}
+
+json write_seen(const std::optional<SeenEvent>& seen) {
+  if (!seen) return nullptr;
+  return {{"received_at", seen->received_at}, {"event", seen->event}};
+}
+
+// Fills `base` with what only `other` knows, recording where both hold different values.
+void merge_into(json& base, const json& other, std::string& path, json& conflicts) {
+  for (const auto& [key, value] : other.items()) {
+    if (key == "event") continue;
+    const std::size_t mark = path.size();
+    path += path.empty() ? key : "." + key;
+    auto it = base.find(key);
+    if (it == base.end() || it->is_null()) {
+      base[key] = value;
+    } else if (it->is_object() && value.is_object()) {
+      merge_into(*it, value, path, conflicts);
+    } else if (!value.is_null() && *it != value) {
+      conflicts.push_back({{"path", path}, {"initiate", value}, {"complete", *it}});
+    }
+    path.resize(mark);
+  }
+}
+
+}  // namespace
+
+std::string record_key(std::string_view account_sid, std::string_view call_sid) {
+  std::string key(account_sid);
+  key += ':';
+  key += call_sid;
+  return key;
+}
+
+std::optional<CallRecord> parse_record(std::string_view text, std::string& problem) {
+  const json doc = json::parse(text.begin(), text.end(), nullptr, false);
+  if (!doc.is_object()) {
+    problem = "the record is not a JSON object";
+    return std::nullopt;
+  }
+  if (doc.value("format", 0) != CallRecord::kFormat) {
+    problem = "unknown record format";
+    return std::nullopt;
+  }
+  CallRecord record;
+  const auto integer = [&doc](const char* name, std::int64_t& out) {
+    const auto it = doc.find(name);
+    if (it == doc.end() || !it->is_number_integer()) return false;
+    out = it->get<std::int64_t>();
+    return true;
+  };
+  const auto key = doc.find("key");
+  if (key == doc.end() || !key->is_string() || !integer("version", record.version) ||
+      !integer("duplicates", record.duplicates) || !integer("expires_at", record.expires_at) ||
+      !doc.contains("abandoned") || !doc["abandoned"].is_boolean()) {
+    problem = "the record lacks key, version, duplicates, abandoned or expires_at";
+    return std::nullopt;
+  }
+  record.key = key->get<std::string>();
+  record.abandoned = doc["abandoned"].get<bool>();
+  std::int64_t sweep_at = 0;
+  if (integer("sweep_at", sweep_at)) record.sweep_at = sweep_at;
+  if (!read_seen(doc, "initiate", record.initiate, problem) ||
+      !read_seen(doc, "complete", record.complete, problem)) {
+    return std::nullopt;
+  }
+  return record;
+}
+
+std::string write_record(const CallRecord& record) {
+  json doc = {{"format", CallRecord::kFormat},
+              {"key", record.key},
+              {"version", record.version},
+              {"initiate", write_seen(record.initiate)},
+              {"complete", write_seen(record.complete)},
+              {"duplicates", record.duplicates},
+              {"abandoned", record.abandoned},
+              {"expires_at", record.expires_at}};
+  doc["sweep_at"] = record.sweep_at ? json(*record.sweep_at) : json(nullptr);
+  return doc.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+json correlation_facts(const CallRecord& record, const json& conflicts) {
+  std::string_view state = "initiated";
+  if (record.complete) {
+    state = "completed";
+  } else if (record.abandoned) {
+    state = "abandoned";
+  }
+  json facts = {{"key", record.key},
+                {"state", state},
+                {"initiate_seen", record.initiate.has_value()},
+                {"complete_seen", record.complete.has_value()},
+                {"duplicates", record.duplicates},
+                {"abandoned", record.abandoned},
+                {"conflicts", conflicts}};
+  facts["seconds_between_receipts"] =
+      record.initiate && record.complete
+          ? json(record.complete->received_at - record.initiate->received_at)
+          : json(nullptr);
+  return facts;
+}
+
+json merged_view(const CallRecord& record) {
+  json conflicts = json::array();
+  json view = json::object();
+  if (record.complete) {
+    view = record.complete->event;
+    if (record.initiate) {
+      std::string path;
+      merge_into(view, record.initiate->event, path, conflicts);
+    }
+  } else if (record.initiate) {
+    view = record.initiate->event;
+  }
+  view["correlation"] = correlation_facts(record, conflicts);
+  return view;
+}
+
+}  // namespace callhook

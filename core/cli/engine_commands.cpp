@@ -13,7 +13,6 @@
 #include "commands.h"
 
 namespace callhook::cli {
-namespace {
 
 using nlohmann::json;
 
@@ -23,6 +22,8 @@ std::optional<std::string> environment_secret(std::string_view name) {
   if (value == nullptr) return std::nullopt;
   return std::string(value);
 }
+
+namespace {
 
 bool read_epoch(Args& args, std::string_view command, std::int64_t& now) {
   now = static_cast<std::int64_t>(std::time(nullptr));
@@ -44,6 +45,8 @@ void print_diagnostics(std::string_view command, const std::vector<Diagnostic>& 
   }
 }
 
+}  // namespace
+
 std::optional<Engine> load_engine(std::string_view command, const std::string& path) {
   const auto text = read_input(command, path);
   if (!text) return std::nullopt;
@@ -57,8 +60,6 @@ std::optional<Engine> load_engine(std::string_view command, const std::string& p
   return engine;
 }
 
-// A request file: {"method", "url", "headers": {name: value} | [[name, value]], "body" |
-// "body_base64"}.
 std::optional<Request> parse_request(const json& doc, std::string& problem) {
   if (!doc.is_object()) {
     problem = "the request must be a JSON object {method, url, headers, body}";
@@ -106,7 +107,7 @@ std::optional<Request> parse_request(const json& doc, std::string& problem) {
   return request;
 }
 
-}  // namespace
+namespace {
 
 std::optional<Request> request_from_json(std::string_view text, std::string& problem) {
   const json doc = json::parse(text.begin(), text.end(), nullptr, false);
@@ -116,6 +117,8 @@ std::optional<Request> request_from_json(std::string_view text, std::string& pro
   }
   return parse_request(doc, problem);
 }
+
+}  // namespace
 
 int cmd_check_config(int argc, char** argv) {
   if (wants_help(argc, argv)) {

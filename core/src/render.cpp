@@ -1,7 +1,7 @@
 #include "callhook/render.h"
 
+#include "callhook/spec.h"
 #include "callhook/template.h"
-#include "value_formats.h"
 
 namespace callhook {
 namespace {
@@ -36,15 +36,11 @@ std::string text(const json& value) {
   return dump(value);
 }
 
-// Seconds since the epoch of a canonical "yyyy-MM-ddTHH:mm:ssZ" start date.
+// Seconds since the epoch of the canonical "yyyy-MM-ddTHH:mm:ssZ" start date.
 std::optional<std::int64_t> start_epoch(const json& context) {
   const json& start = at(context, "call.start_date");
   if (!start.is_string()) return std::nullopt;
-  std::string spec = start.get<std::string>();
-  if (spec.size() != 20) return std::nullopt;
-  spec[10] = ' ';
-  spec.pop_back();
-  return detail::parse_spec_datetime(spec);
+  return utc_datetime_to_epoch(start.get_ref<const std::string&>());
 }
 
 void put_if(json& object, const char* key, const json& value) {

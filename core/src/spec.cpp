@@ -1,6 +1,9 @@
 #include "callhook/spec.h"
 
 #include <array>
+#include <string>
+
+#include "value_formats.h"
 
 namespace callhook {
 namespace {
@@ -173,6 +176,15 @@ std::optional<std::string_view> custom_dimension_number(std::string_view name) {
 
 Presence presence_on(const FieldSpec& spec, EventType event) {
   return event == EventType::initiate ? spec.initiate : spec.complete;
+}
+
+std::optional<std::int64_t> utc_datetime_to_epoch(std::string_view text) {
+  if (text.size() == 20 && text[10] == 'T' && text[19] == 'Z') {
+    std::string spec(text.substr(0, 19));
+    spec[10] = ' ';
+    return detail::parse_spec_datetime(spec);
+  }
+  return detail::parse_spec_datetime(text);
 }
 
 }  // namespace callhook

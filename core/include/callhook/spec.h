@@ -65,4 +65,8 @@ inline constexpr std::string_view kCustomDimensionPath = "analytics.custom_dimen
 
 [[nodiscard]] Presence presence_on(const FieldSpec& spec, EventType event);
 
+/// Seconds since the Unix epoch of a "yyyy-MM-dd HH:mm:ss" (the spec's Call.StartDate format)
+/// or "yyyy-MM-ddTHH:mm:ssZ" UTC date-time that exists on the calendar; nullopt otherwise.
+[[nodiscard]] std::optional<std::int64_t> utc_datetime_to_epoch(std::string_view text);
+
 }  // namespace callhook

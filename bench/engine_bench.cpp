@@ -47,4 +47,38 @@ void BM_HandleThreeRoutes(benchmark::State& state) {
 }
 BENCHMARK(BM_HandleThreeRoutes);
 
+// handle() with the call's record present: the Initiate is stored, the Complete folds into it,
+// merges the call and fires the `complete` route too.
+void BM_HandleCompleteWithRecord(benchmark::State& state) {
+  const char* config = R"({
+    "destinations": {"sink": {"url": "http://127.0.0.1:9/sink"}},
+    "routes": [{"name": "each", "to": ["sink"]}, {"name": "done", "on": "complete", "to": ["sink"]},
+               {"name": "lost", "on": "abandoned", "to": ["sink"]}]})";
+  const auto engine = callhook::Engine::from_config(config, nullptr);
+  if (!engine) {
+    state.SkipWithError("config refused");
+    return;
+  }
+  callhook::Request initiate;
+  initiate.url = "/hook";
+  initiate.headers = {{"Content-Type", "application/x-www-form-urlencoded"}};
+  initiate.body = read_source("examples/payloads/initiate.form");
+  const callhook::Outcome first = engine->handle(initiate, 1714533342);
+  if (!first.record) {
+    state.SkipWithError("no record from the Initiate");
+    return;
+  }
+  callhook::Request complete = initiate;
+  complete.body = read_source("examples/payloads/complete.form");
+  std::size_t deliveries = 0;
+  for (auto _ : state) {
+    const callhook::Outcome outcome = engine->handle(complete, 1714533400, first.record);
+    deliveries = outcome.deliveries.size();
+    benchmark::DoNotOptimize(outcome.record->data());
+  }
+  state.counters["deliveries"] = static_cast<double>(deliveries);
+  state.counters["record_bytes"] = static_cast<double>(first.record->size());
+}
+BENCHMARK(BM_HandleCompleteWithRecord);
+
 }  // namespace

@@ -12,6 +12,7 @@ APT_PACKAGES=(
   clang-19 lld-19 llvm-19 libclang-rt-19-dev     # fuzzers, WASI toolchain
   wasi-libc libc++-19-dev-wasm32 libc++abi-19-dev-wasm32 libclang-rt-19-dev-wasm32
   emscripten                                     # the npm package's wasm
+  redis-server                                   # shared state for multi-instance Node tests
 )
 command -v node >/dev/null 2>&1 || APT_PACKAGES+=(nodejs)
 

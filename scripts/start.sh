@@ -1,29 +1,35 @@
 #!/usr/bin/env bash
-# The main job: sets up, builds callhook and runs it on the bundled example webhooks. (When the
-# Node edge function lands, this starts it instead.)
+# The main job: sets up, builds everything the Node function needs, and starts it on
+# 127.0.0.1:8787 with the bundled example config, its embedded in-memory store and a local
+# receiver (127.0.0.1:9400) standing in for the destinations. Ctrl-C stops both.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 cmake --preset native >/dev/null
 cmake --build --preset native --target callhook
-cli=build/native/callhook
-echo
-echo "== callhook validate examples/payloads/complete.form"
-"$cli" validate examples/payloads/complete.form
-echo
-echo "== callhook normalize --url \"\$(cat examples/payloads/initiate.url)\""
-"$cli" normalize --url "$(cat examples/payloads/initiate.url)"
-echo
-echo "== a broken webhook: '+' sent unencoded, a duration that is not a number"
-printf 'Action=Webhook&Event=Call.Complete&Call.From=+14155550123&Call.Duration=3m' |
-  "$cli" validate --strict - || true
-echo
-echo "== callhook handle: one webhook through the engine with examples/configs/example.json"
-CALLHOOK_TOKEN=s3cret-token GA4_API_SECRET=demo GOOGLE_ADS_DEVELOPER_TOKEN=demo \
-  "$cli" handle --config examples/configs/example.json --now 1714533342 \
-  examples/requests/complete-post.json |
-  node -e 'const o = JSON.parse(require("fs").readFileSync(0, "utf8"));
-    console.log("response:", o.response.status, o.response.body);
-    for (const d of o.deliveries) console.log(`delivery: ${d.route} -> ${d.destination} ${d.method} ${d.url.split("?")[0]}`);'
-echo
-echo "callhook is built at $cli; try '$cli --help'."
+bash bindings/js/build.sh
+
+export CALLHOOK_CONFIG=${CALLHOOK_CONFIG:-examples/configs/example.json}
+# Demo secrets for the example config; set your own in the environment to override them.
+export CALLHOOK_TOKEN=${CALLHOOK_TOKEN:-demo-token}
+export GA4_API_SECRET=${GA4_API_SECRET:-demo-ga4-secret}
+export GOOGLE_ADS_DEVELOPER_TOKEN=${GOOGLE_ADS_DEVELOPER_TOKEN:-demo-ads-token}
+export HOST=${HOST:-127.0.0.1} PORT=${PORT:-8787}
+export CALLHOOK_JOURNAL=${CALLHOOK_JOURNAL:-build/callhook-deliveries.jsonl}
+
+node examples/receiver.mjs 9400 &
+receiver=$!
+trap 'kill $receiver 2>/dev/null || true' EXIT
+
+cat <<EOT
+
+callhook is starting on http://$HOST:$PORT
+  webhook URL:  http://$HOST:$PORT/hook/$CALLHOOK_TOKEN
+  health:       http://$HOST:$PORT/healthz    metrics: http://$HOST:$PORT/metrics
+Try, from another terminal:
+  curl -i -X POST http://$HOST:$PORT/hook/$CALLHOOK_TOKEN \\
+       -H 'Content-Type: application/x-www-form-urlencoded' \\
+       --data-binary @examples/payloads/complete.form
+
+EOT
+node functions/node/server.mjs

@@ -1,0 +1,79 @@
+import type { RecordStore } from './stores.js';
+import type { DeliveryInput, DeliveryQueue } from './delivery.js';
+
+/** The request the engine is handed. */
+export interface EngineRequest {
+  method: string;
+  url: string;
+  headers: Array<[string, string]>;
+  body: Uint8Array;
+}
+
+/** The Outcome fields this shell reads (the engine's Outcome carries more). */
+export interface HandlerOutcome {
+  response: { status: number; headers: Array<[string, string]> | Record<string, string>; body: string | null } | null;
+  deliveries: DeliveryInput[];
+  record: string | null;
+  recordKey: string | null;
+  expectedVersion: number | null;
+  expiresAt: number | null;
+}
+
+/** What createFetchHandler needs of an engine (createEngine's result). */
+export interface HandlerEngine {
+  handle(request: EngineRequest, facts: { now: number; record: string | null }): HandlerOutcome | Promise<HandlerOutcome>;
+  sweep(record: string, now: number): HandlerOutcome | null | Promise<HandlerOutcome | null>;
+}
+
+export interface FetchHandlerOptions {
+  engine: HandlerEngine;
+  /** Default: memoryStore() (one process). */
+  store?: RecordStore;
+  /** Default: createDeliveryQueue() without a journal (nothing survives a restart). */
+  queue?: Pick<DeliveryQueue, 'enqueue' | 'drain'>;
+  /** Epoch seconds. */
+  now?: () => number;
+  onOutcome?: (outcome: HandlerOutcome, info: { stored: boolean; conflicts: number; deliveries: number }) => void;
+  /** Unexpected failures; phase is "store", "engine", "enqueue", "deliver" or "sweep". Default console.error. */
+  onError?: (error: Error, context: { phase: string; key?: string }) => void;
+  /** Compare-and-set conflicts before answering 503 (5). */
+  maxConflictRetries?: number;
+  /** Bodies past this are answered 413 before the engine runs (1 MiB). */
+  maxBodyBytes?: number;
+}
+
+export interface HandlerState {
+  engine: HandlerEngine;
+  store: RecordStore;
+  queue: Pick<DeliveryQueue, 'enqueue' | 'drain'>;
+  maxConflictRetries: number;
+  onError: (error: Error, context: { phase: string; key?: string }) => void;
+}
+
+export interface SweepResult {
+  /** Keys the store reported due. */
+  keys: number;
+  /** Records the sweep changed and stored. */
+  changed: number;
+  /** Deliveries persisted. */
+  deliveries: number;
+  conflicts: number;
+  errors: Array<{ key: string; error: Error }>;
+}
+
+export interface FetchHandler {
+  (request: Request, ctx?: { waitUntil?(promise: Promise<unknown>): void }): Promise<Response>;
+  /** Sweeps the records due at `now` (default: the handler's clock). */
+  sweep(now?: number): Promise<SweepResult>;
+  readonly state: HandlerState;
+}
+
+export function createFetchHandler(options: FetchHandlerOptions): FetchHandler;
+export function sweepDue(state: HandlerState, now: number): Promise<SweepResult>;
+export function outcomeFields(outcome: unknown): Pick<HandlerOutcome, 'record' | 'recordKey' | 'expectedVersion' | 'expiresAt' | 'deliveries'>;
+
+export class ConflictError extends Error {
+  key: string;
+}
+export class EngineError extends Error {}
+export class BodyTooLargeError extends Error {}

@@ -1,0 +1,366 @@
+// Types of the callhook package (index.js). The engine is the C++ core compiled to WebAssembly;
+// every function behaves as the `callhook` CLI command of the same name.
+
+// ---- loading ----------------------------------------------------------------------------------
+
+/**
+ * Where the WebAssembly module comes from:
+ * - a `WebAssembly.Module`: what Cloudflare Workers give for `import wasm from "callhook/callhook.wasm"`
+ *   (workerd cannot compile from bytes at run time, so this is the way there; the package's
+ *   `workerd` export condition does it for you);
+ * - a `URL` or URL string (`file:` URLs are read from disk in Node, others fetched);
+ * - a `Response` (or what `fetch` resolves to), instantiated streaming when served as
+ *   `application/wasm`;
+ * - the bytes: an `ArrayBuffer` or any `ArrayBufferView` (a Node `Buffer`).
+ *
+ * Absent: `dist/callhook_wasm.wasm` next to the package's index.js (read from disk in Node,
+ * fetched in browsers).
+ */
+export type WasmSource =
+  | WebAssembly.Module
+  | URL
+  | string
+  | Response
+  | ArrayBuffer
+  | ArrayBufferView;
+
+export interface InitOptions {
+  /** Where the .wasm comes from (see WasmSource). Only the first successful load uses it. */
+  wasm?: WasmSource;
+}
+
+/**
+ * Loads the module once and returns the synchronous API. Every async function below calls it;
+ * call it yourself to choose where the wasm comes from or to make calls without `await`. Later
+ * calls return the same runtime and ignore their `wasm`.
+ */
+export function init(options?: InitOptions): Promise<Callhook>;
+
+/**
+ * Instantiates a fresh module and returns its raw Embind exports: `inspectPayload`,
+ * `matchFilter`, `secretNames`, `engineCreate`, `engineHandle`, `engineSweep`, `engineFree`,
+ * `renderDestination`, `schemaText`, `_malloc`, `_free`, `HEAPU8`, `HEAPU32`. They speak the
+ * byte protocol described in wasm/emscripten/bindings.cpp. For building new bindings only.
+ */
+export function loadModule(options?: InitOptions): Promise<RawModule>;
+
+export interface RawModule {
+  HEAPU8: Uint8Array;
+  HEAPU32: Uint32Array;
+  _malloc(bytes: number): number;
+  _free(pointer: number): void;
+  [name: string]: unknown;
+}
+
+/** @internal What init() loads when given no `wasm` (the workerd entry sets it). */
+export function setDefaultWasm(wasm: WasmSource): void;
+
+// ---- errors -----------------------------------------------------------------------------------
+
+/** One finding: a stable machine `code`, the `field` it concerns and a sentence for people. */
+export interface Diagnostic {
+  /**
+   * For payloads, the parameter's name ("" when the whole payload is concerned). For configs,
+   * filters and destinations, the JSON Pointer of the offending value ("" for the root).
+   */
+  field: string;
+  /** Stable: `missing`, `bad_e164`, `unknown_destination`, `bad_filter`, `missing_secret`, ... */
+  code: string;
+  /** For people; may change between versions. */
+  message: string;
+}
+
+/** Every error callhook throws or rejects with (argument mistakes are plain TypeErrors). */
+export class CallhookError extends Error {
+  name: 'CallhookError';
+  /**
+   * `invalid_payload` (normalize), the decoder's code (parse: `invalid_json`,
+   * `body_too_large`, ...), the first config problem's code (createEngine), `bad_filter`
+   * (match), `closed` (an engine used after close()), `wasm_required`, `wasm_load`.
+   */
+  code: string;
+  /** Every problem: config problems with their JSON Pointers, filter problems, decode errors. */
+  errors?: Diagnostic[];
+  /** normalize: the verdict on the invalid payload. */
+  report?: Verdict;
+}
+
+// ---- payloads ---------------------------------------------------------------------------------
+
+/** A payload: a string (sent as UTF-8) or the bytes as received. */
+export type Body = string | Uint8Array | ArrayBuffer | ArrayBufferView | null | undefined;
+
+export interface Limits {
+  /** Body (or GET query) size in bytes; default 65536. */
+  max_body_bytes?: number;
+  /** Number of parameters; default 200. */
+  max_fields?: number;
+  /** Bytes of one parameter name after decoding; default 256. */
+  max_name_bytes?: number;
+  /** Bytes of one parameter value after decoding; default 8192. */
+  max_value_bytes?: number;
+}
+
+/** The options of parse, validate, normalize and inspect (the CLI's flags). */
+export interface PayloadOptions {
+  /**
+   * The body's media type (`--content-type`): `application/x-www-form-urlencoded`,
+   * `application/json` or any `*\/*+json`; parameters such as `; charset=utf-8` are ignored, other
+   * types are refused with `unsupported_media_type`. Absent: sniffed (a body whose first
+   * non-blank byte is `{` is JSON, anything else a form).
+   */
+  contentType?: string;
+  /**
+   * Read the payload from this GET URL's query instead of a body (`--url`); the body must then
+   * be empty or absent. A request target (`/hook?...`) or an absolute URL.
+   */
+  url?: string;
+  /**
+   * `lenient` (default): unknown parameters, parameters not allowed on the event, duplicates
+   * and a Property.Type other than Site are warnings. `strict`: they are errors.
+   */
+  mode?: 'lenient' | 'strict';
+  /** Bounds on one payload; each a whole number from 1 to 2^30. */
+  limits?: Limits;
+}
+
+/** The verdict, exactly as `callhook validate` prints it. */
+export interface Verdict {
+  valid: boolean;
+  /** null when `Event` is missing or not one of the two events. */
+  event: 'Call.Initiate' | 'Call.Complete' | null;
+  errors: Diagnostic[];
+  warnings: Diagnostic[];
+}
+
+/**
+ * The canonical call event (schema: core/schema/call-event.schema.json, or `schema("event")`).
+ */
+export interface CanonicalEvent {
+  event: 'Call.Initiate' | 'Call.Complete';
+  account: { sid: string };
+  property: { sid: string; name: string; type: string };
+  call: Record<string, unknown> & { sid: string; start_date: string };
+  [section: string]: unknown;
+}
+
+export interface Inspection {
+  /** The decoded pairs, in order, duplicates kept (those decoded before a refusal too). */
+  fields: [string, string][];
+  verdict: Verdict;
+  /** The canonical event when the payload is valid, else null. */
+  event: CanonicalEvent | null;
+}
+
+/** The decoded [name, value] pairs, in order, duplicates kept (`callhook parse`). Throws a
+ * CallhookError with the decoder's code (`invalid_json`, `body_too_large`, ...) when refused. */
+export function parse(body: Body, options?: PayloadOptions): Promise<[string, string][]>;
+/** The verdict on a payload (`callhook validate`). Never throws for a bad payload. */
+export function validate(body: Body, options?: PayloadOptions): Promise<Verdict>;
+/** The canonical event of a valid payload (`callhook normalize`); an invalid one throws a
+ * CallhookError with code `invalid_payload`, `errors` and the verdict in `report`. */
+export function normalize(body: Body, options?: PayloadOptions): Promise<CanonicalEvent>;
+/** Decoded pairs, verdict and canonical event from one pass (for tools such as a playground). */
+export function inspect(body: Body, options?: PayloadOptions): Promise<Inspection>;
+
+/**
+ * Whether `document` satisfies `filter`, a filter in Hookdeck's syntax given as a JSON value
+ * (`callhook match`). A bad filter throws a CallhookError (`bad_filter`) listing every problem
+ * with its JSON Pointer.
+ */
+export function match(filter: unknown, document: unknown): Promise<boolean>;
+
+/** A destination as in the config's `destinations` (README, "Render formats"). */
+export interface DestinationConfig {
+  /** `canonical` (default), `ga4`, `google-ads`, `slack` or `template`. */
+  format?: 'canonical' | 'ga4' | 'google-ads' | 'slack' | 'template';
+  url: string;
+  /** Default POST. */
+  method?: string;
+  headers?: Record<string, string>;
+  /** Format settings: ga4 `event_name`, `params`; google-ads `conversion_action`, `value`,
+   * `currency`; template `body`. */
+  options?: Record<string, unknown>;
+}
+
+export interface RenderOptions {
+  /** Resolves `${NAME}` references in the destination (see EngineOptions.secrets). */
+  secrets?: Secrets;
+}
+
+export type Rendered =
+  | { body: string; contentType: string; skipped: null }
+  | { body: null; contentType: null; skipped: string };
+
+/**
+ * The body `destination` would receive for `event`: a canonical event, or any document with
+ * the keys templates read (`call.duration`, `Call.Sid`, `fields`, `headers`, `query`). A
+ * destination that cannot take the call (ga4 without a client id, google-ads without a GCLID)
+ * gives `skipped` with the reason. A bad destination throws a CallhookError whose `errors` have
+ * pointers relative to the destination.
+ */
+export function render(destination: DestinationConfig, event: unknown,
+  options?: RenderOptions): Promise<Rendered>;
+
+/** The canonical event's JSON Schema, or the spec table as Markdown (`callhook schema`). */
+export function schema(name?: 'event'): Promise<Record<string, unknown>>;
+export function schema(name: 'fields'): Promise<string>;
+
+// ---- the engine -------------------------------------------------------------------------------
+
+/**
+ * `${NAME}` secret lookup: an object of strings (a Worker's `env`, `process.env`), or a function
+ * returning the value, undefined when unset, or a promise of either. Only the names the config
+ * references are looked up; a missing one is a config error (`missing_secret`), never an empty
+ * string. Secret values never appear in errors, responses or logs.
+ */
+export type Secrets =
+  | Record<string, string | undefined>
+  | ((name: string) => string | undefined | null | Promise<string | undefined | null>);
+
+/** The config document (schema: core/schema/config.schema.json; README, "The config"). */
+export interface Config {
+  $schema?: string;
+  auth?: Record<string, unknown>;
+  validation?: { mode?: 'lenient' | 'strict'; limits?: Limits };
+  response?: { always_200?: boolean };
+  destinations?: Record<string, DestinationConfig>;
+  routes?: { name: string; when?: unknown; to: string[]; on?: 'event' | 'complete' | 'abandoned' }[];
+  correlation?: { enabled?: boolean; abandon_after_seconds?: number; retention_seconds?: number };
+}
+
+export interface EngineOptions extends InitOptions {
+  /** Resolves the config's `${NAME}` references. */
+  secrets?: Secrets;
+}
+
+/** A header list: an object, [[name, value], ...] (repeats kept) or a `Headers`. Object values
+ * may be arrays (Node's IncomingHttpHeaders): each element is one header. */
+export type HeadersInit =
+  | Record<string, string | string[] | undefined>
+  | Iterable<[string, string]>
+  | Headers;
+
+/** One HTTP request as received, body read (the shell reads a stream before calling). */
+export interface RequestInit {
+  /** Default POST. Anything but GET and POST is answered 405 once authenticated. */
+  method?: string;
+  /** The request target (`/hook/TOKEN?x=1`) or the absolute URL. Default `/`. */
+  url?: string;
+  headers?: HeadersInit;
+  /** The body as received: bytes for signature checks over exact bytes, or a string (UTF-8). */
+  body?: Body;
+  /** Alternatively the body in base64, as the CLI's request files may give it. */
+  body_base64?: string;
+}
+
+export interface HandleOptions {
+  /** When the request was received, in seconds since the Unix epoch (fractions are dropped).
+   * Default: now (`Date.now() / 1000`). */
+  now?: number;
+  /** The call's stored correlation record, as the text a previous outcome gave, or null/absent
+   * when none is stored yet. */
+  record?: string | null;
+}
+
+export type HeaderList = [string, string][];
+
+/** One request the shell must send to a destination. */
+export interface Delivery {
+  route: string;
+  destination: string;
+  method: string;
+  url: string;
+  /** Includes Content-Type and Idempotency-Key. */
+  headers: HeaderList;
+  body: string;
+  /** `Call.Sid:event:route` (or `:complete:`/`:abandoned:`): the same for every retry. */
+  idempotency_key: string;
+}
+
+export interface RouteDecision {
+  name: string;
+  matched: boolean;
+  /** "destination: reason" for each destination that could not take the call. */
+  skipped: string[];
+}
+
+/**
+ * What the shell must do: the CLI's `handle` output, except that the record is kept as text and
+ * the keys about it are camelCase (`recordKey`, `expectedVersion`, `expiresAt`), and
+ * `authScheme` is added.
+ */
+export interface Outcome {
+  /** The answer to the sender; `status` is 0 for sweeps (nobody to answer). */
+  response: { status: number; headers: HeaderList; body: string };
+  /** Send these only once the record is stored. */
+  deliveries: Delivery[];
+  routes: RouteDecision[];
+  authenticated: boolean;
+  /** The signature scheme that passed, if any. */
+  authScheme: string | null;
+  /** This event of this call was accepted before: nothing is routed. */
+  duplicate: boolean;
+  /**
+   * The record to store, as text, byte for byte; null when there is nothing to store
+   * (correlation off, a refused request, a sweep with nothing due).
+   */
+  record: string | null;
+  /** The store key (`Account.Sid:Call.Sid`) when `record` is set. */
+  recordKey: string | null;
+  /** Store `record` only if the stored version is still this (0: none may exist yet). */
+  expectedVersion: number | null;
+  /** When the store may drop the record (epoch seconds). */
+  expiresAt: number | null;
+  /** The verdict (empty when refused before decoding). */
+  verdict: Verdict;
+  /** The canonical event when accepted, else null. */
+  event: CanonicalEvent | null;
+  /** One structured log line (no secrets, tokens or caller numbers). */
+  log: Record<string, unknown> | null;
+}
+
+export interface Engine {
+  /**
+   * Decides what to do with one request. Pure: on a compare-and-set conflict read the record
+   * again and call handle again. Throws a TypeError for a malformed request object.
+   */
+  handle(request: RequestInit, options?: HandleOptions): Outcome;
+  /**
+   * Looks at a stored record at `now` (default: now): an Initiate whose Complete is overdue
+   * becomes an abandoned call and fires the `abandoned` routes once. Store the outcome's record
+   * as for handle.
+   */
+  sweep(record: string, now?: number): Outcome;
+  /** Frees the engine's memory now (it is also freed when garbage-collected). */
+  close(): void;
+}
+
+/**
+ * Builds an engine. Rejects with a CallhookError whose `errors` lists every config problem
+ * with its JSON Pointer (`[{field, code, message}]`).
+ */
+export function createEngine(config: Config | string, options?: EngineOptions): Promise<Engine>;
+
+/** Checks a config without keeping an engine (`callhook check-config`). */
+export function checkConfig(config: Config | string, options?: EngineOptions):
+  Promise<{ valid: boolean; errors: Diagnostic[] }>;
+
+/** The synchronous API, once loaded (`await init()`). With an asynchronous secrets function,
+ * createEngine, checkConfig and render return promises. */
+export interface Callhook {
+  parse(body: Body, options?: PayloadOptions): [string, string][];
+  validate(body: Body, options?: PayloadOptions): Verdict;
+  normalize(body: Body, options?: PayloadOptions): CanonicalEvent;
+  inspect(body: Body, options?: PayloadOptions): Inspection;
+  match(filter: unknown, document: unknown): boolean;
+  render(destination: DestinationConfig, event: unknown, options?: RenderOptions):
+    Rendered | Promise<Rendered>;
+  schema(name?: 'event'): Record<string, unknown>;
+  schema(name: 'fields'): string;
+  createEngine(config: Config | string, options?: { secrets?: Secrets }): Engine | Promise<Engine>;
+  checkConfig(config: Config | string, options?: { secrets?: Secrets }):
+    { valid: boolean; errors: Diagnostic[] } | Promise<{ valid: boolean; errors: Diagnostic[] }>;
+  /** The raw module (see loadModule). */
+  readonly module: RawModule;
+}

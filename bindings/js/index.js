@@ -1,0 +1,556 @@
+// callhook for JavaScript: the C++ core compiled with Emscripten, behind a small API that runs
+// unchanged in Node 20+, browsers and Cloudflare Workers (workerd).
+//
+// How bytes cross: every call copies its inputs once into one reusable buffer on the wasm heap
+// (the payload as bytes, then small UTF-8 JSON metadata), calls one Embind function with
+// pointer and lengths, and decodes the JSON it returns. See wasm/emscripten/bindings.cpp.
+import createCallhookModule from './dist/callhook_wasm.mjs';
+
+const WASM_FILE = 'callhook_wasm.wasm';
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+
+// Status bytes of the module's answers (bindings.cpp).
+const RESULT = 0x52; // 'R'
+const INVALID = 0x49; // 'I'
+
+const VERB = { parse: 0, validate: 1, normalize: 2, inspect: 3 };
+const LIMIT_NAMES = ['max_body_bytes', 'max_fields', 'max_name_bytes', 'max_value_bytes'];
+const OPTION_NAMES = new Set(['contentType', 'url', 'mode', 'limits']);
+
+/** An error from callhook: `code` is stable; `errors` and `report` say more when there are any. */
+export class CallhookError extends Error {
+  constructor(message, { code, errors, report } = {}) {
+    super(message);
+    this.name = 'CallhookError';
+    this.code = code;
+    if (errors !== undefined) this.errors = errors;
+    if (report !== undefined) this.report = report;
+  }
+}
+
+// ---- loading ------------------------------------------------------------------------------------
+
+let loading = null; // Promise<Runtime>
+let defaultWasm = null; // what init() loads when given nothing (set by the workerd entry)
+
+/** @internal Sets what `init()` loads when no `wasm` option is given (used by workerd.js). */
+export function setDefaultWasm(wasm) {
+  defaultWasm = wasm;
+}
+
+function isNode() {
+  return typeof process === 'object' && process !== null && typeof process.versions === 'object' &&
+    process.versions !== null && typeof process.versions.node === 'string' &&
+    !(typeof navigator === 'object' && navigator?.userAgent === 'Cloudflare-Workers');
+}
+
+async function readNodeFile(url) {
+  // A computed specifier keeps bundlers for browsers and Workers from trying to resolve it.
+  const fsModule = ['node', 'fs/promises'].join(':');
+  const { readFile } = await import(/* webpackIgnore: true */ /* @vite-ignore */ fsModule);
+  return readFile(url);
+}
+
+// Instantiates the wasm from whatever `source` is; resolves to a WebAssembly.Instance.
+async function instantiateFrom(source, imports) {
+  if (source === undefined || source === null) {
+    if (typeof navigator === 'object' && navigator?.userAgent === 'Cloudflare-Workers') {
+      throw new CallhookError(
+        'Cloudflare Workers cannot compile WebAssembly at run time: import the module and pass ' +
+          'it, e.g. `import wasm from "callhook/callhook.wasm"; await init({ wasm })`',
+        { code: 'wasm_required' });
+    }
+    source = new URL(`./dist/${WASM_FILE}`, import.meta.url);
+  }
+  if (typeof source === 'string') source = new URL(source, import.meta.url);
+  if (source instanceof WebAssembly.Module) return WebAssembly.instantiate(source, imports);
+  if (source instanceof URL) {
+    if (source.protocol === 'file:') {
+      if (!isNode()) throw new CallhookError(`cannot read ${source} here`, { code: 'wasm_load' });
+      source = await readNodeFile(source);
+    } else {
+      source = await fetch(source);
+    }
+  }
+  if (typeof Response === 'function' && source instanceof Response) {
+    if (!source.ok) {
+      throw new CallhookError(`fetching the callhook wasm failed: ${source.status}`,
+        { code: 'wasm_load' });
+    }
+    if (typeof WebAssembly.instantiateStreaming === 'function' &&
+        source.headers.get('Content-Type')?.startsWith('application/wasm')) {
+      return (await WebAssembly.instantiateStreaming(source, imports)).instance;
+    }
+    source = await source.arrayBuffer();
+  }
+  if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) {
+    return (await WebAssembly.instantiate(source, imports)).instance;
+  }
+  throw new TypeError('wasm must be a WebAssembly.Module, a URL, a Response or the bytes');
+}
+
+/**
+ * Loads the Emscripten module (once) and returns its raw Embind exports, for code that builds
+ * on the byte protocol of wasm/emscripten/bindings.cpp. Most code wants `init()` instead.
+ */
+export async function loadModule({ wasm } = {}) {
+  let failed;
+  const failure = new Promise((_, reject) => {
+    failed = reject;
+  });
+  const ready = createCallhookModule({
+    // The runtime never fetches or reads the .wasm itself: workerd forbids compiling from bytes
+    // at run time, and Node's ES-module loader has no __dirname (see wasm/emscripten/pre.js).
+    instantiateWasm(imports, receive) {
+      instantiateFrom(wasm ?? defaultWasm, imports).then((instance) => receive(instance), failed);
+      return {};
+    },
+    locateFile: (path) => path,
+    onAbort() {
+      loading = null; // a module that aborted is unusable: the next call loads a fresh one
+    },
+  });
+  return Promise.race([ready, failure]);
+}
+
+/**
+ * Loads the module, once: later calls return the same runtime (their `wasm` is then ignored).
+ * Every other function calls it; call it yourself to load from a given place, or to get the
+ * synchronous API.
+ */
+export function init(options = {}) {
+  if (!loading) {
+    loading = loadModule(options).then((module) => new Runtime(module));
+    loading.catch(() => {
+      loading = null;
+    });
+  }
+  return loading;
+}
+
+// ---- the byte protocol --------------------------------------------------------------------------
+
+function toBytes(body, what = 'body') {
+  if (body === undefined || body === null) return '';
+  if (typeof body === 'string' || body instanceof Uint8Array) return body;
+  if (body instanceof ArrayBuffer) return new Uint8Array(body);
+  if (ArrayBuffer.isView(body)) {
+    return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+  }
+  if (typeof ReadableStream === 'function' && body instanceof ReadableStream) {
+    throw new TypeError(`${what} is a stream: read it first (await request.arrayBuffer())`);
+  }
+  throw new TypeError(`${what} must be a string, a Uint8Array or an ArrayBuffer`);
+}
+
+function fromBase64(text) {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+class Runtime {
+  constructor(module) {
+    this.module = module;
+    this.ptr = 0;
+    this.capacity = 0;
+    this.lengths = [0, 0, 0, 0];
+    this.engines = typeof FinalizationRegistry === 'function'
+      ? new FinalizationRegistry((handle) => module.engineFree(handle))
+      : null;
+  }
+
+  // Copies `parts` (strings as UTF-8, or bytes) one after another into the input buffer and
+  // returns its address; their lengths are in this.lengths. No wasm call may run in between.
+  write(parts) {
+    let bound = 0;
+    for (const p of parts) bound += typeof p === 'string' ? p.length * 3 : p.byteLength;
+    if (bound > this.capacity) {
+      const { module } = this;
+      if (this.ptr) module._free(this.ptr);
+      this.capacity = Math.max(bound, this.capacity * 2, 64 * 1024);
+      this.ptr = module._malloc(this.capacity);
+      if (!this.ptr) {
+        this.capacity = 0;
+        throw new RangeError('callhook: out of wasm memory');
+      }
+    }
+    const heap = this.module.HEAPU8; // read after malloc: growing the memory replaces it
+    let at = this.ptr;
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i];
+      let n;
+      if (typeof p === 'string') {
+        n = p.length === 0 ? 0
+          : encoder.encodeInto(p, heap.subarray(at, at + p.length * 3)).written;
+      } else {
+        heap.set(p, at);
+        n = p.byteLength;
+      }
+      this.lengths[i] = n;
+      at += n;
+    }
+    return this.ptr;
+  }
+
+  // Decodes an answer (the address of its {address, length}): [status, text].
+  answer(where) {
+    const { HEAPU8, HEAPU32 } = this.module;
+    const at = HEAPU32[where >>> 2];
+    const length = HEAPU32[(where >>> 2) + 1];
+    return [HEAPU8[at], decoder.decode(HEAPU8.subarray(at + 1, at + length))];
+  }
+
+  static fail(text, what) {
+    const errors = JSON.parse(text);
+    const first = errors[0] ?? { code: 'error', message: 'failed' };
+    const where = first.field ? `${first.field}: ` : '';
+    const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : '';
+    return new CallhookError(`${what}: ${where}${first.message}${more}`,
+      { code: first.code, errors });
+  }
+
+  payloadCall(verb, body, options) {
+    const meta = payloadMeta(body, options);
+    const ptr = this.write(meta === '' ? [toBytes(body)] : [toBytes(body), meta]);
+    return this.answer(
+      this.module.inspectPayload(verb, ptr, this.lengths[0], meta === '' ? 0 : this.lengths[1]));
+  }
+
+  parse(body, options) {
+    const [status, text] = this.payloadCall(VERB.parse, body, options);
+    if (status !== RESULT) throw Runtime.fail(text, 'the payload cannot be decoded');
+    return JSON.parse(text);
+  }
+
+  validate(body, options) {
+    return JSON.parse(this.payloadCall(VERB.validate, body, options)[1]);
+  }
+
+  normalize(body, options) {
+    const [status, text] = this.payloadCall(VERB.normalize, body, options);
+    if (status === RESULT) return JSON.parse(text);
+    const report = JSON.parse(text);
+    if (status !== INVALID) throw Runtime.fail(text, 'normalize');
+    const first = report.errors[0];
+    const count = report.errors.length;
+    throw new CallhookError(
+      `the payload is invalid: ${count === 1 ? '1 problem' : `${count} problems, the first`}: ` +
+        `${first.field ? `${first.field}: ` : ''}${first.message}`,
+      { code: 'invalid_payload', errors: report.errors, report });
+  }
+
+  inspect(body, options) {
+    const [status, text] = this.payloadCall(VERB.inspect, body, options);
+    if (status !== RESULT) throw Runtime.fail(text, 'inspect');
+    return JSON.parse(text);
+  }
+
+  match(filter, document) {
+    const f = jsonText(filter, 'filter');
+    const d = jsonText(document, 'document');
+    const ptr = this.write([f, d]);
+    const [status, text] =
+      this.answer(this.module.matchFilter(ptr, this.lengths[0], this.lengths[1]));
+    if (status !== RESULT) throw Runtime.fail(text, 'bad filter');
+    return text === 'true';
+  }
+
+  render(destination, event, { secrets } = {}) {
+    return this.withSecrets(configFor(destination), secrets, (config, values) => {
+      const ptr = this.write([config, values, jsonText(event, 'event')]);
+      const [status, text] = this.answer(
+        this.module.renderDestination(ptr, this.lengths[0], this.lengths[1], this.lengths[2]));
+      if (status !== RESULT) throw Runtime.fail(text, 'bad destination');
+      return JSON.parse(text);
+    });
+  }
+
+  schema(name = 'event') {
+    if (name !== 'event' && name !== 'fields') throw new TypeError('schema is "event" or "fields"');
+    const text = this.answer(this.module.schemaText(name === 'event' ? 0 : 1))[1];
+    return name === 'event' ? JSON.parse(text) : text;
+  }
+
+  // The secret values a config references, looked up once; `then(values)` gets them as JSON.
+  // Returns a promise only when the lookup does.
+  withSecrets(configText, secrets, then) {
+    const ptr = this.write([configText]);
+    const names = JSON.parse(this.answer(this.module.secretNames(ptr, this.lengths[0]))[1]);
+    const values = {};
+    const pending = [];
+    for (const name of names) {
+      const value = lookupSecret(secrets, name);
+      if (value !== null && typeof value === 'object' && typeof value.then === 'function') {
+        pending.push(Promise.resolve(value).then((v) => {
+          if (typeof v === 'string') values[name] = v;
+        }));
+      } else if (typeof value === 'string') {
+        values[name] = value;
+      }
+    }
+    if (pending.length) {
+      return Promise.all(pending).then(() => then(configText, JSON.stringify(values)));
+    }
+    return then(configText, JSON.stringify(values));
+  }
+
+  // An engine from a config text and its secret values (JSON), or a CallhookError.
+  engineFrom(text, values) {
+    const ptr = this.write([text, values]);
+    const [status, answer] =
+      this.answer(this.module.engineCreate(ptr, this.lengths[0], this.lengths[1]));
+    if (status !== RESULT) throw Runtime.fail(answer, 'invalid callhook config');
+    return new Engine(this, Number(answer));
+  }
+
+  createEngine(config, { secrets } = {}) {
+    return this.withSecrets(configText(config), secrets, (text, values) =>
+      this.engineFrom(text, values));
+  }
+
+  checkConfig(config, { secrets } = {}) {
+    return this.withSecrets(configText(config), secrets, (text, values) => {
+      try {
+        this.engineFrom(text, values).close();
+        return { valid: true, errors: [] };
+      } catch (e) {
+        if (e instanceof CallhookError && e.errors) return { valid: false, errors: e.errors };
+        throw e;
+      }
+    });
+  }
+}
+
+function lookupSecret(secrets, name) {
+  if (secrets === undefined || secrets === null) return undefined;
+  if (typeof secrets === 'function') return secrets(name);
+  if (typeof secrets === 'object') return Object.hasOwn(secrets, name) ? secrets[name] : undefined;
+  throw new TypeError('secrets must be an object or a function (name) => string | undefined');
+}
+
+function jsonText(value, what) {
+  const text = JSON.stringify(value);
+  if (text === undefined) throw new TypeError(`${what} must be a JSON value`);
+  return text;
+}
+
+function configText(config) {
+  if (typeof config === 'string') return config;
+  if (config === null || typeof config !== 'object') {
+    throw new TypeError('config must be an object or a JSON string');
+  }
+  return JSON.stringify(config);
+}
+
+function configFor(destination) {
+  if (destination === null || typeof destination !== 'object' || Array.isArray(destination)) {
+    throw new TypeError('destination must be an object {format, url, method, headers, options}');
+  }
+  return JSON.stringify({ destinations: { destination } });
+}
+
+// The options of parse/validate/normalize/inspect as the module's metadata JSON ('' for none).
+function payloadMeta(body, options) {
+  if (options === undefined || options === null) return '';
+  if (typeof options !== 'object') throw new TypeError('options must be an object');
+  let meta = null;
+  for (const key of Object.keys(options)) {
+    if (options[key] === undefined) continue;
+    if (!OPTION_NAMES.has(key)) throw new TypeError(`unknown option ${key}`);
+    meta ??= {};
+  }
+  if (meta === null) return '';
+  const { contentType, url, mode, limits } = options;
+  if (url !== undefined) {
+    if (typeof url !== 'string') throw new TypeError('url must be a string');
+    const empty = body === undefined || body === null || body === '' ||
+      (typeof body === 'object' && body.byteLength === 0);
+    if (!empty) throw new TypeError('give either a body or a url, not both');
+    meta.method = 'GET';
+    meta.url = url;
+  }
+  if (contentType !== undefined) {
+    if (typeof contentType !== 'string') throw new TypeError('contentType must be a string');
+    meta.contentType = contentType;
+  }
+  if (mode !== undefined) {
+    if (mode !== 'lenient' && mode !== 'strict') {
+      throw new TypeError('mode is "lenient" or "strict"');
+    }
+    meta.mode = mode;
+  }
+  if (limits !== undefined) {
+    if (limits === null || typeof limits !== 'object') {
+      throw new TypeError('limits must be an object');
+    }
+    meta.limits = {};
+    for (const [name, value] of Object.entries(limits)) {
+      if (value === undefined) continue;
+      if (!LIMIT_NAMES.includes(name)) {
+        throw new TypeError(`unknown limit ${name} (known: ${LIMIT_NAMES.join(', ')})`);
+      }
+      if (!Number.isInteger(value) || value < 1 || value > 2 ** 30) {
+        throw new RangeError(`${name} takes a positive whole number, not ${value}`);
+      }
+      meta.limits[name] = value;
+    }
+  }
+  return JSON.stringify(meta);
+}
+
+// ---- the engine ---------------------------------------------------------------------------------
+
+function headerPairs(headers) {
+  const pairs = [];
+  if (headers === undefined || headers === null) return pairs;
+  const add = (name, value) => {
+    if (typeof name !== 'string') throw new TypeError('header names must be strings');
+    if (Array.isArray(value)) {
+      for (const v of value) add(name, v);
+      return;
+    }
+    if (typeof value !== 'string') throw new TypeError(`header ${name} must be a string`);
+    pairs.push([name, value]);
+  };
+  if (typeof headers[Symbol.iterator] === 'function') {
+    for (const pair of headers) {
+      if (!Array.isArray(pair) || pair.length !== 2) {
+        throw new TypeError('headers must be an object, [[name, value], ...] or a Headers');
+      }
+      add(pair[0], pair[1]);
+    }
+  } else if (typeof headers === 'object') {
+    for (const name of Object.keys(headers)) add(name, headers[name]);
+  } else {
+    throw new TypeError('headers must be an object, [[name, value], ...] or a Headers');
+  }
+  return pairs;
+}
+
+function epochNow(now) {
+  if (now === undefined || now === null) return Math.floor(Date.now() / 1000);
+  if (typeof now !== 'number' || !Number.isFinite(now) || now < 0) {
+    throw new TypeError('now is seconds since the Unix epoch');
+  }
+  return Math.floor(now);
+}
+
+function recordText(record) {
+  if (record === undefined || record === null) return null;
+  if (typeof record === 'string') return record;
+  if (record instanceof Uint8Array || record instanceof ArrayBuffer) {
+    return toBytes(record, 'record');
+  }
+  throw new TypeError('record must be the stored record text (a string) or null');
+}
+
+class Engine {
+  constructor(runtime, handle) {
+    this.runtime = runtime;
+    this.handle_ = handle;
+    this.token = {};
+    runtime.engines?.register(this, handle, this.token);
+  }
+
+  live() {
+    if (!this.handle_) throw new CallhookError('this engine has been closed', { code: 'closed' });
+    return this.handle_;
+  }
+
+  handle(request, { now, record } = {}) {
+    if (request === null || typeof request !== 'object') {
+      throw new TypeError('request must be an object {method, url, headers, body}');
+    }
+    const method = request.method ?? 'POST';
+    const url = request.url ?? '/';
+    if (typeof method !== 'string' || typeof url !== 'string') {
+      throw new TypeError('request.method and request.url must be strings');
+    }
+    const body = typeof request.body_base64 === 'string'
+      ? fromBase64(request.body_base64)
+      : toBytes(request.body, 'request.body');
+    const meta = JSON.stringify({ method, url, headers: headerPairs(request.headers) });
+    const stored = recordText(record);
+    const { runtime } = this;
+    const handle = this.live();
+    const ptr = runtime.write(stored === null ? [body, meta] : [body, meta, stored]);
+    const [status, text] = runtime.answer(runtime.module.engineHandle(handle, ptr,
+      runtime.lengths[0], runtime.lengths[1], stored === null ? 0 : runtime.lengths[2],
+      stored !== null, epochNow(now)));
+    if (status !== RESULT) throw Runtime.fail(text, 'handle');
+    return JSON.parse(text);
+  }
+
+  sweep(record, now) {
+    const stored = recordText(record);
+    if (stored === null) throw new TypeError('sweep needs the stored record');
+    const { runtime } = this;
+    const handle = this.live();
+    const ptr = runtime.write([stored]);
+    const [status, text] = runtime.answer(
+      runtime.module.engineSweep(handle, ptr, runtime.lengths[0], epochNow(now)));
+    if (status !== RESULT) throw Runtime.fail(text, 'sweep');
+    return JSON.parse(text);
+  }
+
+  close() {
+    if (!this.handle_) return;
+    this.runtime.engines?.unregister(this.token);
+    this.runtime.module.engineFree(this.handle_);
+    this.handle_ = 0;
+  }
+}
+
+// ---- the public API -----------------------------------------------------------------------------
+
+/**
+ * Builds an engine from a config. Rejects with a CallhookError whose `errors` lists every
+ * problem ({field: JSON Pointer, code, message}) when the config is invalid.
+ */
+export async function createEngine(config, { secrets, wasm } = {}) {
+  const runtime = await init({ wasm });
+  return runtime.createEngine(config, { secrets });
+}
+
+/** Checks a config: {valid, errors}. */
+export async function checkConfig(config, { secrets, wasm } = {}) {
+  return (await init({ wasm })).checkConfig(config, { secrets });
+}
+
+/** The decoded [name, value] pairs, in order, duplicates kept (`callhook parse`). */
+export async function parse(body, options) {
+  return (await init()).parse(body, options);
+}
+
+/** The verdict {valid, event, errors, warnings} (`callhook validate`). */
+export async function validate(body, options) {
+  return (await init()).validate(body, options);
+}
+
+/** The canonical event of a valid payload (`callhook normalize`); throws when it is invalid. */
+export async function normalize(body, options) {
+  return (await init()).normalize(body, options);
+}
+
+/** Decoded pairs, verdict and canonical event (or null) from one pass. */
+export async function inspect(body, options) {
+  return (await init()).inspect(body, options);
+}
+
+/** Whether `document` satisfies `filter` (`callhook match`); throws on a bad filter. */
+export async function match(filter, document) {
+  return (await init()).match(filter, document);
+}
+
+/** The body a destination would receive for an event. */
+export async function render(destination, event, options) {
+  return (await init()).render(destination, event, options);
+}
+
+/** The canonical event's JSON Schema ("event") or the spec table as Markdown ("fields"). */
+export async function schema(name) {
+  return (await init()).schema(name);
+}

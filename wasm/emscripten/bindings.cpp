@@ -1,0 +1,441 @@
+// The Embind surface of the npm package (bindings/js). Every entry point reads its inputs from one
+// byte range of the wasm heap that the JavaScript side filled (the payload bytes first, then
+// small UTF-8 JSON metadata), and answers in one reused output buffer: a status byte followed by
+// UTF-8 JSON, which the JavaScript side decodes before its next call. Payloads thus
+// cross once, as bytes, and no std::string is marshalled by Embind in either direction.
+//
+// Status bytes: 'R' a result, 'I' an invalid payload (the verdict follows), 'E' an error (a JSON
+// array of {field, code, message} follows).
+#include <emscripten/bind.h>
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "callhook/config.h"
+#include "callhook/engine.h"
+#include "callhook/filter.h"
+#include "callhook/json_writer.h"
+#include "callhook/normalize.h"
+#include "callhook/pipeline.h"
+#include "callhook/render.h"
+
+namespace callhook::wasm {
+namespace {
+
+using nlohmann::json;
+using View = std::uintptr_t;  // the address of {address, length} of an answer (finish())
+
+// The one output buffer; its capacity is kept between calls.
+std::string& output() {
+  static std::string buffer;
+  return buffer;
+}
+
+// Where the answer is: {address, length} of the output buffer, read by the JavaScript side from
+// HEAPU32. (Embind cannot return a memory_view by value: clang returns that aggregate through a
+// hidden pointer, which Embind's invoker signature does not describe.)
+View finish() {
+  static std::uint32_t where[2];
+  const std::string& out = output();
+  where[0] = static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(out.data()));
+  where[1] = static_cast<std::uint32_t>(out.size());
+  return reinterpret_cast<std::uintptr_t>(where);
+}
+
+// Starts an output with its status byte and returns the buffer to append JSON to.
+std::string& begin(char status) {
+  std::string& out = output();
+  out.clear();
+  out.push_back(status);
+  return out;
+}
+
+std::string_view bytes(std::uintptr_t at, std::size_t length) {
+  return {reinterpret_cast<const char*>(at), length};
+}
+
+json parse_json(std::string_view text) {
+  return json::parse(text.begin(), text.end(), nullptr, false);
+}
+
+void write_diagnostics(JsonWriter& w, const std::vector<Diagnostic>& list) {
+  w.begin_array();
+  for (const Diagnostic& d : list) {
+    w.begin_object().key("field").string(d.field).key("code").string(d.code);
+    w.key("message").string(d.message).end_object();
+  }
+  w.end_array();
+}
+
+View error(const std::vector<Diagnostic>& list) {
+  JsonWriter w(begin('E'));
+  write_diagnostics(w, list);
+  return finish();
+}
+
+View error(std::string_view code, std::string_view message) {
+  return error({Diagnostic{"", std::string(code), std::string(message)}});
+}
+
+std::int64_t epoch_seconds(double now) {
+  if (!std::isfinite(now) || now < 0) return 0;
+  return static_cast<std::int64_t>(std::floor(now));
+}
+
+// ---- parse, validate, normalize ---------------------------------------------------------------
+
+enum Verb : int { kParse = 0, kValidate = 1, kNormalize = 2, kInspect = 3 };
+
+void write_fields(JsonWriter& w, const FieldList& fields) {
+  w.begin_array();
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    w.begin_array().string(fields.name(i)).string(fields.value(i)).end_array();
+  }
+  w.end_array();
+}
+
+// Reused between calls, as the CLI's --ndjson loop does, so a steady stream allocates little.
+Inspection& inspection() {
+  static Inspection value;
+  return value;
+}
+
+std::size_t limit_value(const json& limits, const char* name, std::size_t fallback) {
+  const auto it = limits.find(name);
+  if (it == limits.end() || !it->is_number_unsigned()) return fallback;
+  return it->get<std::size_t>();
+}
+
+// Metadata (all optional): {"method", "url", "contentType", "mode", "limits": {...}}. The
+// JavaScript side has checked the options already.
+View inspect_payload(int verb, std::uintptr_t at, std::size_t body_length,
+                     std::size_t meta_length) {
+  PayloadSource source;
+  source.body = bytes(at, body_length);
+  PipelineOptions options;
+  json meta;
+  std::string method, url, content_type;
+  if (meta_length > 0) {
+    meta = parse_json(bytes(at + body_length, meta_length));
+    if (!meta.is_object()) return error("bad_options", "the options are not a JSON object");
+    if (const auto it = meta.find("method"); it != meta.end() && it->is_string()) {
+      method = it->get<std::string>();
+      source.method = method;
+    }
+    if (const auto it = meta.find("url"); it != meta.end() && it->is_string()) {
+      url = it->get<std::string>();
+      source.url = url;
+    }
+    if (const auto it = meta.find("contentType"); it != meta.end() && it->is_string()) {
+      content_type = it->get<std::string>();
+      source.content_type = content_type;
+    }
+    if (const auto it = meta.find("mode"); it != meta.end() && it->is_string()) {
+      const auto mode = parse_mode(it->get<std::string>());
+      if (!mode) return error("bad_options", "mode is lenient or strict");
+      options.mode = *mode;
+    }
+    if (const auto it = meta.find("limits"); it != meta.end() && it->is_object()) {
+      Limits& l = options.limits;
+      l.max_body_bytes = limit_value(*it, "max_body_bytes", l.max_body_bytes);
+      l.max_fields = limit_value(*it, "max_fields", l.max_fields);
+      l.max_name_bytes = limit_value(*it, "max_name_bytes", l.max_name_bytes);
+      l.max_value_bytes = limit_value(*it, "max_value_bytes", l.max_value_bytes);
+    }
+  }
+
+  Inspection& result = inspection();
+  if (verb == kParse) {
+    result.fields.clear();
+    const Decoded decoded = decode_payload(source, options.limits, result.fields);
+    if (decoded.error) return error({*decoded.error});
+    JsonWriter w(begin('R'));
+    write_fields(w, result.fields);
+    return finish();
+  }
+  inspect(source, options, result);
+  if (verb == kInspect) {
+    // Everything at once, for tools that show the decoded pairs next to the verdict: the pairs
+    // decoded before a decoder refused the payload are kept, as the native vector runner sees
+    // them.
+    std::string& out = begin('R');
+    JsonWriter w(out);
+    w.begin_object().key("fields");
+    write_fields(w, result.fields);
+    std::string text;
+    write_report_json(result.report, text);
+    w.key("verdict").raw(text).key("event");
+    text.clear();
+    if (write_canonical_json(result.fields, result.report, text)) {
+      w.raw(text);
+    } else {
+      w.null();
+    }
+    w.end_object();
+    return finish();
+  }
+  if (verb == kNormalize) {
+    std::string& out = begin('R');
+    if (write_canonical_json(result.fields, result.report, out)) return finish();
+  }
+  write_report_json(result.report, begin(result.report.valid ? 'R' : 'I'));
+  return finish();
+}
+
+// ---- match ------------------------------------------------------------------------------------
+
+View match(std::uintptr_t at, std::size_t filter_length, std::size_t document_length) {
+  const json filter = parse_json(bytes(at, filter_length));
+  if (filter.is_discarded()) return error("bad_filter", "the filter is not valid JSON");
+  const auto problems = check_filter(filter);
+  if (!problems.empty()) return error(problems);
+  const json document = parse_json(bytes(at + filter_length, document_length));
+  if (document.is_discarded()) return error("bad_document", "the document is not valid JSON");
+  begin('R').append(filter_matches(filter, document) ? "true" : "false");
+  return finish();
+}
+
+// ---- configs and secrets ----------------------------------------------------------------------
+
+// The secrets a config references, so that the JavaScript side can look up exactly those (its
+// lookup may be asynchronous) and pass their values in. Parsing twice costs microseconds, once
+// per engine.
+View secret_names(std::uintptr_t at, std::size_t length) {
+  std::vector<std::string> names;
+  const SecretLookup record = [&names](std::string_view name) -> std::optional<std::string> {
+    for (const std::string& n : names) {
+      if (n == name) return std::string("x");
+    }
+    names.emplace_back(name);
+    return std::string("x");
+  };
+  (void)parse_config(bytes(at, length), record);
+  JsonWriter w(begin('R'));
+  w.begin_array();
+  for (const std::string& n : names) w.string(n);
+  w.end_array();
+  return finish();
+}
+
+// Secrets arrive as a JSON object of strings, resolved by the JavaScript side.
+SecretLookup lookup_in(const json& secrets) {
+  return [&secrets](std::string_view name) -> std::optional<std::string> {
+    if (!secrets.is_object()) return std::nullopt;
+    const auto it = secrets.find(std::string(name));
+    if (it == secrets.end() || !it->is_string()) return std::nullopt;
+    return it->get<std::string>();
+  };
+}
+
+// ---- engines ----------------------------------------------------------------------------------
+
+// Engines by handle; a handle is an index + 1, reused once freed.
+std::vector<std::unique_ptr<Engine>>& engines() {
+  static std::vector<std::unique_ptr<Engine>> list;
+  return list;
+}
+
+const Engine* engine_at(int handle) {
+  auto& list = engines();
+  if (handle <= 0 || static_cast<std::size_t>(handle) > list.size()) return nullptr;
+  return list[static_cast<std::size_t>(handle) - 1].get();
+}
+
+int keep(Engine engine) {
+  auto& list = engines();
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (!list[i]) {
+      list[i] = std::make_unique<Engine>(std::move(engine));
+      return static_cast<int>(i) + 1;
+    }
+  }
+  list.push_back(std::make_unique<Engine>(std::move(engine)));
+  return static_cast<int>(list.size());
+}
+
+// Output 'R' + the engine's handle, or 'E' + every config problem.
+View engine_create(std::uintptr_t at, std::size_t config_length, std::size_t secrets_length) {
+  const json secrets = parse_json(bytes(at + config_length, secrets_length));
+  std::vector<Diagnostic> errors;
+  auto engine = Engine::from_config(bytes(at, config_length), lookup_in(secrets), &errors);
+  if (!engine) return error(errors);
+  begin('R').append(std::to_string(keep(std::move(*engine))));
+  return finish();
+}
+
+void engine_free(int handle) {
+  auto& list = engines();
+  if (engine_at(handle) != nullptr) list[static_cast<std::size_t>(handle) - 1].reset();
+}
+
+void write_headers(JsonWriter& w, const std::vector<HttpHeader>& headers) {
+  w.begin_array();
+  for (const HttpHeader& h : headers) w.begin_array().string(h.name).string(h.value).end_array();
+  w.end_array();
+}
+
+// The outcome as write_outcome_json writes it, with two changes for JavaScript: the record is kept
+// as a string, so that a store saves it byte for byte, and the keys next to it are camelCase
+// (recordKey, expectedVersion, expiresAt; authScheme is added). Deliveries are as in the core.
+void write_outcome(const Outcome& outcome, std::string& out) {
+  JsonWriter w(out);
+  w.begin_object();
+  w.key("response").begin_object();
+  w.key("status").number(outcome.response.status);
+  w.key("headers");
+  write_headers(w, outcome.response.headers);
+  w.key("body").string(outcome.response.body);
+  w.end_object();
+  w.key("deliveries").begin_array();
+  for (const Delivery& d : outcome.deliveries) {
+    w.begin_object();
+    w.key("route").string(d.route).key("destination").string(d.destination);
+    w.key("method").string(d.method).key("url").string(d.url);
+    w.key("headers");
+    write_headers(w, d.headers);
+    w.key("body").string(d.body).key("idempotency_key").string(d.idempotency_key);
+    w.end_object();
+  }
+  w.end_array();
+  w.key("routes").begin_array();
+  for (const RouteDecision& r : outcome.routes) {
+    w.begin_object().key("name").string(r.name).key("matched").boolean(r.matched);
+    w.key("skipped").begin_array();
+    for (const std::string& s : r.skipped) w.string(s);
+    w.end_array().end_object();
+  }
+  w.end_array();
+  w.key("authenticated").boolean(outcome.authenticated);
+  w.key("authScheme");
+  if (outcome.auth_scheme.empty()) {
+    w.null();
+  } else {
+    w.string(outcome.auth_scheme);
+  }
+  w.key("duplicate").boolean(outcome.duplicate);
+  if (outcome.record) {
+    w.key("record").string(*outcome.record);
+    w.key("recordKey").string(outcome.record_key);
+    w.key("expectedVersion").number(outcome.record_expected_version);
+    w.key("expiresAt").number(outcome.record_expires_at);
+  } else {
+    w.key("record").null().key("recordKey").null();
+    w.key("expectedVersion").null().key("expiresAt").null();
+  }
+  std::string verdict;
+  write_report_json(outcome.report, verdict);
+  w.key("verdict").raw(verdict);
+  w.key("event");
+  if (outcome.canonical.empty()) {
+    w.null();
+  } else {
+    w.raw(outcome.canonical);
+  }
+  w.key("log");
+  if (outcome.log.empty()) {
+    w.null();
+  } else {
+    w.raw(outcome.log);
+  }
+  w.end_object();
+}
+
+// Metadata: {"method", "url", "headers": [[name, value], ...]}; the record (when `has_record`)
+// follows it.
+View engine_handle(int handle, std::uintptr_t at, std::size_t body_length, std::size_t meta_length,
+                   std::size_t record_length, bool has_record, double now) {
+  const Engine* engine = engine_at(handle);
+  if (engine == nullptr) return error("closed_engine", "this engine has been closed");
+  const json meta = parse_json(bytes(at + body_length, meta_length));
+  if (!meta.is_object()) return error("bad_request", "the request metadata is not an object");
+  Request request;
+  if (const auto it = meta.find("method"); it != meta.end() && it->is_string()) {
+    request.method = it->get<std::string>();
+  }
+  if (const auto it = meta.find("url"); it != meta.end() && it->is_string()) {
+    request.url = it->get<std::string>();
+  }
+  if (const auto it = meta.find("headers"); it != meta.end() && it->is_array()) {
+    for (const json& pair : *it) {
+      if (!pair.is_array() || pair.size() != 2 || !pair[0].is_string() || !pair[1].is_string()) {
+        return error("bad_request", "headers must be [name, value] string pairs");
+      }
+      request.headers.push_back({pair[0].get<std::string>(), pair[1].get<std::string>()});
+    }
+  }
+  request.body.assign(bytes(at, body_length));
+  std::optional<std::string> record;
+  if (has_record) record.emplace(bytes(at + body_length + meta_length, record_length));
+  const Outcome outcome = engine->handle(request, epoch_seconds(now), record);
+  write_outcome(outcome, begin('R'));
+  return finish();
+}
+
+View engine_sweep(int handle, std::uintptr_t at, std::size_t record_length, double now) {
+  const Engine* engine = engine_at(handle);
+  if (engine == nullptr) return error("closed_engine", "this engine has been closed");
+  const Outcome outcome = engine->sweep(std::string(bytes(at, record_length)), epoch_seconds(now));
+  write_outcome(outcome, begin('R'));
+  return finish();
+}
+
+// ---- render -----------------------------------------------------------------------------------
+
+// Renders one destination, given as {"destinations": {"destination": ...}} so that the config
+// reader checks it; problems are reported with pointers relative to the destination.
+View render_destination(std::uintptr_t at, std::size_t config_length, std::size_t secrets_length,
+                        std::size_t event_length) {
+  const json secrets = parse_json(bytes(at + config_length, secrets_length));
+  ConfigResult result = parse_config(bytes(at, config_length), lookup_in(secrets));
+  if (!result.config || result.config->destinations.empty()) {
+    constexpr std::string_view kPrefix = "/destinations/destination";
+    for (Diagnostic& d : result.errors) {
+      if (d.field.starts_with(kPrefix)) d.field.erase(0, kPrefix.size());
+    }
+    if (result.errors.empty()) return error("bad_destination", "no destination was given");
+    return error(result.errors);
+  }
+  const std::string_view event = bytes(at + config_length + secrets_length, event_length);
+  json context = parse_json(event);
+  if (!context.is_object()) return error("bad_event", "the event is not a JSON object");
+  const Rendered rendered = render(result.config->destinations.front(), event, context);
+  JsonWriter w(begin('R'));
+  w.begin_object();
+  if (rendered.skipped.empty()) {
+    w.key("body").string(rendered.body).key("contentType").string(rendered.content_type);
+    w.key("skipped").null();
+  } else {
+    w.key("body").null().key("contentType").null().key("skipped").string(rendered.skipped);
+  }
+  w.end_object();
+  return finish();
+}
+
+// ---- schemas ----------------------------------------------------------------------------------
+
+View schema(int which) {
+  begin('R').append(which == 0 ? canonical_event_schema() : spec_fields_markdown());
+  return finish();
+}
+
+}  // namespace
+}  // namespace callhook::wasm
+
+EMSCRIPTEN_BINDINGS(callhook) {
+  using namespace callhook::wasm;
+  emscripten::function("inspectPayload", &inspect_payload);
+  emscripten::function("matchFilter", &match);
+  emscripten::function("secretNames", &secret_names);
+  emscripten::function("engineCreate", &engine_create);
+  emscripten::function("engineFree", &engine_free);
+  emscripten::function("engineHandle", &engine_handle);
+  emscripten::function("engineSweep", &engine_sweep);
+  emscripten::function("renderDestination", &render_destination);
+  emscripten::function("schemaText", &schema);
+}

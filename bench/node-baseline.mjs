@@ -72,23 +72,28 @@ function canonical(p) {
   };
 }
 
-const text = readFileSync(process.argv[2], 'utf8');
-const out = [];
-let invalid = 0;
-for (const line of text.split('\n')) {
-  if (!line) continue;
+// One payload through the pipeline: the JSON line a caller would write out.
+export function pipeline(body) {
   const params = {};
-  for (const [k, v] of new URLSearchParams(line)) if (!(k in params)) params[k] = v;
-  if (validate(params)) {
-    out.push(JSON.stringify(canonical(params)));
-  } else {
-    invalid++;
-    out.push(JSON.stringify({ valid: false, errors: validate.errors }));
-  }
-  if (out.length === 4096) {
-    writeSync(1, out.join('\n') + '\n');
-    out.length = 0;
-  }
+  for (const [k, v] of new URLSearchParams(body)) if (!(k in params)) params[k] = v;
+  if (validate(params)) return { valid: true, json: JSON.stringify(canonical(params)) };
+  return { valid: false, json: JSON.stringify({ valid: false, errors: validate.errors }) };
 }
-if (out.length) writeSync(1, out.join('\n') + '\n');
-process.stderr.write(`node baseline: ${invalid} invalid\n`);
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const text = readFileSync(process.argv[2], 'utf8');
+  const out = [];
+  let invalid = 0;
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const result = pipeline(line);
+    if (!result.valid) invalid++;
+    out.push(result.json);
+    if (out.length === 4096) {
+      writeSync(1, out.join('\n') + '\n');
+      out.length = 0;
+    }
+  }
+  if (out.length) writeSync(1, out.join('\n') + '\n');
+  process.stderr.write(`node baseline: ${invalid} invalid\n`);
+}

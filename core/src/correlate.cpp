@@ -1,5 +1,7 @@
 #include "callhook/correlate.h"
 
+#include "callhook/json_writer.h"
+
 namespace callhook {
 namespace {
 
@@ -15,13 +17,23 @@ bool read_seen(const json& doc, const char* name, std::optional<SeenEvent>& out,
     problem = std::string(name) + " must be {received_at, event}";
     return false;
   }
-  out = SeenEvent{(*it)["received_at"].get<std::int64_t>(), (*it)["event"]};
+  out = SeenEvent{(*it)["received_at"].get<std::int64_t>(),
+                  (*it)["event"].dump(-1, ' ', false, json::error_handler_t::replace)};
   return true;
 }
 
-json write_seen(const std::optional<SeenEvent>& seen) {
-  if (!seen) return nullptr;
-  return {{"received_at", seen->received_at}, {"event", seen->event}};
+void write_seen(JsonWriter& w, const std::optional<SeenEvent>& seen) {
+  if (!seen) {
+    w.null();
+    return;
+  }
+  w.begin_object().key("received_at").number(seen->received_at);
+  w.key("event").raw(seen->event).end_object();
+}
+
+json parse_event_text(const std::string& text) {
+  json event = json::parse(text, nullptr, false);
+  return event.is_object() ? event : json::object();
 }
 
 // Fills `base` with what only `other` knows, recording where both hold different values.
@@ -87,16 +99,23 @@ std::optional<CallRecord> parse_record(std::string_view text, std::string& probl
 }
 
 std::string write_record(const CallRecord& record) {
-  json doc = {{"format", CallRecord::kFormat},
-              {"key", record.key},
-              {"version", record.version},
-              {"initiate", write_seen(record.initiate)},
-              {"complete", write_seen(record.complete)},
-              {"duplicates", record.duplicates},
-              {"abandoned", record.abandoned},
-              {"expires_at", record.expires_at}};
-  doc["sweep_at"] = record.sweep_at ? json(*record.sweep_at) : json(nullptr);
-  return doc.dump(-1, ' ', false, json::error_handler_t::replace);
+  // Written directly: the events are already JSON text, so nothing is built or re-serialised.
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object().key("format").number(CallRecord::kFormat).key("key").string(record.key);
+  w.key("version").number(record.version).key("initiate");
+  write_seen(w, record.initiate);
+  w.key("complete");
+  write_seen(w, record.complete);
+  w.key("duplicates").number(record.duplicates).key("abandoned").boolean(record.abandoned);
+  w.key("expires_at").number(record.expires_at).key("sweep_at");
+  if (record.sweep_at) {
+    w.number(*record.sweep_at);
+  } else {
+    w.null();
+  }
+  w.end_object();
+  return out;
 }
 
 json correlation_facts(const CallRecord& record, const json& conflicts) {
@@ -124,13 +143,13 @@ json merged_view(const CallRecord& record) {
   json conflicts = json::array();
   json view = json::object();
   if (record.complete) {
-    view = record.complete->event;
+    view = parse_event_text(record.complete->event);
     if (record.initiate) {
       std::string path;
-      merge_into(view, record.initiate->event, path, conflicts);
+      merge_into(view, parse_event_text(record.initiate->event), path, conflicts);
     }
   } else if (record.initiate) {
-    view = record.initiate->event;
+    view = parse_event_text(record.initiate->event);
   }
   view["correlation"] = correlation_facts(record, conflicts);
   return view;

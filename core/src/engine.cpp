@@ -96,17 +96,6 @@ std::string dump_json(const json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-// The canonical event itself, without the request parts filter_context adds.
-json context_event(const json& context) {
-  json event = json::object();
-  for (const auto& [key, value] : context.items()) {
-    if (key == "fields" || key == "headers" || key == "query" || key == "correlation") continue;
-    if (!key.empty() && key[0] >= 'A' && key[0] <= 'Z') continue;  // parameters by spec name
-    event[key] = value;
-  }
-  return event;
-}
-
 void update_sweep_at(CallRecord& record, const CorrelationConfig& config) {
   record.sweep_at.reset();
   if (record.initiate && !record.complete && !record.abandoned) {
@@ -126,6 +115,13 @@ Outcome unreadable_record(Outcome out, const std::string& why) {
 }
 
 }  // namespace
+
+bool Engine::has_routes(Trigger trigger) const {
+  for (const Route& route : config_.routes) {
+    if (route.on == trigger) return true;
+  }
+  return false;
+}
 
 void Engine::fire(Trigger trigger, const std::string& canonical, const json& context,
                   const std::string& key_prefix, Outcome& out) const {
@@ -286,7 +282,6 @@ Outcome Engine::handle(const Request& request, std::int64_t now,
   }
 
   write_canonical_json(inspection.fields, inspection.report, out.canonical);
-  json context = filter_context(out.canonical, inspection, request, auth.url, config_.limits);
   const std::string call_sid(inspection.fields.find("Call.Sid").value_or(""));
   const std::string account_sid(inspection.fields.find("Account.Sid").value_or(""));
   const EventType event_type = *inspection.report.event;
@@ -317,7 +312,7 @@ Outcome Engine::handle(const Request& request, std::int64_t now,
       out.duplicate = true;
       ++current.duplicates;
     } else {
-      slot = SeenEvent{now, context_event(context)};
+      slot = SeenEvent{now, out.canonical};
       first_complete = event_type == EventType::complete;
     }
     ++current.version;
@@ -344,13 +339,20 @@ Outcome Engine::handle(const Request& request, std::int64_t now,
     return out;
   }
 
+  // The documents filters and templates see are built only when some route will look at them.
+  const bool event_routes = has_routes(Trigger::event);
+  const bool complete_routes = first_complete && has_routes(Trigger::complete);
+  json context;
   json merged;
-  if (next) {
-    merged = merged_view(*next);
-    context["correlation"] = merged["correlation"];
+  if (event_routes || complete_routes) {
+    context = filter_context(out.canonical, inspection, request, auth.url, config_.limits);
+    if (next) {
+      merged = merged_view(*next);
+      context["correlation"] = merged["correlation"];
+    }
   }
-  fire(Trigger::event, out.canonical, context, call_sid + ":" + event, out);
-  if (first_complete) {
+  if (event_routes) fire(Trigger::event, out.canonical, context, call_sid + ":" + event, out);
+  if (complete_routes) {
     // The call is complete: `complete` routes see the merged call, once.
     json call_context = merged;
     for (const char* part : {"fields", "headers", "query"}) call_context[part] = context[part];

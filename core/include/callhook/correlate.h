@@ -20,7 +20,7 @@ struct CorrelationConfig {
 /// One event of the call as it was accepted.
 struct SeenEvent {
   std::int64_t received_at = 0;
-  nlohmann::json event;  // its canonical event
+  std::string event;  // its canonical event, as JSON text (stored as is, parsed only to merge)
 };
 
 /// The stored state of one call (format documented in the README, "The record"). The shell

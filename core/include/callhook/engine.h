@@ -85,6 +85,7 @@ class Engine {
   [[nodiscard]] const Config& config() const { return config_; }
 
  private:
+  [[nodiscard]] bool has_routes(Trigger trigger) const;
   void fire(Trigger trigger, const std::string& canonical, const nlohmann::json& context,
             const std::string& key_prefix, Outcome& out) const;
   Config config_;

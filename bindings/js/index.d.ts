@@ -364,3 +364,24 @@ export interface Callhook {
   /** The raw module (see loadModule). */
   readonly module: RawModule;
 }
+
+export { memoryStore, redisStore } from './stores.js';
+export { createDeliveryQueue, memoryJournal, jsonlJournal, redisJournal } from './delivery.js';
+import type { FetchHandlerOptions, FetchHandler } from './fetch-handler.js';
+
+/** Options of the config-based createFetchHandler: a config (or a ready engine) plus the
+ * options of the engine-based handler in "callhook/fetch-handler". */
+export interface ConfigFetchHandlerOptions extends Omit<FetchHandlerOptions, 'engine'> {
+  config?: Config | string;
+  secrets?: Secrets;
+  engine?: Engine;
+  wasm?: WasmSource;
+  /** Receives the deliveries once the record is stored, when no `queue` is given. */
+  deliver?: (deliveries: Delivery[]) => void | Promise<void>;
+}
+
+/** `(request, ctx?) => Promise<Response>` for any Fetch-API runtime; the engine is created on
+ * first use (`ready` resolves once it is), `sweep(now)` runs due sweeps. */
+export function createFetchHandler(options: ConfigFetchHandlerOptions):
+  ((request: Request, ctx?: { waitUntil?(p: Promise<unknown>): void }) => Promise<Response>) &
+  { ready: Promise<FetchHandler>; sweep(now?: number): Promise<unknown> };

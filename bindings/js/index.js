@@ -554,3 +554,38 @@ export async function render(destination, event, options) {
 export async function schema(name) {
   return (await init()).schema(name);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The shell pieces, re-exported so `import { createFetchHandler } from "callhook"` is enough.
+
+export { memoryStore, redisStore } from './stores.js';
+export { createDeliveryQueue, memoryJournal, jsonlJournal, redisJournal } from './delivery.js';
+import { createFetchHandler as handlerForEngine } from './fetch-handler.js';
+
+/**
+ * A `(request, ctx?) => Promise<Response>` handler for any Fetch-API runtime, built from a
+ * config: it authenticates, decides, stores the call's record with compare-and-set (retrying
+ * on conflict), answers the sender, and hands the deliveries to `queue` (a delivery queue) or,
+ * when only `deliver(deliveries)` is given, to that function once the record is stored.
+ * The engine is created on first use; `handler.ready` resolves once it is.
+ */
+export function createFetchHandler({ config, secrets, engine, store, queue, deliver, wasm, ...options } = {}) {
+  const deliveryQueue = queue ?? (deliver ? callbackQueue(deliver) : undefined);
+  const ready = (engine ? Promise.resolve(engine) : createEngine(config, { secrets, wasm }))
+    .then((e) => handlerForEngine({ engine: e, store, queue: deliveryQueue, ...options }));
+  const handler = async (request, ctx) => (await ready)(request, ctx);
+  handler.ready = ready;
+  handler.sweep = async (now) => (await ready).sweep(now);
+  return handler;
+}
+
+// A queue that hands deliveries to a callback (the caller owns retries and persistence).
+function callbackQueue(deliver) {
+  return {
+    enqueue: async (deliveries) => { await deliver(deliveries); },
+    pending: () => [],
+    deadLetters: () => [],
+    drain: async () => {},
+    close: async () => {},
+  };
+}

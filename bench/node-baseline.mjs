@@ -74,10 +74,15 @@ function canonical(p) {
 
 // One payload through the pipeline: the JSON line a caller would write out.
 export function pipeline(body) {
+  const result = pipelineObject(body);
+  return { valid: result.valid !== false, json: JSON.stringify(result) };
+}
+
+// The same without the final JSON.stringify: the canonical object, or {valid: false, errors}.
+export function pipelineObject(body) {
   const params = {};
   for (const [k, v] of new URLSearchParams(body)) if (!(k in params)) params[k] = v;
-  if (validate(params)) return { valid: true, json: JSON.stringify(canonical(params)) };
-  return { valid: false, json: JSON.stringify({ valid: false, errors: validate.errors }) };
+  return validate(params) ? canonical(params) : { valid: false, errors: validate.errors };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -5,6 +5,28 @@
 
 namespace callhook::cli {
 
+namespace {
+
+// Reads everything from an open stream; false on a read error.
+bool read_all(std::FILE* file, std::string& data) {
+  char chunk[1 << 16];
+  std::size_t n = 0;
+  while ((n = std::fread(chunk, 1, sizeof chunk, file)) > 0) data.append(chunk, n);
+  return std::ferror(file) == 0;
+}
+
+}  // namespace
+
+std::optional<std::string> read_file(const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) return std::nullopt;
+  std::string data;
+  const bool ok = read_all(file, data);
+  std::fclose(file);
+  if (!ok) return std::nullopt;
+  return data;
+}
+
 std::optional<std::string> read_input(std::string_view command, std::string_view path) {
   const bool from_stdin = path == "-";
   std::FILE* file = from_stdin ? stdin : std::fopen(std::string(path).c_str(), "rb");
@@ -14,10 +36,7 @@ std::optional<std::string> read_input(std::string_view command, std::string_view
     return std::nullopt;
   }
   std::string data;
-  char chunk[1 << 16];
-  std::size_t n = 0;
-  while ((n = std::fread(chunk, 1, sizeof chunk, file)) > 0) data.append(chunk, n);
-  const bool failed = std::ferror(file) != 0;
+  const bool failed = !read_all(file, data);
   if (!from_stdin) std::fclose(file);
   if (failed) {
     std::fprintf(stderr, "callhook %.*s: cannot read %.*s\n", static_cast<int>(command.size()),

@@ -14,6 +14,9 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitRejected = 1;  // invalid payload, bad signature, no match...
 inline constexpr int kExitUsage = 2;     // bad arguments or unreadable input
 
+/// Reads a whole file; nullopt when it cannot be opened or read (nothing is printed).
+std::optional<std::string> read_file(const std::string& path);
+
 /// Reads a whole file, or standard input for "-". nullopt (with a message on stderr) on failure.
 std::optional<std::string> read_input(std::string_view command, std::string_view path);
 

@@ -85,15 +85,7 @@ class FolderStore final : public RecordStore {
     return stat(folder_.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
   }
   std::optional<std::string> get(const std::string& key) override {
-    const std::string path = folder_ + "/" + file_name(key);
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (f == nullptr) return std::nullopt;
-    std::string data;
-    char chunk[8192];
-    std::size_t n = 0;
-    while ((n = std::fread(chunk, 1, sizeof chunk, f)) > 0) data.append(chunk, n);
-    std::fclose(f);
-    return data;
+    return read_file(folder_ + "/" + file_name(key));
   }
   bool put(const std::string& key, const std::string& record) override {
     // Write then rename, so a crash never leaves half a record.
@@ -125,16 +117,6 @@ class FolderStore final : public RecordStore {
   }
 
  private:
-  std::optional<std::string> read_file(const std::string& path) {
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (f == nullptr) return std::nullopt;
-    std::string data;
-    char chunk[8192];
-    std::size_t n = 0;
-    while ((n = std::fread(chunk, 1, sizeof chunk, f)) > 0) data.append(chunk, n);
-    std::fclose(f);
-    return data;
-  }
   std::string folder_;
 };
 #endif

@@ -401,7 +401,8 @@ void write_headers(JsonWriter& w, const std::vector<HttpHeader>& headers) {
 
 }  // namespace
 
-void write_outcome_json(const Outcome& outcome, std::string& out) {
+void write_outcome_json(const Outcome& outcome, std::string& out, OutcomeStyle style) {
+  const bool js = style == OutcomeStyle::javascript;
   JsonWriter w(out);
   w.begin_object();
   w.key("response").begin_object();
@@ -430,6 +431,14 @@ void write_outcome_json(const Outcome& outcome, std::string& out) {
   }
   w.end_array();
   w.key("authenticated").boolean(outcome.authenticated);
+  if (js) {
+    w.key("authScheme");
+    if (outcome.auth_scheme.empty()) {
+      w.null();
+    } else {
+      w.string(outcome.auth_scheme);
+    }
+  }
   std::string verdict;
   write_report_json(outcome.report, verdict);
   w.key("verdict").raw(verdict);
@@ -440,16 +449,34 @@ void write_outcome_json(const Outcome& outcome, std::string& out) {
     w.raw(outcome.canonical);
   }
   w.key("duplicate").boolean(outcome.duplicate);
-  w.key("record");
-  if (outcome.record) {
-    w.raw(*outcome.record);
-    w.key("record_key").string(outcome.record_key);
-    w.key("expected_version").number(outcome.record_expected_version);
-    w.key("expires_at").number(outcome.record_expires_at);
+  if (js) {
+    // A string, so a store saves the record byte for byte; the keys beside it in camelCase.
+    if (outcome.record) {
+      w.key("record").string(*outcome.record);
+      w.key("recordKey").string(outcome.record_key);
+      w.key("expectedVersion").number(outcome.record_expected_version);
+      w.key("expiresAt").number(outcome.record_expires_at);
+    } else {
+      w.key("record").null().key("recordKey").null();
+      w.key("expectedVersion").null().key("expiresAt").null();
+    }
   } else {
-    w.null();
+    w.key("record");
+    if (outcome.record) {
+      w.raw(*outcome.record);
+      w.key("record_key").string(outcome.record_key);
+      w.key("expected_version").number(outcome.record_expected_version);
+      w.key("expires_at").number(outcome.record_expires_at);
+    } else {
+      w.null();
+    }
   }
-  w.key("log").raw(outcome.log);
+  w.key("log");
+  if (outcome.log.empty()) {
+    w.null();
+  } else {
+    w.raw(outcome.log);
+  }
   w.end_object();
 }
 

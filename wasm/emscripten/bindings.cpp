@@ -274,78 +274,6 @@ void engine_free(int handle) {
   if (engine_at(handle) != nullptr) list[static_cast<std::size_t>(handle) - 1].reset();
 }
 
-void write_headers(JsonWriter& w, const std::vector<HttpHeader>& headers) {
-  w.begin_array();
-  for (const HttpHeader& h : headers) w.begin_array().string(h.name).string(h.value).end_array();
-  w.end_array();
-}
-
-// The outcome as write_outcome_json writes it, with two changes for JavaScript: the record is kept
-// as a string, so that a store saves it byte for byte, and the keys next to it are camelCase
-// (recordKey, expectedVersion, expiresAt; authScheme is added). Deliveries are as in the core.
-void write_outcome(const Outcome& outcome, std::string& out) {
-  JsonWriter w(out);
-  w.begin_object();
-  w.key("response").begin_object();
-  w.key("status").number(outcome.response.status);
-  w.key("headers");
-  write_headers(w, outcome.response.headers);
-  w.key("body").string(outcome.response.body);
-  w.end_object();
-  w.key("deliveries").begin_array();
-  for (const Delivery& d : outcome.deliveries) {
-    w.begin_object();
-    w.key("route").string(d.route).key("destination").string(d.destination);
-    w.key("method").string(d.method).key("url").string(d.url);
-    w.key("headers");
-    write_headers(w, d.headers);
-    w.key("body").string(d.body).key("idempotency_key").string(d.idempotency_key);
-    w.end_object();
-  }
-  w.end_array();
-  w.key("routes").begin_array();
-  for (const RouteDecision& r : outcome.routes) {
-    w.begin_object().key("name").string(r.name).key("matched").boolean(r.matched);
-    w.key("skipped").begin_array();
-    for (const std::string& s : r.skipped) w.string(s);
-    w.end_array().end_object();
-  }
-  w.end_array();
-  w.key("authenticated").boolean(outcome.authenticated);
-  w.key("authScheme");
-  if (outcome.auth_scheme.empty()) {
-    w.null();
-  } else {
-    w.string(outcome.auth_scheme);
-  }
-  w.key("duplicate").boolean(outcome.duplicate);
-  if (outcome.record) {
-    w.key("record").string(*outcome.record);
-    w.key("recordKey").string(outcome.record_key);
-    w.key("expectedVersion").number(outcome.record_expected_version);
-    w.key("expiresAt").number(outcome.record_expires_at);
-  } else {
-    w.key("record").null().key("recordKey").null();
-    w.key("expectedVersion").null().key("expiresAt").null();
-  }
-  std::string verdict;
-  write_report_json(outcome.report, verdict);
-  w.key("verdict").raw(verdict);
-  w.key("event");
-  if (outcome.canonical.empty()) {
-    w.null();
-  } else {
-    w.raw(outcome.canonical);
-  }
-  w.key("log");
-  if (outcome.log.empty()) {
-    w.null();
-  } else {
-    w.raw(outcome.log);
-  }
-  w.end_object();
-}
-
 // Metadata: {"method", "url", "headers": [[name, value], ...]}; the record (when `has_record`)
 // follows it.
 View engine_handle(int handle, std::uintptr_t at, std::size_t body_length, std::size_t meta_length,
@@ -373,7 +301,7 @@ View engine_handle(int handle, std::uintptr_t at, std::size_t body_length, std::
   std::optional<std::string> record;
   if (has_record) record.emplace(bytes(at + body_length + meta_length, record_length));
   const Outcome outcome = engine->handle(request, epoch_seconds(now), record);
-  write_outcome(outcome, begin('R'));
+  write_outcome_json(outcome, begin('R'), OutcomeStyle::javascript);
   return finish();
 }
 
@@ -381,7 +309,7 @@ View engine_sweep(int handle, std::uintptr_t at, std::size_t record_length, doub
   const Engine* engine = engine_at(handle);
   if (engine == nullptr) return error("closed_engine", "this engine has been closed");
   const Outcome outcome = engine->sweep(std::string(bytes(at, record_length)), epoch_seconds(now));
-  write_outcome(outcome, begin('R'));
+  write_outcome_json(outcome, begin('R'), OutcomeStyle::javascript);
   return finish();
 }
 

@@ -59,8 +59,14 @@ struct Outcome {
   std::string log;         // one JSON log line; no secrets, tokens or caller numbers
 };
 
-/// Serialises an outcome as JSON (the CLI's `handle` output and the vectors' format).
-void write_outcome_json(const Outcome& outcome, std::string& out);
+/// How write_outcome_json names things: `cli` is the `callhook handle` output (the record as a
+/// JSON value, snake_case keys); `javascript` is the npm package's (the record as a string a
+/// store saves byte for byte, camelCase keys beside it, and `authScheme`).
+enum class OutcomeStyle { cli, javascript };
+
+/// Serialises an outcome as JSON.
+void write_outcome_json(const Outcome& outcome, std::string& out,
+                        OutcomeStyle style = OutcomeStyle::cli);
 
 class Engine {
  public:

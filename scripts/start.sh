@@ -8,6 +8,7 @@ bash scripts/setup.sh
 cmake --preset native >/dev/null
 cmake --build --preset native --target callhook
 bash bindings/js/build.sh
+bash examples/playground/build.sh
 
 export CALLHOOK_CONFIG=${CALLHOOK_CONFIG:-examples/configs/example.json}
 # Demo secrets for the example config; set your own in the environment to override them.
@@ -24,6 +25,7 @@ trap 'kill $receiver 2>/dev/null || true' EXIT
 cat <<EOT
 
 callhook is starting on http://$HOST:$PORT
+  playground:   http://$HOST:$PORT/
   webhook URL:  http://$HOST:$PORT/hook/$CALLHOOK_TOKEN
   health:       http://$HOST:$PORT/healthz    metrics: http://$HOST:$PORT/metrics
 Try, from another terminal:

@@ -25,6 +25,7 @@ step "wasm builds (WASI; Emscripten: the npm package)"
 cmake --preset wasi >/dev/null
 cmake --build --preset wasi
 bash bindings/js/build.sh
+bash examples/playground/build.sh
 
 step "fuzzing, ${fuzz_seconds}s per target"
 cmake --preset fuzz >/dev/null

@@ -1,0 +1,631 @@
+// The callhook playground: the package's synchronous API (./vendor/index.js, copied there by
+// build.sh) run on every edit. No framework, no network: everything happens in this page.
+
+// ---- samples (copies of examples/payloads/* and examples/configs/example.json) ----------------
+
+const INITIATE_FORM =
+  "Action=Webhook&Event=Call.Initiate&Account.Sid=AC8f2b0e5c1d4a4f7e9b3c6d2a1e0f9b8c&Property.Sid=PR2c7d9e1f3a5b4c6d8e0f1a2b3c4d5e6f&Property.Name=www.example-plumbing.com&Property.Type=Site&Call.Sid=CA5e1f0d9c8b7a6f5e4d3c2b1a0f9e8d7c&Call.StartDate=2024-05-01+03%3A15%3A42&Call.From=%2B14155550123&Call.From.Country=US&Call.From.Region=CA&Call.From.City=San+Francisco&Call.To=%2B18005550199&Call.To.Name=Google+Ads+Number&Attribution.Source=google&Attribution.Medium=cpc&Attribution.Campaign=2024+spring+promo&Attribution.Content=variation+1&Session.Traffic.Type=Campaign&Session.Keywords=emergency+plumber&Session.ConversionUri=https%3A%2F%2Fwww.example-plumbing.com%2Fcontact%3Futm_source%3Dgoogle&Session.LandingUri=https%3A%2F%2Fwww.example-plumbing.com%2F%3Fgclid%3DEAIaIQobChMI&AnalyticsSession.CustomDimension1=returning&Google.Analytics.ClientId=GA1.2.1234567890.1714530000&Google.AdWords.ClickId=EAIaIQobChMIx8v2";
+const COMPLETE_FORM =
+  "Action=Webhook&Event=Call.Complete&Account.Sid=AC8f2b0e5c1d4a4f7e9b3c6d2a1e0f9b8c&Property.Sid=PR2c7d9e1f3a5b4c6d8e0f1a2b3c4d5e6f&Property.Name=www.example-plumbing.com&Property.Type=Site&Call.Sid=CA5e1f0d9c8b7a6f5e4d3c2b1a0f9e8d7c&Call.StartDate=2024-05-01+03%3A15%3A42&Call.From=%2B14155550123&Call.From.Country=US&Call.From.Region=CA&Call.From.City=San+Francisco&Call.To=%2B18005550199&Call.To.Type=Dynamic&Call.To.Name=Google+Ads+Number&Call.Duration=187&Call.Disposition=ANSWERED&Call.Recording.Uri=https%3A%2F%2Frecordings.example.net%2FCA5e1f0d9c8b7a6f5e4d3c2b1a0f9e8d7c.mp3&Call.Endpoint=%2B14155550100&Call.Survey.Type=New+Lead&Call.Survey.Value=250&Call.Survey.Custom1=Boiler&Call.Prompts.Postcode=94103&Call.Prompts.Keys=1%2C94103&Attribution.Source=google&Attribution.Medium=cpc&Attribution.Campaign=2024+spring+promo&Attribution.Content=variation+1&Session.Traffic.Type=Campaign&Session.Keywords=emergency+plumber&Session.ConversionUri=https%3A%2F%2Fwww.example-plumbing.com%2Fcontact%3Futm_source%3Dgoogle&Session.LandingUri=https%3A%2F%2Fwww.example-plumbing.com%2F%3Fgclid%3DEAIaIQobChMI&AnalyticsSession.CustomDimension1=returning&Google.Analytics.ClientId=GA1.2.1234567890.1714530000&Google.AdWords.ClickId=EAIaIQobChMIx8v2";
+const COMPLETE_JSON =
+  "{\n  \"Action\": \"Webhook\",\n  \"Event\": \"Call.Complete\",\n  \"Account\": {\"Sid\": \"AC8f2b0e5c1d4a4f7e9b3c6d2a1e0f9b8c\"},\n  \"Property\": {\"Sid\": \"PR2c7d9e1f3a5b4c6d8e0f1a2b3c4d5e6f\", \"Name\": \"www.example-plumbing.com\", \"Type\": \"Site\"},\n  \"Call.Sid\": \"CA77aa00bb11cc22dd33ee44ff55aa66bb\",\n  \"Call.StartDate\": \"2024-05-01 09:02:10\",\n  \"Call.From\": \"anonymous\",\n  \"Call.From.Country\": \"\",\n  \"Call.From.Region\": \"\",\n  \"Call.From.City\": \"\",\n  \"Call.To\": \"+442071234567\",\n  \"Call.To.Type\": \"Static\",\n  \"Call.To.Name\": \"Main line\",\n  \"Call.Duration\": 0,\n  \"Call.Disposition\": \"NO ANSWER\"\n}";
+const INITIATE_URL =
+  "http://127.0.0.1:8787/hook?Action=Webhook&Event=Call.Initiate&Account.Sid=AC1&Property.Sid=PR1&Property.Name=example.com&Property.Type=Site&Call.Sid=CA1&Call.StartDate=2024-05-01%2003:15:42&Call.From=%2B14155550123&Call.From.Country=US&Call.From.Region=CA&Call.From.City=Oakland&Call.To=%2B18005550199&Call.To.Name=Main";
+const EXAMPLE_CONFIG = `{
+  "auth": {
+    "token": {"value": "\${CALLHOOK_TOKEN}", "in": "path"}
+  },
+  "validation": {"mode": "lenient"},
+  "response": {"always_200": false},
+  "destinations": {
+    "events-log": {
+      "format": "canonical",
+      "url": "http://127.0.0.1:9400/events"
+    },
+    "ga4": {
+      "format": "ga4",
+      "url": "http://127.0.0.1:9400/ga4/mp/collect?measurement_id=G-XXXXXXX&api_secret=\${GA4_API_SECRET}",
+      "options": {"event_name": "phone_call"}
+    },
+    "google-ads": {
+      "format": "google-ads",
+      "url": "http://127.0.0.1:9400/google-ads",
+      "headers": {"developer-token": "\${GOOGLE_ADS_DEVELOPER_TOKEN}"},
+      "options": {"conversion_action": "customers/1234567890/conversionActions/987654321", "value": 50, "currency": "USD"}
+    },
+    "slack": {
+      "format": "slack",
+      "url": "http://127.0.0.1:9400/slack"
+    },
+    "crm": {
+      "format": "template",
+      "url": "http://127.0.0.1:9400/crm/leads",
+      "options": {
+        "body": {
+          "lead_id": "{{ call.sid }}",
+          "phone": "{{ call.from.number | default:\\"unknown\\" }}",
+          "source": "{{ attribution.source | upper }}",
+          "seconds": "{{ call.duration }}",
+          "called_at_ms": "{{ call.start_date | epoch_ms }}",
+          "note": "Call from {{ call.from.city | default:\\"somewhere\\" }} lasting {{ call.duration }}s"
+        }
+      }
+    }
+  },
+  "routes": [
+    {"name": "every-event", "to": ["events-log"]},
+    {"name": "answered-long-calls",
+     "when": {"Event": "Call.Complete", "call": {"disposition": "ANSWERED", "duration": {"$gte": 30}}},
+     "to": ["ga4", "google-ads", "crm"]},
+    {"name": "missed-calls-to-slack",
+     "when": {"Call.Disposition": {"$in": ["NO ANSWER", "BUSY", "FAILED"]}},
+     "to": ["slack"]}
+  ]
+}
+`;
+
+const mistake = (find, replace) => COMPLETE_FORM.replace(find, replace);
+const SAMPLES = [
+  { id: 'initiate', label: 'Valid Initiate (form)', text: INITIATE_FORM },
+  { id: 'complete', label: 'Valid Complete (form)', text: COMPLETE_FORM },
+  { id: 'complete-json', label: 'Valid Complete, no answer (JSON)', text: COMPLETE_JSON },
+  { id: 'initiate-url', label: 'Valid Initiate (GET URL)', text: INITIATE_URL },
+  { id: 'plus', label: 'Mistake: unencoded + in Call.From',
+    text: mistake('Call.From=%2B14155550123', 'Call.From=+14155550123') },
+  { id: 'duration', label: 'Mistake: Duration "3m"', text: mistake('Call.Duration=187', 'Call.Duration=3m') },
+  { id: 'no-sid', label: 'Mistake: missing Call.Sid', text: mistake(/&Call\.Sid=[^&]*/, '') },
+  { id: 'lowercase', label: 'Mistake: "no answer" in lower case',
+    text: mistake('Call.Disposition=ANSWERED', 'Call.Disposition=no+answer') },
+  { id: 'date', label: 'Mistake: bad date 2023-02-29',
+    text: mistake('Call.StartDate=2024-05-01', 'Call.StartDate=2023-02-29') },
+];
+const sample = (id) => SAMPLES.find((s) => s.id === id).text;
+
+const DEFAULT_SECRETS = 'CALLHOOK_TOKEN=demo-token\nGA4_API_SECRET=demo-ga4-secret\n' +
+  'GOOGLE_ADS_DEVELOPER_TOKEN=demo-ads-token\n';
+const DEFAULT_STEPS = [
+  { type: 'payload', at: 0, text: sample('initiate') },
+  { type: 'payload', at: 30, text: sample('complete') },
+  { type: 'payload', at: 45, text: sample('complete') },
+  { type: 'sweep', at: 14430 },
+];
+const defaultState = () => ({
+  v: 1, view: 'single', kind: 'auto', payload: sample('complete'), config: EXAMPLE_CONFIG,
+  steps: structuredClone(DEFAULT_STEPS),
+});
+
+const HOOK_BASE = 'http://127.0.0.1:8787';
+
+// ---- small helpers --------------------------------------------------------------------------
+
+const $ = (selector) => document.querySelector(selector);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === 'class') node.className = value;
+    else if (key === 'text') node.textContent = value;
+    else if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? '' : value);
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined && child !== false) {
+      node.append(child instanceof Node ? child : String(child));
+    }
+  }
+  return node;
+}
+
+function pretty(text) {
+  try {
+    return JSON.stringify(JSON.parse(text), null, 2);
+  } catch {
+    return text;
+  }
+}
+
+// JSON -> UTF-8 -> base64url, and back.
+function encodeState(state) {
+  let binary = '';
+  for (const byte of new TextEncoder().encode(JSON.stringify(state))) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+function decodeState(text) {
+  let b64 = text.replace(/-/g, '+').replace(/_/g, '/');
+  while (b64.length % 4) b64 += '=';
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+}
+
+async function copyText(text, button) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    const area = el('textarea', { class: 'offscreen', 'aria-hidden': 'true' });
+    area.value = text;
+    document.body.append(area);
+    area.select();
+    try {
+      document.execCommand('copy');
+    } catch { /* nothing more to try */ }
+    area.remove();
+    button?.focus();
+  }
+  if (button) {
+    const label = button.textContent;
+    button.textContent = 'Copied';
+    setTimeout(() => { button.textContent = label; }, 1200);
+  }
+}
+
+const shellQuote = (text) => `'${text.replace(/'/g, `'\\''`)}'`;
+
+// ---- reading the inputs ---------------------------------------------------------------------
+
+function detectKind(text) {
+  const start = text.trimStart();
+  if (/^(https?:\/\/|\/|\?)/i.test(start)) return 'url';
+  if (start.startsWith('{')) return 'json';
+  return 'form';
+}
+
+function parseSecrets(text) {
+  const secrets = {};
+  for (const line of text.split(/\r?\n/)) {
+    const match = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$/.exec(line);
+    if (match) secrets[match[1]] = match[2].trim();
+  }
+  return secrets;
+}
+
+const resolveSecrets = (text, secrets) =>
+  String(text).replace(/\$\{([A-Z0-9_]+)\}/g, (all, name) => secrets[name] ?? all);
+
+// The request the sender would make for a payload, given the config's authentication: the path
+// (or query) token and Basic credentials are added as the config asks.
+function buildRequest(text, kind, config, secrets) {
+  let path = '/hook';
+  const auth = [];
+  const headers = [];
+  const token = config?.auth?.token;
+  if (token && typeof token.value === 'string') {
+    const value = resolveSecrets(token.value, secrets);
+    if (token.in === 'query') auth.push(`${encodeURIComponent(token.param ?? 'token')}=${encodeURIComponent(value)}`);
+    else path += `/${encodeURIComponent(value)}`;
+  }
+  const basic = config?.auth?.basic;
+  if (basic && typeof basic.username === 'string') {
+    const pair = `${resolveSecrets(basic.username, secrets)}:${resolveSecrets(basic.password ?? '', secrets)}`;
+    let binary = '';
+    for (const byte of new TextEncoder().encode(pair)) binary += String.fromCharCode(byte);
+    headers.push(['Authorization', `Basic ${btoa(binary)}`]);
+  }
+  if (kind === 'url') {
+    const trimmed = text.trim();
+    const at = trimmed.indexOf('?');
+    let query = at < 0 ? '' : trimmed.slice(at + 1);
+    const hash = query.indexOf('#');
+    if (hash >= 0) query = query.slice(0, hash);
+    const full = [...auth, ...(query ? [query] : [])].join('&');
+    return { method: 'GET', url: path + (full ? `?${full}` : ''), headers, body: '',
+      payloadUrl: `/hook?${query}` };
+  }
+  const contentType = kind === 'json' ? 'application/json' : 'application/x-www-form-urlencoded';
+  headers.push(['Content-Type', contentType]);
+  return { method: 'POST', url: path + (auth.length ? `?${auth.join('&')}` : ''), headers, body: text,
+    contentType };
+}
+
+function curlFor(request) {
+  const url = HOOK_BASE + request.url;
+  const parts = [`curl -i${request.method === 'GET' ? '' : ' -X POST'} ${shellQuote(url)}`];
+  for (const [name, value] of request.headers) parts.push(`-H ${shellQuote(`${name}: ${value}`)}`);
+  if (request.method !== 'GET') parts.push(`--data-binary ${shellQuote(request.body)}`);
+  return parts.join(' \\\n     ');
+}
+
+// ---- state ----------------------------------------------------------------------------------
+
+let callhook = null;
+let state = defaultState();
+let engineCache = { key: null, engine: null };
+
+function readState() {
+  state.view = document.querySelector('input[name=view]:checked').value;
+  state.kind = $('#kind').value;
+  state.payload = $('#payload').value;
+  state.config = $('#config').value;
+  state.steps = [...document.querySelectorAll('#steps > li')].map((item) => {
+    const at = Number(item.querySelector('.step-at').value) || 0;
+    return item.dataset.type === 'sweep'
+      ? { type: 'sweep', at }
+      : { type: 'payload', at, text: item.querySelector('.step-text').value };
+  });
+}
+
+function writeState(next) {
+  state = { ...defaultState(), ...next };
+  for (const radio of document.querySelectorAll('input[name=view]')) radio.checked = radio.value === state.view;
+  $('#kind').value = ['auto', 'url', 'form', 'json'].includes(state.kind) ? state.kind : 'auto';
+  $('#payload').value = state.payload;
+  $('#config').value = state.config;
+  renderSteps(Array.isArray(state.steps) ? state.steps : []);
+  showView();
+}
+
+function showView() {
+  const sequence = state.view === 'sequence';
+  $('#single-input').hidden = sequence;
+  $('#single-output').hidden = sequence;
+  $('#sequence-input').hidden = !sequence;
+  $('#sequence-output').hidden = !sequence;
+}
+
+function stepItem(step) {
+  const item = el('li', { class: 'step' });
+  item.dataset.type = step.type;
+  const at = el('input', { class: 'step-at', type: 'number', min: '0', step: '1', value: String(step.at ?? 0),
+    'aria-label': 'Seconds after the first step' });
+  const head = el('div', { class: 'row' },
+    el('strong', { text: step.type === 'sweep' ? 'Sweep' : 'Payload' }),
+    el('label', {}, 'at +', at, ' s'),
+    el('button', { type: 'button', class: 'small-button', 'aria-label': 'Move step up',
+      onclick: () => {
+        if (item.previousElementSibling) item.parentNode.insertBefore(item, item.previousElementSibling);
+        schedule();
+      } }, '↑'),
+    el('button', { type: 'button', class: 'small-button', 'aria-label': 'Remove step',
+      onclick: () => { item.remove(); schedule(); } }, 'Remove'));
+  item.append(head);
+  if (step.type === 'sweep') {
+    item.append(el('p', { class: 'muted small',
+      text: 'Looks at every stored record: an Initiate whose Complete is overdue becomes abandoned.' }));
+  } else {
+    const area = el('textarea', { class: 'step-text', rows: '3', spellcheck: 'false' });
+    area.value = step.text ?? '';
+    area.setAttribute('aria-label', 'Step payload');
+    item.append(area);
+  }
+  item.addEventListener('focusin', () => item.setAttribute('aria-current', 'step'));
+  item.addEventListener('focusout', () => item.removeAttribute('aria-current'));
+  return item;
+}
+
+function renderSteps(steps) {
+  $('#steps').replaceChildren(...steps.map(stepItem));
+}
+
+// ---- evaluation -----------------------------------------------------------------------------
+
+function engineFor(configText, secretsText, secrets) {
+  const key = `${configText}\u0000${secretsText}`;
+  if (engineCache.key !== key) {
+    engineCache.engine?.close();
+    engineCache = { key, engine: null };
+    try {
+      engineCache.engine = callhook.createEngine(configText, { secrets });
+    } catch { /* checkConfig has listed why */ }
+  }
+  return engineCache.engine;
+}
+
+function checkConfig(configText, secrets) {
+  const result = callhook.checkConfig(configText, { secrets });
+  let parsed = null;
+  let jsonError = null;
+  try {
+    parsed = JSON.parse(configText);
+  } catch (error) {
+    jsonError = error.message;
+  }
+  const list = $('#config-errors');
+  list.replaceChildren(...result.errors.map((problem) => el('li', { class: 'error' },
+    el('code', { class: 'pointer', text: problem.field === '' ? '(root)' : problem.field }), ' ',
+    el('span', { class: 'code-name', text: problem.code }), ': ', problem.message,
+    problem.code === 'invalid_json' && jsonError ? ` (${jsonError})` : '')));
+  const status = $('#config-status');
+  status.textContent = result.valid ? 'Config is valid.'
+    : `Config has ${result.errors.length} problem${result.errors.length === 1 ? '' : 's'}:`;
+  status.className = `small ${result.valid ? 'ok' : 'error'}`;
+  return { valid: result.valid, parsed };
+}
+
+function payloadOptions(config) {
+  const options = {};
+  const validation = config?.validation;
+  if (validation?.mode === 'strict' || validation?.mode === 'lenient') options.mode = validation.mode;
+  if (validation?.limits && typeof validation.limits === 'object') options.limits = validation.limits;
+  return options;
+}
+
+function inspectPayload(text, kind, config, secrets) {
+  const request = buildRequest(text, kind, config, secrets);
+  const options = payloadOptions(config);
+  let inspection;
+  try {
+    inspection = kind === 'url'
+      ? callhook.inspect('', { ...options, url: request.payloadUrl })
+      : callhook.inspect(text, { ...options, contentType: request.contentType });
+  } catch {
+    inspection = callhook.inspect(text, {}); // limits in the config were malformed
+  }
+  return { request, inspection };
+}
+
+function evaluate() {
+  if (!callhook) return;
+  readState();
+  const started = performance.now();
+  const secretsText = $('#secrets').value;
+  const secrets = parseSecrets(secretsText);
+  const { valid, parsed } = checkConfig(state.config, secrets);
+  const engine = valid ? engineFor(state.config, secretsText, secrets) : null;
+  if (state.view === 'sequence') evaluateSequence(engine, parsed, secrets);
+  else evaluateSingle(engine, parsed, secrets);
+  const ms = performance.now() - started;
+  $('#timing').textContent = `Last evaluation: ${ms.toFixed(1)} ms.`;
+  $('#status').textContent = `Evaluated in ${ms.toFixed(1)} ms${valid ? '' : ' (config has problems: no routing)'}.`;
+  history.replaceState(null, '', `#state=${encodeState(state)}`);
+  document.body.dataset.evaluations = String(Number(document.body.dataset.evaluations ?? 0) + 1);
+}
+
+let lastOutputs = { response: '', event: '' };
+
+function evaluateSingle(engine, config, secrets) {
+  const kind = state.kind === 'auto' ? detectKind(state.payload) : state.kind;
+  $('#detected').textContent = state.kind === 'auto'
+    ? `read as ${{ url: 'a GET URL', json: 'a JSON body', form: 'a form body' }[kind]}` : '';
+  const { request, inspection } = inspectPayload(state.payload, kind, config, secrets);
+  $('#curl').textContent = curlFor(request);
+  renderFields(inspection);
+  const event = inspection.event ? JSON.stringify(inspection.event, null, 2) : '';
+  $('#event').textContent = event || 'No canonical event: the payload is not valid.';
+  lastOutputs.event = event;
+
+  if (!engine) {
+    $('#response-status').textContent = '—';
+    $('#response-status').className = 'badge';
+    $('#response').textContent = 'Fix the config to see the engine\'s answer.';
+    $('#routes').replaceChildren(el('li', { class: 'muted', text: 'No engine: the config has problems.' }));
+    $('#deliveries').replaceChildren();
+    lastOutputs.response = '';
+    return;
+  }
+  const outcome = engine.handle({ method: request.method, url: request.url, headers: request.headers,
+    body: request.body }, { now: Math.floor(Date.now() / 1000) });
+  renderResponse(outcome.response);
+  renderRoutes(outcome.routes, outcome);
+  renderDeliveries(outcome.deliveries);
+}
+
+// A value with its leading and trailing spaces made visible (an unencoded + arrives as one).
+function valueNode(value) {
+  const [, lead, core, trail] = /^(\s*)([\s\S]*?)(\s*)$/.exec(value);
+  const spaces = (text) => text ? el('span', { class: 'space', title: 'space', text: '␣'.repeat(text.length) }) : null;
+  return el('code', { class: 'value' }, spaces(lead), core, spaces(trail));
+}
+
+function renderFields({ fields, verdict }) {
+  const byField = new Map();
+  const add = (finding, level) => {
+    if (!byField.has(finding.field)) byField.set(finding.field, []);
+    byField.get(finding.field).push({ ...finding, level });
+  };
+  verdict.errors.forEach((finding) => add(finding, 'error'));
+  verdict.warnings.forEach((finding) => add(finding, 'warning'));
+
+  const findingList = (findings) => el('ul', { class: 'findings' }, findings.map((finding) =>
+    el('li', { class: finding.level },
+      el('span', { class: 'level', text: finding.level === 'error' ? 'Error' : 'Warning' }), ' ',
+      finding.message, ' ', el('span', { class: 'code-name', text: `(${finding.code})` }))));
+
+  const seen = new Set();
+  const rows = fields.map(([name, value]) => {
+    const findings = seen.has(name) ? [] : (byField.get(name) ?? []);
+    seen.add(name);
+    return el('tr', { 'data-field': name, class: findings.some((f) => f.level === 'error') ? 'has-error'
+      : findings.length ? 'has-warning' : null },
+    el('th', { scope: 'row' }, el('code', { text: name || '(empty name)' })),
+    el('td', {}, valueNode(value)),
+    el('td', {}, findings.length ? findingList(findings) : el('span', { class: 'ok', text: 'ok' })));
+  });
+  for (const [name, findings] of byField) {
+    if (seen.has(name)) continue;
+    rows.push(el('tr', { 'data-field': name, class: findings.some((f) => f.level === 'error') ? 'has-error' : 'has-warning' },
+      el('th', { scope: 'row' }, name ? el('code', { text: name }) : el('em', { text: 'whole payload' })),
+      el('td', {}, el('em', { class: 'muted', text: name ? 'not sent' : '' })),
+      el('td', {}, findingList(findings))));
+  }
+  $('#fields tbody').replaceChildren(...rows);
+
+  const count = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  const verdictNode = $('#verdict');
+  verdictNode.className = verdict.valid ? 'ok' : 'error';
+  verdictNode.textContent = `${verdict.valid ? 'Valid' : 'Invalid'} ${verdict.event ?? 'payload (no known Event)'}: ` +
+    `${count(fields.length, 'field')}, ${count(verdict.errors.length, 'error')}, ${count(verdict.warnings.length, 'warning')}.`;
+}
+
+function renderResponse(response) {
+  const badge = $('#response-status');
+  badge.textContent = String(response.status);
+  badge.className = `badge ${response.status >= 200 && response.status < 300 ? 'ok' : 'error'}`;
+  const headers = response.headers.map(([name, value]) => `${name}: ${value}`).join('\n');
+  const text = `${headers}${headers ? '\n\n' : ''}${pretty(response.body)}`;
+  $('#response').textContent = text;
+  lastOutputs.response = response.body;
+}
+
+function renderRoutes(routes, outcome) {
+  const items = routes.map((route) => el('li', { class: route.matched ? 'matched' : 'unmatched', 'data-route': route.name },
+    el('strong', { text: route.name }), ' ',
+    el('span', { class: route.matched ? 'badge ok' : 'badge', text: route.matched ? 'matched' : 'not matched' }),
+    route.skipped.length ? el('ul', { class: 'findings' },
+      route.skipped.map((reason) => el('li', { class: 'warning', text: `skipped ${reason}` }))) : null));
+  if (outcome.duplicate) items.unshift(el('li', { class: 'warning', text: 'Duplicate: this event of this call was accepted before; nothing is routed.' }));
+  if (!routes.length) {
+    const refused = outcome.response.status >= 300 ||
+      /"status":"rejected"/.test(outcome.response.body);
+    items.push(el('li', { class: 'muted', text: refused
+      ? `Nothing routed: the request was refused (${outcome.response.status}, see the response).`
+      : 'The config has no routes.' }));
+  }
+  $('#routes').replaceChildren(...items);
+}
+
+function renderDeliveries(deliveries) {
+  if (!deliveries.length) {
+    $('#deliveries').replaceChildren(el('p', { class: 'muted', text: 'No deliveries.' }));
+    return;
+  }
+  $('#deliveries').replaceChildren(...deliveries.map((delivery) => {
+    const text = `${delivery.method} ${delivery.url}\n` +
+      delivery.headers.map(([name, value]) => `${name}: ${value}`).join('\n') + `\n\n${pretty(delivery.body)}`;
+    return el('article', { class: 'delivery', 'data-destination': delivery.destination },
+      el('div', { class: 'row' },
+        el('h3', {}, el('span', { class: 'muted', text: `${delivery.route} → ` }), delivery.destination),
+        el('button', { type: 'button', onclick: (event) => copyText(delivery.body, event.currentTarget) }, 'Copy body')),
+      el('pre', { class: 'code', text }));
+  }));
+}
+
+// ---- sequence -------------------------------------------------------------------------------
+
+function evaluateSequence(engine, config, secrets) {
+  const list = $('#timeline');
+  if (!engine) {
+    list.replaceChildren(el('li', { class: 'muted', text: 'Fix the config to play the sequence.' }));
+    return;
+  }
+  const start = Math.floor(Date.now() / 1000);
+  const records = new Map(); // recordKey -> record text
+  const items = [];
+  state.steps.forEach((step, index) => {
+    const now = start + Math.max(0, Math.floor(step.at));
+    const label = `${index + 1}. +${Math.floor(step.at)} s`;
+    if (step.type === 'sweep') {
+      const outcomes = [...records.entries()].map(([key, record]) => {
+        const outcome = engine.sweep(record, now);
+        if (outcome.record !== null) records.set(key, outcome.record);
+        return outcome;
+      });
+      const deliveries = outcomes.flatMap((outcome) => outcome.deliveries);
+      const abandoned = outcomes.filter((outcome) => outcome.event || outcome.deliveries.length || outcome.record).length;
+      items.push(timelineItem(label, 'sweep', `looked at ${records.size} record${records.size === 1 ? '' : 's'}` +
+        (abandoned ? `, ${abandoned} changed` : ', nothing due'), false, deliveries, null));
+      return;
+    }
+    const kind = detectKind(step.text);
+    const { request, inspection } = inspectPayload(step.text, kind, config, secrets);
+    const sid = (name) => inspection.fields.find(([field]) => field === name)?.[1];
+    const key = `${sid('Account.Sid') ?? ''}:${sid('Call.Sid') ?? ''}`;
+    const outcome = engine.handle({ method: request.method, url: request.url, headers: request.headers,
+      body: request.body }, { now, record: records.get(key) ?? null });
+    if (outcome.record !== null) records.set(outcome.recordKey ?? key, outcome.record);
+    let status = '';
+    try {
+      status = JSON.parse(outcome.response.body).status ?? JSON.parse(outcome.response.body).title ?? '';
+    } catch { /* not JSON */ }
+    items.push(timelineItem(label, `${outcome.response.status} ${status}`.trim(),
+      inspection.verdict.event ?? 'unknown event', outcome.duplicate, outcome.deliveries, outcome.response));
+  });
+  list.replaceChildren(...items);
+  if (!items.length) list.append(el('li', { class: 'muted', text: 'Add steps to play them.' }));
+}
+
+function timelineItem(label, status, what, duplicate, deliveries, response) {
+  const ok = status === 'sweep' || status.startsWith('2');
+  return el('li', { class: `moment${duplicate ? ' duplicate' : ''}` },
+    el('div', { class: 'row' },
+      el('span', { class: 'when', text: label }),
+      el('span', { class: `badge ${ok ? 'ok' : 'error'}`, text: status }),
+      el('span', { text: what }),
+      duplicate ? el('span', { class: 'badge warning', text: 'duplicate' }) : null,
+      el('span', { class: 'muted', text: `${deliveries.length} deliver${deliveries.length === 1 ? 'y' : 'ies'}` })),
+    deliveries.length ? el('ul', { class: 'fired' }, deliveries.map((d) =>
+      el('li', {}, el('code', { text: `${d.route} → ${d.destination}` }), ` ${d.method} ${d.url}`))) : null,
+    response ? el('details', {}, el('summary', { text: 'Response body' }), el('pre', { class: 'code', text: pretty(response.body) })) : null);
+}
+
+// ---- wiring ---------------------------------------------------------------------------------
+
+let timer = null;
+function schedule() {
+  clearTimeout(timer);
+  timer = setTimeout(evaluate, 50);
+}
+
+function loadFromHash() {
+  const match = /^#state=([A-Za-z0-9_-]+)$/.exec(location.hash);
+  if (!match) return false;
+  try {
+    const loaded = decodeState(match[1]);
+    if (!loaded || typeof loaded !== 'object') throw new Error('not an object');
+    writeState({
+      view: loaded.view === 'sequence' ? 'sequence' : 'single',
+      kind: typeof loaded.kind === 'string' ? loaded.kind : 'auto',
+      payload: typeof loaded.payload === 'string' ? loaded.payload : '',
+      config: typeof loaded.config === 'string' ? loaded.config : EXAMPLE_CONFIG,
+      steps: Array.isArray(loaded.steps) ? loaded.steps.filter((s) => s && typeof s === 'object') : [],
+    });
+    return true;
+  } catch {
+    $('#status').textContent = 'The link\'s state could not be read; showing the defaults.';
+    return false;
+  }
+}
+
+function setUp() {
+  const sampleSelect = $('#sample');
+  const stepSample = $('#step-sample');
+  for (const { id, label } of SAMPLES) {
+    sampleSelect.append(el('option', { value: id, text: label }));
+    stepSample.append(el('option', { value: id, text: label }));
+  }
+  sampleSelect.addEventListener('change', () => {
+    if (!sampleSelect.value) return;
+    $('#payload').value = sample(sampleSelect.value);
+    $('#kind').value = 'auto';
+    schedule();
+  });
+  $('#add-step').addEventListener('click', () => {
+    const steps = [...document.querySelectorAll('#steps .step-at')].map((input) => Number(input.value) || 0);
+    $('#steps').append(stepItem({ type: 'payload', at: steps.length ? Math.max(...steps) + 30 : 0,
+      text: sample(stepSample.value) }));
+    schedule();
+  });
+  $('#add-sweep').addEventListener('click', () => {
+    const steps = [...document.querySelectorAll('#steps .step-at')].map((input) => Number(input.value) || 0);
+    $('#steps').append(stepItem({ type: 'sweep', at: (steps.length ? Math.max(...steps) : 0) + 14430 }));
+    schedule();
+  });
+  for (const radio of document.querySelectorAll('input[name=view]')) {
+    radio.addEventListener('change', () => { readState(); showView(); schedule(); });
+  }
+  document.querySelector('.layout').addEventListener('input', schedule);
+  $('#kind').addEventListener('change', schedule);
+  $('#copy-curl').addEventListener('click', (event) => copyText($('#curl').textContent, event.currentTarget));
+  for (const button of document.querySelectorAll('button[data-copy]')) {
+    button.addEventListener('click', () => copyText(lastOutputs[button.dataset.copy], button));
+  }
+  $('#share').addEventListener('click', (event) => { evaluate(); copyText(location.href, event.currentTarget); });
+  window.addEventListener('hashchange', () => { if (loadFromHash()) schedule(); });
+
+  $('#secrets').value = DEFAULT_SECRETS;
+  if (!loadFromHash()) writeState(defaultState());
+}
+
+setUp();
+try {
+  // Imported here rather than statically so a missing vendor/ gets a message, not a blank page.
+  const { init } = await import('./vendor/index.js');
+  callhook = await init();
+  evaluate();
+} catch (error) {
+  $('#status').textContent = `The engine could not load (run bash examples/playground/build.sh): ${error.message}`;
+  $('#status').className = 'status error';
+}
+
+if (/^https?:$/.test(location.protocol) && 'serviceWorker' in navigator) {
+  navigator.serviceWorker.register('./sw.js').catch(() => { /* offline use is a bonus */ });
+}

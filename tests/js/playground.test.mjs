@@ -1,0 +1,207 @@
+// The browser playground (examples/playground) in Debian's Chromium through playwright-core:
+// served from a small static server, driven like a user, a screenshot of each state written to
+// tests/artifacts/playground-*.png. Skipped when Chromium or the built package is missing.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { existsSync, statSync, mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { dirname, extname, join, normalize, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
+const site = join(root, 'examples/playground');
+const pkg = join(root, 'bindings/js');
+const artifacts = join(root, 'tests/artifacts');
+const chromiumPath = '/usr/bin/chromium';
+const packageFiles = ['index.js', 'stores.js', 'delivery.js', 'fetch-handler.js',
+  'dist/callhook_wasm.mjs', 'dist/callhook_wasm.wasm'];
+
+let skip = false;
+if (!existsSync(chromiumPath)) skip = `${chromiumPath} is not installed`;
+else if (!packageFiles.every((file) => existsSync(join(pkg, file)))) skip = 'the package is not built (bash bindings/js/build.sh)';
+
+// vendor/ is a copy of the package made by build.sh: (re)make it when missing or stale.
+function vendorIsStale() {
+  return packageFiles.some((file) => {
+    const copy = join(site, 'vendor', file);
+    return !existsSync(copy) || statSync(copy).mtimeMs < statSync(join(pkg, file)).mtimeMs;
+  });
+}
+
+const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript',
+  '.css': 'text/css', '.wasm': 'application/wasm', '.png': 'image/png' };
+
+let server;
+let browser;
+let base;
+
+before(async () => {
+  if (skip) return;
+  if (vendorIsStale()) execFileSync('bash', [join(site, 'build.sh')], { stdio: 'ignore' });
+  mkdirSync(artifacts, { recursive: true });
+  server = createServer(async (req, res) => {
+    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    const file = normalize(join(site, path.endsWith('/') ? `${path}index.html` : path));
+    if (!file.startsWith(site + sep)) {
+      res.writeHead(403).end();
+      return;
+    }
+    try {
+      const data = await readFile(file);
+      res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' }).end(data);
+    } catch {
+      res.writeHead(404).end('not found');
+    }
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${server.address().port}/`;
+  const { chromium } = await import('playwright-core');
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+// A page with its console errors collected; resolves once the first evaluation is shown.
+async function open(url = base, viewport = { width: 1280, height: 900 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  const problems = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(message.text());
+  });
+  page.on('pageerror', (error) => problems.push(String(error)));
+  await page.goto(url);
+  await page.waitForFunction(() => /Evaluated in/.test(document.querySelector('#status').textContent));
+  return { page, context, problems };
+}
+
+// Edits are evaluated after a 50 ms pause: run the edit, then wait for the next evaluation.
+async function settle(page, edit) {
+  const count = () => page.evaluate(() => Number(document.body.dataset.evaluations ?? 0));
+  const before = await count();
+  await edit();
+  await page.waitForFunction((n) => Number(document.body.dataset.evaluations ?? 0) > n, before);
+  await page.waitForTimeout(80); // a later keystroke's evaluation may still be pending
+  const seen = await count();
+  await page.waitForTimeout(60);
+  if ((await count()) !== seen) await page.waitForTimeout(100);
+}
+
+const shot = (page, name, options = {}) =>
+  page.screenshot({ path: join(artifacts, `playground-${name}.png`), ...options });
+
+test('loads with no console errors and routes the valid Complete sample', { skip }, async () => {
+  const { page, context, problems } = await open();
+  await settle(page, () => page.selectOption('#sample', 'complete'));
+  const route = page.locator('#routes li[data-route="answered-long-calls"]');
+  assert.match(await route.textContent(), /answered-long-calls\s*matched/);
+  assert.match(await page.locator('#routes li[data-route="missed-calls-to-slack"]').textContent(), /not matched/);
+  assert.equal(await page.locator('#response-status').textContent(), '200');
+  assert.equal(await page.locator('#deliveries .delivery').count(), 4);
+  assert.match(await page.locator('#event').textContent(), /"disposition": "ANSWERED"/);
+  assert.match(await page.locator('#curl').textContent(), /curl -i -X POST 'http:\/\/127\.0\.0\.1:8787\/hook\/demo-token'/);
+  assert.match(await page.locator('#status').textContent(), /Evaluated in \d+\.\d ms/);
+  await shot(page, 'complete', { fullPage: true });
+  // The README's picture (examples/playground/screenshot.png is a copy of this one).
+  await page.setViewportSize({ width: 1200, height: 760 });
+  await shot(page, 'readme');
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('an unencoded + in Call.From shows the bad_e164 message in its row', { skip }, async () => {
+  const { page, context, problems } = await open();
+  await settle(page, () => page.selectOption('#sample', 'plus'));
+  const row = page.locator('#fields tr[data-field="Call.From"]');
+  const text = await row.textContent();
+  assert.match(text, /bad_e164/);
+  assert.match(text, /The '\+' arrived as a space: in a form or query string it must be encoded as %2B\./);
+  assert.equal(await row.getAttribute('class'), 'has-error');
+  assert.equal(await page.locator('#response-status').textContent(), '400');
+  await shot(page, 'invalid', { fullPage: true });
+  // The same at a phone's width stays readable (one column, no sideways scrolling of the page).
+  await page.setViewportSize({ width: 375, height: 800 });
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 375));
+  await shot(page, 'invalid-375', { fullPage: true });
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('config problems are listed with their JSON Pointers', { skip }, async () => {
+  const { page, context } = await open();
+  const config = await page.inputValue('#config');
+  await settle(page, () => page.fill('#config', config.replace('"to": ["slack"]', '"to": ["pager"]')));
+  assert.match(await page.locator('#config-errors').textContent(), /\/routes\/2\/to\/0\s*unknown_destination/);
+  await shot(page, 'config-error');
+  await context.close();
+});
+
+test('a shared link restores the state in a new page (secrets stay out)', { skip }, async () => {
+  const { page, context } = await open();
+  const config = (await page.inputValue('#config')).replace('"every-event"', '"all-events"');
+  await settle(page, async () => {
+    await page.selectOption('#sample', 'duration');
+    await page.selectOption('#kind', 'form');
+    await page.fill('#config', config);
+    await page.click('details summary');
+    await page.fill('#secrets', 'CALLHOOK_TOKEN=not-in-the-link\nGA4_API_SECRET=x\nGOOGLE_ADS_DEVELOPER_TOKEN=y');
+  });
+  const payload = await page.inputValue('#payload');
+  const url = page.url();
+  assert.match(url, /#state=[A-Za-z0-9_-]+$/);
+  const state = JSON.parse(Buffer.from(url.split('#state=')[1], 'base64url').toString('utf8'));
+  assert.equal(state.payload, payload);
+  assert.ok(!JSON.stringify(state).includes('not-in-the-link'));
+  await context.close();
+
+  const restored = await open(url);
+  assert.equal(await restored.page.inputValue('#payload'), payload);
+  assert.equal(await restored.page.inputValue('#config'), config);
+  assert.equal(await restored.page.inputValue('#kind'), 'form');
+  assert.match(await restored.page.locator('#fields tr[data-field="Call.Duration"]').textContent(), /not_integer/);
+  assert.match(await restored.page.locator('#routes').textContent(), /Nothing routed: the request was refused \(400/);
+  await shot(restored.page, 'shared', { fullPage: true });
+  assert.deepEqual(restored.problems, []);
+  await restored.context.close();
+});
+
+test('sequence mode plays the steps through one engine and shows the duplicate', { skip }, async () => {
+  const { page, context, problems } = await open();
+  await settle(page, () => page.check('input[name=view][value=sequence]'));
+  const moments = page.locator('#timeline > li');
+  assert.equal(await moments.count(), 4);
+  assert.match(await moments.nth(0).textContent(), /200 accepted.*Call\.Initiate.*1 delivery/);
+  assert.match(await moments.nth(1).textContent(), /200 accepted.*Call\.Complete.*4 deliveries/);
+  assert.match(await moments.nth(2).textContent(), /200 duplicate.*duplicate.*0 deliveries/);
+  assert.equal(await moments.nth(2).getAttribute('class'), 'moment duplicate');
+  assert.match(await moments.nth(3).textContent(), /sweep/);
+  await shot(page, 'sequence', { fullPage: true });
+  // The view is part of the shared state too.
+  const again = await open(page.url());
+  assert.equal(await again.page.locator('#timeline > li.duplicate').count(), 1);
+  await again.context.close();
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('keeps working offline once loaded (service worker)', { skip }, async () => {
+  const { page, context } = await open();
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  await page.reload(); // now controlled by the worker, which has cached the files
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null);
+  await context.setOffline(true);
+  await page.reload();
+  await page.waitForFunction(() => /Evaluated in/.test(document.querySelector('#status').textContent));
+  await settle(page, () => page.selectOption('#sample', 'lowercase'));
+  assert.match(await page.locator('#fields tr[data-field="Call.Disposition"]').textContent(), /case-sensitive: use NO ANSWER/);
+  await context.close();
+});

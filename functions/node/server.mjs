@@ -31,7 +31,16 @@ const settings = {
 function log(entry) {
   const line = JSON.stringify({ time: new Date().toISOString(), ...entry }, (key, value) =>
     typeof value === 'string' ? redact(value) : value);
-  process.stdout.write(line + '\n');
+  pendingLog.push(line);
+  if (pendingLog.length === 1) setImmediate(flushLog);
+}
+// Lines are written in batches, once per turn of the event loop: one write per request costs
+// more than the rest of the request's logging.
+const pendingLog = [];
+function flushLog() {
+  if (pendingLog.length === 0) return;
+  process.stdout.write(pendingLog.join('\n') + '\n');
+  pendingLog.length = 0;
 }
 function redact(text) {
   let out = text.replace(/\+\d{7,15}\b/g, '[number]');
@@ -198,6 +207,7 @@ async function main() {
     await store.close?.();
     if (redis) await redis.quit();
     log({ level: 'info', msg: 'stopped' });
+    flushLog();
     process.exit(0);
   }
   process.on('SIGTERM', () => shutdown('SIGTERM'));
@@ -206,5 +216,6 @@ async function main() {
 
 main().catch((error) => {
   log({ level: 'error', msg: 'start_failed', error: error?.errors ? error.errors : String(error?.message ?? error) });
+  flushLog();
   process.exit(1);
 });

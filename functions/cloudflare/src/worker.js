@@ -1,0 +1,346 @@
+// The callhook Cloudflare Worker: the npm package's engine (resolved through its "workerd"
+// export condition, which imports the .wasm as a module) in a module Worker.
+//
+// - fetch: `/hook` and `/hook/*` take webhooks, `/healthz` answers, anything else is the
+//   playground's static files (the [assets] binding) or 404.
+// - A webhook is first handled without a record to learn its call's record key (the engine
+//   derives it from the payload; refused requests have none and are answered at once). The
+//   request then goes to that call's Durable Object (idFromName(recordKey)), which reads the
+//   record, handles the request again with it, stores the new record and puts the deliveries
+//   on the Queue, one request at a time: an Initiate and a Complete of one call cannot race.
+// - The Durable Object's alarm drops the record at expires_at and sweeps it at sweep_at
+//   (an Initiate whose Complete is overdue fires the `abandoned` routes once).
+// - queue: sends each delivery with fetch; retryable failures are retried through the Queue
+//   with backoff (Retry-After honoured), others go to the dead-letter queue.
+import { DurableObject } from 'cloudflare:workers';
+import { createEngine } from 'callhook';
+import exampleConfig from '../../../examples/configs/example.json';
+
+const QUEUE_BATCH = 100; // sendBatch's message limit
+
+// ---- the engine, one per isolate (and per config text) ------------------------------------------
+
+let cached = null; // {configText, promise}
+
+function configText(env) {
+  const text = typeof env.CALLHOOK_CONFIG === 'string' ? env.CALLHOOK_CONFIG.trim() : '';
+  if (text !== '') return text;
+  if (env.CALLHOOK_CONFIG && typeof env.CALLHOOK_CONFIG === 'object') return JSON.stringify(env.CALLHOOK_CONFIG);
+  return JSON.stringify(exampleConfig);
+}
+
+/** The engine for this env: secrets (`wrangler secret put NAME`) are read from `env`. */
+function engineFor(env) {
+  const text = configText(env);
+  if (!cached || cached.configText !== text) {
+    const promise = createEngine(text, {
+      secrets: (name) => (typeof env[name] === 'string' ? env[name] : undefined),
+    });
+    cached = { configText: text, promise };
+    promise.catch(() => {
+      if (cached?.promise === promise) cached = null; // try again on the next request
+    });
+  }
+  return cached.promise;
+}
+
+// ---- small helpers ------------------------------------------------------------------------------
+
+function json(status, value, headers = []) {
+  return new Response(JSON.stringify(value), { status, headers: [['Content-Type', 'application/json'], ...headers] });
+}
+
+function problem(status, title, detail, headers = []) {
+  return new Response(JSON.stringify({ type: 'about:blank', title, status, detail }), {
+    status,
+    headers: [['Content-Type', 'application/problem+json'], ...headers],
+  });
+}
+
+/** The engine's response object as a Response. */
+function toResponse(response) {
+  const status = Number(response?.status ?? 500);
+  const headers = new Headers();
+  for (const [name, value] of response?.headers ?? []) headers.append(name, String(value));
+  const nullBody = status === 204 || status === 205 || status === 304;
+  return new Response(nullBody ? null : response?.body ?? '', { status, headers });
+}
+
+function log(level, msg, fields = {}) {
+  const line = JSON.stringify({ level, msg, ...fields }, (key, value) =>
+    typeof value === 'string' ? value.replace(/\+\d{7,15}\b/g, '[number]') : value);
+  if (level === 'error') console.error(line);
+  else console.log(line);
+}
+
+class BodyTooLarge extends Error {}
+
+async function readBody(request, limit) {
+  const declared = Number(request.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > limit) throw new BodyTooLarge();
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      throw new BodyTooLarge();
+    }
+    chunks.push(value);
+  }
+  const body = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    body.set(c, at);
+    at += c.byteLength;
+  }
+  return body;
+}
+
+/** Puts the deliveries on the Queue (in batches of at most 100 messages). */
+async function enqueue(env, deliveries) {
+  for (let i = 0; i < deliveries.length; i += QUEUE_BATCH) {
+    await env.DELIVERIES.sendBatch(deliveries.slice(i, i + QUEUE_BATCH).map((body) => ({ body, contentType: 'json' })));
+  }
+}
+
+/** When the record's Durable Object must wake up: its sweep or its expiry, whichever is first. */
+function nextAlarm(record) {
+  let parsed;
+  try {
+    parsed = JSON.parse(record);
+  } catch {
+    return null;
+  }
+  const times = [parsed?.sweep_at, parsed?.expires_at].filter((t) => typeof t === 'number' && Number.isFinite(t));
+  return times.length ? Math.min(...times) * 1000 : null;
+}
+
+// ---- the Durable Object: one per call -----------------------------------------------------------
+
+const RECORD = 'record';
+
+export class CallRecord extends DurableObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    this.lock = Promise.resolve();
+  }
+
+  /** Runs `fn` after every earlier call has finished (the engine's read-decide-write is atomic). */
+  serialized(fn) {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => {});
+    return run;
+  }
+
+  /** Stores (or deletes) the record and schedules the alarm for its sweep or expiry. */
+  async store(record) {
+    const storage = this.ctx.storage;
+    if (record === null) {
+      await storage.delete(RECORD);
+      await storage.deleteAlarm();
+      return;
+    }
+    await storage.put(RECORD, record);
+    const at = nextAlarm(record);
+    if (at === null) await storage.deleteAlarm();
+    else await storage.setAlarm(at);
+  }
+
+  /**
+   * Handles one webhook for this call (RPC from the Worker): {method, url, headers, body} at
+   * `now`, expecting the record key `key`. Returns the response to give the sender.
+   */
+  handle(request, now, key) {
+    return this.serialized(async () => {
+      const engine = await engineFor(this.env);
+      const previous = (await this.ctx.storage.get(RECORD)) ?? null;
+      const outcome = engine.handle(request, { now, record: previous });
+      if (outcome.record !== null && outcome.recordKey !== key) {
+        log('error', 'record_key_mismatch', { expected: key, got: outcome.recordKey });
+        return { status: 500, headers: [['Content-Type', 'application/problem+json']],
+          body: JSON.stringify({ type: 'about:blank', title: 'Internal Server Error', status: 500, detail: 'the webhook could not be processed' }) };
+      }
+      if (outcome.record !== null) await this.store(outcome.record);
+      try {
+        await enqueue(this.env, outcome.deliveries);
+      } catch (err) {
+        // Put the previous record back so the sender's retry is not taken for a duplicate.
+        if (outcome.record !== null) await this.store(previous);
+        log('error', 'enqueue_failed', { key, error: String(err?.message ?? err) });
+        return { status: 503, headers: [['Content-Type', 'application/problem+json'], ['Retry-After', '5']],
+          body: JSON.stringify({ type: 'about:blank', title: 'Service Unavailable', status: 503, detail: 'the deliveries could not be persisted; retry' }) };
+      }
+      if (outcome.log) log('info', 'webhook', { ...outcome.log });
+      return outcome.response;
+    });
+  }
+
+  /** Drops an expired record; sweeps one whose sweep_at has passed. Throwing retries the alarm. */
+  alarm() {
+    return this.serialized(async () => {
+      const record = (await this.ctx.storage.get(RECORD)) ?? null;
+      if (record === null) return;
+      const now = Date.now() / 1000;
+      let parsed = null;
+      try {
+        parsed = JSON.parse(record);
+      } catch {
+        // unreadable: keep it for people to look at, until its expiry is known
+      }
+      if (typeof parsed?.expires_at === 'number' && parsed.expires_at <= now) {
+        await this.ctx.storage.deleteAll();
+        await this.ctx.storage.deleteAlarm();
+        return;
+      }
+      if (typeof parsed?.sweep_at === 'number' && parsed.sweep_at <= now) {
+        const engine = await engineFor(this.env);
+        const outcome = engine.sweep(record, now);
+        if (outcome.record !== null) await this.store(outcome.record);
+        try {
+          await enqueue(this.env, outcome.deliveries);
+        } catch (err) {
+          if (outcome.record !== null) await this.store(record);
+          throw err;
+        }
+        if (outcome.deliveries.length) log('info', 'swept', { key: outcome.recordKey, deliveries: outcome.deliveries.length });
+        return;
+      }
+      const at = nextAlarm(record);
+      if (at !== null) await this.ctx.storage.setAlarm(at);
+    });
+  }
+}
+
+// ---- fetch --------------------------------------------------------------------------------------
+
+async function handleWebhook(request, env) {
+  let engine;
+  try {
+    engine = await engineFor(env);
+  } catch (err) {
+    log('error', 'config', { code: err?.code, errors: err?.errors });
+    return problem(500, 'Internal Server Error', 'the webhook could not be processed');
+  }
+  const limit = Number(env.CALLHOOK_MAX_REQUEST_BYTES) > 0 ? Number(env.CALLHOOK_MAX_REQUEST_BYTES) : 1 << 20;
+  let body;
+  try {
+    body = await readBody(request, limit);
+  } catch (err) {
+    if (err instanceof BodyTooLarge) return problem(413, 'Content Too Large', `request body exceeds ${limit} bytes`);
+    return problem(400, 'Bad Request', 'the request body could not be read');
+  }
+  const req = { method: request.method, url: request.url, headers: [...request.headers], body };
+  const now = Date.now() / 1000;
+  // Without a record: refused requests, and everything when correlation is off, end here.
+  const outcome = engine.handle(req, { now, record: null });
+  if (outcome.record === null || !outcome.recordKey) {
+    try {
+      await enqueue(env, outcome.deliveries);
+    } catch (err) {
+      log('error', 'enqueue_failed', { error: String(err?.message ?? err) });
+      return problem(503, 'Service Unavailable', 'the deliveries could not be persisted; retry', [['Retry-After', '5']]);
+    }
+    if (outcome.log) log('info', 'webhook', { ...outcome.log });
+    return toResponse(outcome.response);
+  }
+  const stub = env.CALL_RECORDS.get(env.CALL_RECORDS.idFromName(outcome.recordKey));
+  try {
+    return toResponse(await stub.handle(req, now, outcome.recordKey));
+  } catch (err) {
+    log('error', 'durable_object', { key: outcome.recordKey, error: String(err?.message ?? err) });
+    return problem(503, 'Service Unavailable', 'the call record is unavailable; retry', [['Retry-After', '5']]);
+  }
+}
+
+async function fetchHandler(request, env) {
+  const { pathname } = new URL(request.url);
+  if (pathname === '/hook' || pathname.startsWith('/hook/')) return handleWebhook(request, env);
+  if (pathname === '/healthz') {
+    try {
+      await engineFor(env);
+      return json(200, { status: 'ok' });
+    } catch (err) {
+      return json(503, { status: 'error', detail: 'the config is invalid', code: err?.code ?? null });
+    }
+  }
+  if (env.ASSETS && (request.method === 'GET' || request.method === 'HEAD')) return env.ASSETS.fetch(request);
+  return problem(404, 'Not Found', 'no such endpoint');
+}
+
+// ---- queue: send the deliveries -----------------------------------------------------------------
+
+const RETRYABLE = new Set([408, 409, 425, 429]);
+
+/** Seconds a Retry-After header asks for (delta seconds or an HTTP date), or null. */
+export function retryAfterSeconds(value, nowMs = Date.now()) {
+  if (!value) return null;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text);
+  const at = Date.parse(text);
+  return Number.isFinite(at) ? Math.max(0, Math.ceil((at - nowMs) / 1000)) : null;
+}
+
+/** Exponential backoff with full jitter after `attempts` tries; Retry-After wins; at most `max`. */
+export function backoffSeconds(attempts, { base = 2, max = 3600, retryAfter = null } = {}) {
+  const cap = Math.min(max, 43200); // the Queue's delay limit is 12 hours
+  if (retryAfter !== null) return Math.min(cap, Math.max(0, retryAfter));
+  const ceiling = Math.min(cap, base * 2 ** Math.max(0, attempts - 1));
+  return Math.ceil(Math.random() * ceiling);
+}
+
+async function deliver(msg, env) {
+  const d = msg.body;
+  const fields = { route: d.route, destination: d.destination, key: d.idempotency_key, attempts: msg.attempts };
+  const retry = (retryAfter, status) => {
+    const delaySeconds = backoffSeconds(msg.attempts, {
+      base: Number(env.CALLHOOK_RETRY_BASE_SECONDS) || 2,
+      max: Number(env.CALLHOOK_RETRY_MAX_SECONDS) || 3600,
+      retryAfter,
+    });
+    log('info', 'delivery_retry', { ...fields, status, delaySeconds });
+    msg.retry({ delaySeconds });
+  };
+  let response;
+  try {
+    response = await fetch(d.url, {
+      method: d.method || 'POST',
+      headers: d.headers,
+      body: d.method === 'GET' || d.method === 'HEAD' ? undefined : d.body,
+      signal: AbortSignal.timeout(15000),
+    });
+  } catch (err) {
+    retry(null, null);
+    return;
+  }
+  const status = response.status;
+  await response.body?.cancel().catch(() => {});
+  if (status >= 200 && status < 300) {
+    log('info', 'delivery_delivered', { ...fields, status });
+    msg.ack();
+    return;
+  }
+  if (status >= 500 || RETRYABLE.has(status)) {
+    retry(retryAfterSeconds(response.headers.get('retry-after')), status);
+    return;
+  }
+  // Not worth retrying (3xx, 4xx): dead-lettered at once, with the answer's status.
+  try {
+    await env.DEAD_LETTERS.send({ delivery: d, status, attempts: msg.attempts }, { contentType: 'json' });
+    log('error', 'delivery_dead', { ...fields, status });
+    msg.ack();
+  } catch {
+    retry(null, status);
+  }
+}
+
+export default {
+  fetch: fetchHandler,
+  async queue(batch, env) {
+    await Promise.all(batch.messages.map((msg) => deliver(msg, env)));
+  },
+};

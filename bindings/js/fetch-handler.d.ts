@@ -77,3 +77,10 @@ export class ConflictError extends Error {
 }
 export class EngineError extends Error {}
 export class BodyTooLargeError extends Error {}
+
+/** An RFC 9457 problem document as a Response. */
+export function problem(status: number, title: string, detail: string, extraHeaders?: [string, string][]): Response;
+/** The engine's response object ({status, headers, body}) as a Response. */
+export function toResponse(response: { status: number; headers?: [string, string][] | Record<string, string>; body?: string }): Response;
+/** The request body as bytes; rejects with BodyTooLargeError past `limit` without reading on. */
+export function readBody(request: Request, limit: number): Promise<Uint8Array>;

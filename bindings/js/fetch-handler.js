@@ -44,14 +44,16 @@ export class BodyTooLargeError extends Error {
   }
 }
 
-function problem(status, title, detail, extraHeaders = []) {
+/** An RFC 9457 problem document as a Response. */
+export function problem(status, title, detail, extraHeaders = []) {
   return new Response(JSON.stringify({ type: 'about:blank', title, status, detail }), {
     status,
     headers: [['Content-Type', 'application/problem+json'], ...extraHeaders],
   });
 }
 
-function toResponse(response) {
+/** The engine's response object ({status, headers, body}) as a Response. */
+export function toResponse(response) {
   const status = Number(response?.status ?? 500);
   const headers = new Headers();
   const h = response?.headers ?? [];
@@ -61,7 +63,8 @@ function toResponse(response) {
   return new Response(body, { status, headers });
 }
 
-async function readBody(request, limit) {
+/** The request body as bytes; throws BodyTooLargeError past `limit` without reading on. */
+export async function readBody(request, limit) {
   const declared = Number(request.headers.get('content-length'));
   if (Number.isFinite(declared) && declared > limit) throw new BodyTooLargeError(limit);
   if (!request.body) return new Uint8Array(0);

@@ -13,15 +13,6 @@ namespace {
 
 using nlohmann::json;
 
-void write_diagnostics(JsonWriter& w, const std::vector<Diagnostic>& list) {
-  w.begin_array();
-  for (const Diagnostic& d : list) {
-    w.begin_object().key("field").string(d.field).key("code").string(d.code);
-    w.key("message").string(d.message).end_object();
-  }
-  w.end_array();
-}
-
 // An RFC 9457 problem document.
 Response problem(int status, std::string_view type, std::string_view title, std::string_view detail,
                  const std::vector<Diagnostic>* errors = nullptr,

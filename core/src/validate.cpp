@@ -252,6 +252,8 @@ class Validator {
   bool session_present_ = false;
 };
 
+}  // namespace
+
 void write_diagnostics(JsonWriter& w, const std::vector<Diagnostic>& list) {
   w.begin_array();
   for (const Diagnostic& d : list) {
@@ -263,8 +265,6 @@ void write_diagnostics(JsonWriter& w, const std::vector<Diagnostic>& list) {
   }
   w.end_array();
 }
-
-}  // namespace
 
 std::optional<Mode> parse_mode(std::string_view text) {
   if (text == "lenient") return Mode::lenient;

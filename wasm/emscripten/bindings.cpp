@@ -64,15 +64,6 @@ json parse_json(std::string_view text) {
   return json::parse(text.begin(), text.end(), nullptr, false);
 }
 
-void write_diagnostics(JsonWriter& w, const std::vector<Diagnostic>& list) {
-  w.begin_array();
-  for (const Diagnostic& d : list) {
-    w.begin_object().key("field").string(d.field).key("code").string(d.code);
-    w.key("message").string(d.message).end_object();
-  }
-  w.end_array();
-}
-
 View error(const std::vector<Diagnostic>& list) {
   JsonWriter w(begin('E'));
   write_diagnostics(w, list);

@@ -38,6 +38,12 @@ struct Report {
 /// duplicate_field, empty_payload.
 [[nodiscard]] Report validate(const FieldList& fields, Mode mode);
 
+class JsonWriter;
+
+/// Writes a list of findings as [{"field","code","message"}, ...] (verdicts, problem documents,
+/// config errors).
+void write_diagnostics(JsonWriter& w, const std::vector<Diagnostic>& list);
+
 /// Appends a report to `out` as {"valid","event","errors":[{field,code,message}],"warnings"}.
 void write_report_json(const Report& report, std::string& out);
 

@@ -14,6 +14,7 @@
 //   with backoff (Retry-After honoured), others go to the dead-letter queue.
 import { DurableObject } from 'cloudflare:workers';
 import { createEngine } from 'callhook';
+import { BodyTooLargeError, problem, readBody, toResponse } from 'callhook/fetch-handler';
 import exampleConfig from '../../../examples/configs/example.json';
 
 const QUEUE_BATCH = 100; // sendBatch's message limit
@@ -50,21 +51,7 @@ function json(status, value, headers = []) {
   return new Response(JSON.stringify(value), { status, headers: [['Content-Type', 'application/json'], ...headers] });
 }
 
-function problem(status, title, detail, headers = []) {
-  return new Response(JSON.stringify({ type: 'about:blank', title, status, detail }), {
-    status,
-    headers: [['Content-Type', 'application/problem+json'], ...headers],
-  });
-}
 
-/** The engine's response object as a Response. */
-function toResponse(response) {
-  const status = Number(response?.status ?? 500);
-  const headers = new Headers();
-  for (const [name, value] of response?.headers ?? []) headers.append(name, String(value));
-  const nullBody = status === 204 || status === 205 || status === 304;
-  return new Response(nullBody ? null : response?.body ?? '', { status, headers });
-}
 
 function log(level, msg, fields = {}) {
   const line = JSON.stringify({ level, msg, ...fields }, (key, value) =>
@@ -73,33 +60,7 @@ function log(level, msg, fields = {}) {
   else console.log(line);
 }
 
-class BodyTooLarge extends Error {}
 
-async function readBody(request, limit) {
-  const declared = Number(request.headers.get('content-length'));
-  if (Number.isFinite(declared) && declared > limit) throw new BodyTooLarge();
-  if (!request.body) return new Uint8Array(0);
-  const reader = request.body.getReader();
-  const chunks = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => {});
-      throw new BodyTooLarge();
-    }
-    chunks.push(value);
-  }
-  const body = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    body.set(c, at);
-    at += c.byteLength;
-  }
-  return body;
-}
 
 /** Puts the deliveries on the Queue (in batches of at most 100 messages). */
 async function enqueue(env, deliveries) {
@@ -231,7 +192,7 @@ async function handleWebhook(request, env) {
   try {
     body = await readBody(request, limit);
   } catch (err) {
-    if (err instanceof BodyTooLarge) return problem(413, 'Content Too Large', `request body exceeds ${limit} bytes`);
+    if (err instanceof BodyTooLargeError) return problem(413, 'Content Too Large', `request body exceeds ${limit} bytes`);
     return problem(400, 'Bad Request', 'the request body could not be read');
   }
   const req = { method: request.method, url: request.url, headers: [...request.headers], body };

@@ -9,7 +9,7 @@ import path from 'node:path';
 import {
   createDeliveryQueue, jsonlJournal, redisJournal, backoffDelay, parseRetryAfter, classifyStatus,
 } from '../../bindings/js/delivery.js';
-import { redisSkip, startRedis, closeClient } from './redis-server.mjs';
+import { redisSkip, redisFixture } from './redis-server.mjs';
 
 // A receiver whose `plan(request, countForThisKey)` answers {status, headers?, delayMs?} or
 // "reset" (the connection is destroyed without a response). Every request is recorded.
@@ -442,24 +442,7 @@ describe('jsonlJournal', () => {
 });
 
 describe('redisJournal', { skip: redisSkip }, () => {
-  let server;
-  let createClient;
-  const clients = [];
-  async function client() {
-    const c = createClient({ url: server.url });
-    c.on('error', () => {});
-    await c.connect();
-    clients.push(c);
-    return c;
-  }
-  before(async () => {
-    ({ createClient } = await import('redis'));
-    server = await startRedis();
-  });
-  after(async () => {
-    for (const c of clients) await closeClient(c).catch(() => {});
-    if (server) await server.stop();
-  });
+  const { client } = redisFixture(before, after);
 
   test('restart in the middle of deliveries: everything arrives exactly once', async () => {
     // Each queue gets its own client, as a restarted process would.

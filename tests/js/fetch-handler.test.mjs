@@ -7,7 +7,7 @@ import http from 'node:http';
 import { createFetchHandler, sweepDue } from '../../bindings/js/fetch-handler.js';
 import { memoryStore, redisStore } from '../../bindings/js/stores.js';
 import { createDeliveryQueue } from '../../bindings/js/delivery.js';
-import { redisSkip, startRedis, closeClient } from './redis-server.mjs';
+import { redisSkip, redisFixture } from './redis-server.mjs';
 
 const T0 = 1714533342;
 const ABANDON_AFTER = 100;
@@ -409,17 +409,7 @@ describe('sweeps', () => {
 // End to end with real parts: Redis records shared by two handler instances, real delivery
 // queues sending to a loopback receiver.
 describe('two instances on Redis with real delivery', { skip: redisSkip }, () => {
-  let server;
-  let createClient;
-  const clients = [];
-  before(async () => {
-    ({ createClient } = await import('redis'));
-    server = await startRedis();
-  });
-  after(async () => {
-    for (const c of clients) await closeClient(c).catch(() => {});
-    if (server) await server.stop();
-  });
+  const { client } = redisFixture(before, after);
 
   test('racing webhooks across instances: every route delivered exactly once', async () => {
     const received = new Map();
@@ -435,10 +425,7 @@ describe('two instances on Redis with real delivery', { skip: redisSkip }, () =>
     const sink = `http://127.0.0.1:${rx.address().port}/sink`;
     const instances = [];
     for (let i = 0; i < 2; i++) {
-      const c = createClient({ url: server.url });
-      c.on('error', () => {});
-      await c.connect();
-      clients.push(c);
+      const c = await client();
       const queue = createDeliveryQueue({ baseDelayMs: 20 });
       // The real clock: Redis judges expiry by its own.
       instances.push({ queue, handler: createFetchHandler({ engine: fakeEngine({ destination: sink }), store: redisStore(c, { prefix: 'e2e:' }), queue, maxConflictRetries: 20 }) });

@@ -4,36 +4,18 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync }
+import { existsSync, mkdtempSync, readFileSync, writeFileSync }
   from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { packageDir, packageSkip } from './package-build.mjs';
 import { pathToFileURL } from 'node:url';
 
 const root = new URL('../../', import.meta.url).pathname;
-const pkg = join(root, 'bindings/js');
+const pkg = packageDir;
 const cli = process.env.CALLHOOK_CLI ?? join(root, 'build/native/callhook');
 
-// The package loads dist/; a fresher build/emscripten output (what `cmake --build` leaves) is
-// copied there first, as bindings/js/build.sh would.
-function builtPackage() {
-  const files = ['callhook_wasm.mjs', 'callhook_wasm.wasm'];
-  const built = join(root, 'build/emscripten');
-  if (files.every((f) => existsSync(join(built, f)))) {
-    mkdirSync(join(pkg, 'dist'), { recursive: true });
-    for (const f of files) {
-      const target = join(pkg, 'dist', f);
-      if (!existsSync(target) || statSync(target).mtimeMs < statSync(join(built, f)).mtimeMs) {
-        copyFileSync(join(built, f), target);
-      }
-    }
-  }
-  return files.every((f) => existsSync(join(pkg, 'dist', f)));
-}
-
-const skip = builtPackage()
-  ? false
-  : 'the Emscripten build output is absent: run `bash bindings/js/build.sh` first';
+const skip = packageSkip;
 const ch = skip ? null : await import(join(pkg, 'index.js'));
 const wasmPath = join(pkg, 'dist/callhook_wasm.wasm');
 

@@ -4,33 +4,15 @@
 // tests/vectors/README.md). A difference from native is a bug in one of them.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { packageDir, packageSkip } from './package-build.mjs';
 import { isDeepStrictEqual } from 'node:util';
 
 const root = new URL('../../', import.meta.url).pathname;
-const pkg = join(root, 'bindings/js');
+const pkg = packageDir;
 
-// The package loads dist/; a fresher build/emscripten output (what `cmake --build` leaves) is
-// copied there first, as bindings/js/build.sh would.
-function builtPackage() {
-  const files = ['callhook_wasm.mjs', 'callhook_wasm.wasm'];
-  const built = join(root, 'build/emscripten');
-  if (files.every((f) => existsSync(join(built, f)))) {
-    mkdirSync(join(pkg, 'dist'), { recursive: true });
-    for (const f of files) {
-      const target = join(pkg, 'dist', f);
-      if (!existsSync(target) || statSync(target).mtimeMs < statSync(join(built, f)).mtimeMs) {
-        copyFileSync(join(built, f), target);
-      }
-    }
-  }
-  return files.every((f) => existsSync(join(pkg, 'dist', f)));
-}
-
-const skip = builtPackage()
-  ? false
-  : 'the Emscripten build output is absent: run `bash bindings/js/build.sh` first';
+const skip = packageSkip;
 const callhook = skip ? null : await import(join(pkg, 'index.js'));
 const runtime = skip ? null : await callhook.init();
 

@@ -97,3 +97,30 @@ export async function closeClient(client) {
   if (typeof client.close === 'function') await client.close();
   else await client.quit();
 }
+
+/**
+ * For a describe block: a redis-server started before its tests and stopped after them, and
+ * `client()` giving a connected node-redis client that is closed at the end.
+ */
+export function redisFixture(before, after) {
+  let server;
+  let createClient;
+  const clients = [];
+  before(async () => {
+    ({ createClient } = await import('redis'));
+    server = await startRedis();
+  });
+  after(async () => {
+    for (const c of clients) await closeClient(c).catch(() => {});
+    if (server) await server.stop();
+  });
+  return {
+    async client() {
+      const c = createClient({ url: server.url });
+      c.on('error', () => {});
+      await c.connect();
+      clients.push(c);
+      return c;
+    },
+  };
+}

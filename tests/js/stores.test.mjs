@@ -4,7 +4,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { memoryStore, redisStore, recordMeta } from '../../bindings/js/stores.js';
-import { redisSkip, startRedis, closeClient } from './redis-server.mjs';
+import { redisSkip, redisFixture } from './redis-server.mjs';
 
 const storesUrl = new URL('../../bindings/js/stores.js', import.meta.url).href;
 
@@ -156,27 +156,8 @@ describe('memoryStore', () => {
 });
 
 describe('redisStore', { skip: redisSkip }, () => {
-  let server;
-  let createClient;
-  const clients = [];
+  const { client } = redisFixture(before, after);
   let n = 0;
-
-  async function client() {
-    const c = createClient({ url: server.url });
-    c.on('error', () => {});
-    await c.connect();
-    clients.push(c);
-    return c;
-  }
-
-  before(async () => {
-    ({ createClient } = await import('redis'));
-    server = await startRedis();
-  });
-  after(async () => {
-    for (const c of clients) await closeClient(c).catch(() => {});
-    if (server) await server.stop();
-  });
 
   // Each contract test gets its own prefix on the shared server.
   contract(async () => redisStore(await client(), { prefix: `t${++n}:` }));

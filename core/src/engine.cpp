@@ -9,14 +9,10 @@
 #include "text_util.h"
 
 namespace callhook {
-namespace {
 
-using nlohmann::json;
-
-// An RFC 9457 problem document.
 Response problem(int status, std::string_view type, std::string_view title, std::string_view detail,
-                 const std::vector<Diagnostic>* errors = nullptr,
-                 const std::vector<Diagnostic>* warnings = nullptr, std::string_view code = {}) {
+                 const std::vector<Diagnostic>* errors, const std::vector<Diagnostic>* warnings,
+                 std::string_view code) {
   Response r;
   r.status = status;
   r.headers.push_back({"Content-Type", "application/problem+json"});
@@ -38,6 +34,10 @@ Response problem(int status, std::string_view type, std::string_view title, std:
   w.end_object();
   return r;
 }
+
+namespace {
+
+using nlohmann::json;
 
 std::string log_line(std::string_view level, std::string_view message, int status,
                      const std::function<void(JsonWriter&)>& more) {

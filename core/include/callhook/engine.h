@@ -59,6 +59,14 @@ struct Outcome {
   std::string log;         // one JSON log line; no secrets, tokens or caller numbers
 };
 
+/// An RFC 9457 problem document (`type` is urn:callhook:problem:<type>) as a response, for the
+/// engine's answers and for the shells' own (store unavailable, body too large, ...).
+[[nodiscard]] Response problem(int status, std::string_view type, std::string_view title,
+                               std::string_view detail,
+                               const std::vector<Diagnostic>* errors = nullptr,
+                               const std::vector<Diagnostic>* warnings = nullptr,
+                               std::string_view code = {});
+
 /// How write_outcome_json names things: `cli` is the `callhook handle` output (the record as a
 /// JSON value, snake_case keys); `javascript` is the npm package's (the record as a string a
 /// store saves byte for byte, camelCase keys beside it, and `authScheme`).

@@ -20,13 +20,29 @@ std::string read_source(const std::string& relative) {
   return data;
 }
 
+std::optional<std::string> bench_secret(std::string_view name) {
+  if (name == "CALLHOOK_TOKEN") return "s3cret-token";
+  return "secret-value";
+}
+
+// What a cold start costs natively: the engine built from the example config (the wasm targets
+// add instantiation; bench/edge-report.mjs compares them).
+void BM_EngineFromConfig(benchmark::State& state) {
+  const std::string config = read_source("examples/configs/example.json");
+  for (auto _ : state) {
+    auto engine = callhook::Engine::from_config(config, bench_secret);
+    if (!engine) {
+      state.SkipWithError("example config refused");
+      return;
+    }
+    benchmark::DoNotOptimize(&*engine);
+  }
+}
+BENCHMARK(BM_EngineFromConfig);
+
 void BM_HandleThreeRoutes(benchmark::State& state) {
-  const callhook::SecretLookup secrets = [](std::string_view name) -> std::optional<std::string> {
-    if (name == "CALLHOOK_TOKEN") return "s3cret-token";
-    return "secret-value";
-  };
   const auto engine =
-      callhook::Engine::from_config(read_source("examples/configs/example.json"), secrets);
+      callhook::Engine::from_config(read_source("examples/configs/example.json"), bench_secret);
   if (!engine) {
     state.SkipWithError("example config refused");
     return;

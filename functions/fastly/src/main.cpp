@@ -162,6 +162,12 @@ std::string write_entry(const OutboxEntry& entry) {
   return out;
 }
 
+// One entry per delivery: a route's deliveries to several destinations share their
+// Idempotency-Key, so the destination is part of the entry's key.
+std::string entry_key(std::string_view prefix, const Delivery& d) {
+  return kv_key(prefix, d.idempotency_key + "/" + d.destination);
+}
+
 std::optional<OutboxEntry> read_entry(std::string_view text) {
   const nlohmann::json doc = nlohmann::json::parse(text, nullptr, false);
   if (!doc.is_object()) return std::nullopt;
@@ -227,7 +233,7 @@ class Outbox {
   // Persists deliveries before the sender is answered, leased to this run for kLeaseSeconds.
   bool persist(const std::vector<Delivery>& deliveries, std::vector<std::string>& keys) const {
     for (const Delivery& d : deliveries) {
-      const std::string key = kv_key(kOutboxPrefix, d.idempotency_key);
+      const std::string key = entry_key(kOutboxPrefix, d);
       const OutboxEntry entry{d, 0, now_ + kLeaseSeconds};
       auto written = kv_.insert(key, write_entry(entry), {});
       if (!written || !*written) {
@@ -253,10 +259,10 @@ class Outbox {
     std::string why;
     if (response) {
       verdict = verdict_of(response->status);
-      why = "status " + std::to_string(response->status);
+      why = d.destination + ": status " + std::to_string(response->status);
       if (verdict == Verdict::retry) wait = retry_after_seconds(response->retry_after);
     } else {
-      why = response.error().message();
+      why = d.destination + ": " + response.error().message();
     }
     if (verdict == Verdict::delivered) {
       if (auto removed = kv_.remove(key); !removed) {
@@ -278,8 +284,8 @@ class Outbox {
       return;
     }
     // Dead letter: kept for 30 days under dead/ for an operator to look at and replay.
-    if (auto dead = kv_.insert(kv_key(kDeadPrefix, d.idempotency_key), write_entry(entry),
-                               expiring(kDeadTtlSeconds));
+    if (auto dead =
+            kv_.insert(entry_key(kDeadPrefix, d), write_entry(entry), expiring(kDeadTtlSeconds));
         !dead || !*dead) {
       log_.event("error", "a dead delivery could not be kept; it stays in the outbox",
                  dead ? "precondition failed" : dead.error().message(), d.idempotency_key);

@@ -46,6 +46,13 @@ std::optional<std::string> read_input(std::string_view command, std::string_view
   return data;
 }
 
+bool write_file(const std::string& path, std::string_view bytes) {
+  std::FILE* file = std::fopen(path.c_str(), "wb");
+  if (file == nullptr) return false;
+  const bool written = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
+  return std::fclose(file) == 0 && written;
+}
+
 Args::Args(int argc, char** argv, int first) {
   for (int i = first; i < argc; ++i) words_.emplace_back(argv[i]);
   used_.assign(words_.size(), false);

@@ -20,6 +20,10 @@ std::optional<std::string> read_file(const std::string& path);
 /// Reads a whole file, or standard input for "-". nullopt (with a message on stderr) on failure.
 std::optional<std::string> read_input(std::string_view command, std::string_view path);
 
+/// Writes `bytes` as the whole of a file, replacing it; false when it cannot be written (nothing
+/// is printed).
+bool write_file(const std::string& path, std::string_view bytes);
+
 /// Buffered standard output: one write per 64 KiB rather than per line.
 class Output {
  public:

@@ -1,4 +1,4 @@
-// callhook check-config | match | verify | handle: the engine commands.
+// callhook check-config | match | verify | handle | sweep: the engine commands.
 #include <charconv>
 #include <cstdlib>
 #include <ctime>
@@ -9,6 +9,8 @@
 #include "callhook/crypto.h"
 #include "callhook/engine.h"
 #include "callhook/filter.h"
+#include "callhook/json_writer.h"
+#include "callhook/validate.h"
 #include "cli_io.h"
 #include "commands.h"
 
@@ -123,14 +125,17 @@ std::optional<Request> request_from_json(std::string_view text, std::string& pro
 int cmd_check_config(int argc, char** argv) {
   if (wants_help(argc, argv)) {
     print_help(
-        "Usage: callhook check-config FILE\n\n"
+        "Usage: callhook check-config [--json] FILE\n\n"
         "Checks a config file (schema: core/schema/config.schema.json). Secrets referenced as\n"
         "${NAME} are read from the environment; a missing one is a problem.\n\n"
+        "  --json   print {\"valid\", \"errors\": [{\"field\", \"code\", \"message\"}]} (and the\n"
+        "           route and destination counts when valid) on stdout instead\n\n"
         "Exit status: 0 valid, 1 invalid (every problem on stderr with its JSON Pointer),\n"
         "2 usage or I/O error.\n");
     return kExitOk;
   }
   Args args(argc, argv, 2);
+  const bool as_json = args.flag("--json");
   if (const auto unknown = args.unknown())
     return usage_error("check-config", "unknown option " + *unknown);
   const auto rest = args.positionals();
@@ -138,6 +143,20 @@ int cmd_check_config(int argc, char** argv) {
   const auto text = read_input("check-config", rest[0]);
   if (!text) return kExitUsage;
   const ConfigResult result = parse_config(*text, environment_secret);
+  if (as_json) {
+    Output output;
+    JsonWriter w(output.buffer());
+    w.begin_object().key("valid").boolean(result.config.has_value());
+    if (result.config) {
+      w.key("routes").number(static_cast<std::int64_t>(result.config->routes.size()));
+      w.key("destinations").number(static_cast<std::int64_t>(result.config->destinations.size()));
+    }
+    w.key("errors");
+    write_diagnostics(w, result.errors);
+    w.end_object();
+    output.buffer().push_back('\n');
+    return result.config ? kExitOk : kExitRejected;
+  }
   if (!result.config) {
     print_diagnostics("check-config", result.errors);
     return kExitRejected;
@@ -236,17 +255,40 @@ int cmd_verify(int argc, char** argv) {
   return kExitOk;
 }
 
+namespace {
+
+// Prints an outcome as `handle` and `sweep` do. With `record_out`, the record to store is first
+// written there byte for byte, as a shell stores it (the file is left as it is when there is
+// none), so the next run can pass it back with --record.
+int print_outcome(std::string_view command, const Outcome& outcome,
+                  const std::optional<std::string>& record_out) {
+  if (record_out && outcome.record && !write_file(*record_out, *outcome.record)) {
+    std::fprintf(stderr, "callhook %.*s: cannot write %s\n", static_cast<int>(command.size()),
+                 command.data(), record_out->c_str());
+    return kExitUsage;
+  }
+  Output output;
+  write_outcome_json(outcome, output.buffer());
+  output.buffer().push_back('\n');
+  return kExitOk;
+}
+
+}  // namespace
+
 int cmd_handle(int argc, char** argv) {
   if (wants_help(argc, argv)) {
     print_help(
-        "Usage: callhook handle --config FILE [--now EPOCH_SECONDS] [--record FILE] "
-        "REQUEST_FILE\n\n"
+        "Usage: callhook handle --config FILE [--now EPOCH_SECONDS] [--record FILE]\n"
+        "                       [--record-out FILE] REQUEST_FILE\n\n"
         "Runs one request through the engine and prints the Outcome as JSON: the response the\n"
         "sender gets, the deliveries to send, the route decisions, the verdict, the canonical\n"
         "event, the record to store and the log line. REQUEST_FILE is JSON\n"
         "{\"method\", \"url\", \"headers\": {...}, \"body\"} (or \"body_base64\"). Secrets come "
         "from\n"
         "the environment. --now defaults to the current time.\n\n"
+        "  --record FILE      the call's stored correlation record, as is\n"
+        "  --record-out FILE  write the record to store to FILE byte for byte (left as it is\n"
+        "                     when there is nothing to store); may be the --record file\n\n"
         "Exit status: 0 when handled (whatever the response), 2 on a bad config, request or "
         "usage.\n");
     return kExitOk;
@@ -254,6 +296,7 @@ int cmd_handle(int argc, char** argv) {
   Args args(argc, argv, 2);
   const auto config_path = args.option("--config");
   const auto record_path = args.option("--record");
+  const auto record_out = args.option("--record-out");
   std::int64_t now = 0;
   if (!read_epoch(args, "handle", now)) return kExitUsage;
   if (args.missing_value()) return usage_error("handle", *args.missing_value() + " needs a value");
@@ -274,11 +317,41 @@ int cmd_handle(int argc, char** argv) {
     record = read_input("handle", *record_path);
     if (!record) return kExitUsage;
   }
-  const Outcome outcome = engine->handle(*request, now, record);
-  Output output;
-  write_outcome_json(outcome, output.buffer());
-  output.buffer().push_back('\n');
-  return kExitOk;
+  return print_outcome("handle", engine->handle(*request, now, record), record_out);
+}
+
+int cmd_sweep(int argc, char** argv) {
+  if (wants_help(argc, argv)) {
+    print_help(
+        "Usage: callhook sweep --config FILE [--now EPOCH_SECONDS] [--record-out FILE] "
+        "RECORD_FILE\n\n"
+        "Looks at a call's stored correlation record at --now, as a shell's timer does: an\n"
+        "Initiate whose Complete is overdue (the record's sweep_at has passed) becomes an\n"
+        "abandoned call and fires the `abandoned` routes once. Prints the Outcome as JSON, as\n"
+        "handle does; its response status is 0 (nobody is answered) and its record is null when\n"
+        "nothing was due. Secrets come from the environment. --now defaults to the current "
+        "time.\n\n"
+        "  --record-out FILE  write the record to store to FILE byte for byte (left as it is\n"
+        "                     when there is nothing to store); may be RECORD_FILE\n\n"
+        "Exit status: 0 when swept (whatever was due), 2 on a bad config or usage.\n");
+    return kExitOk;
+  }
+  Args args(argc, argv, 2);
+  const auto config_path = args.option("--config");
+  const auto record_out = args.option("--record-out");
+  std::int64_t now = 0;
+  if (!read_epoch(args, "sweep", now)) return kExitUsage;
+  if (args.missing_value()) return usage_error("sweep", *args.missing_value() + " needs a value");
+  if (const auto unknown = args.unknown())
+    return usage_error("sweep", "unknown option " + *unknown);
+  const auto rest = args.positionals();
+  if (!config_path) return usage_error("sweep", "--config is required");
+  if (rest.size() != 1) return usage_error("sweep", "takes one record file");
+  const auto engine = load_engine("sweep", *config_path);
+  if (!engine) return kExitUsage;
+  const auto record = read_input("sweep", rest[0]);
+  if (!record) return kExitUsage;
+  return print_outcome("sweep", engine->sweep(*record, now), record_out);
 }
 
 }  // namespace callhook::cli

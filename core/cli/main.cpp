@@ -23,6 +23,7 @@ constexpr Command kCommands[] = {
     {"match", "evaluate a filter against a JSON document", cmd_match},
     {"verify", "check a webhook signature", cmd_verify},
     {"handle", "run one request through the engine and print the outcome", cmd_handle},
+    {"sweep", "sweep a call's stored record: fire the abandoned routes when due", cmd_sweep},
     {"replay", "run a log of requests through the engine with a record store", cmd_replay},
 };
 

@@ -91,11 +91,7 @@ class FolderStore final : public RecordStore {
     // Write then rename, so a crash never leaves half a record.
     const std::string path = folder_ + "/" + file_name(key);
     const std::string temp = path + ".tmp";
-    std::FILE* f = std::fopen(temp.c_str(), "wb");
-    if (f == nullptr) return false;
-    const bool written = std::fwrite(record.data(), 1, record.size(), f) == record.size();
-    if (std::fclose(f) != 0 || !written) return false;
-    return std::rename(temp.c_str(), path.c_str()) == 0;
+    return write_file(temp, record) && std::rename(temp.c_str(), path.c_str()) == 0;
   }
   std::vector<std::string> keys() override {
     std::vector<std::string> out;

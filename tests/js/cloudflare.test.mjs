@@ -5,46 +5,22 @@
 // call from racing, and `wrangler deploy --dry-run` bundles offline. Nothing leaves 127.0.0.1.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startWranglerDev, wranglerBin, wranglerEnv, wranglerSkip } from './wrangler.mjs';
 
 const root = new URL('../../', import.meta.url).pathname;
-const wranglerBin = join(root, 'node_modules/wrangler/bin/wrangler.js');
-const skip = !existsSync(wranglerBin)
-  ? 'wrangler is not installed (npm install at the repository root)'
-  : !existsSync(join(root, 'bindings/js/dist/callhook_wasm.wasm'))
-    ? 'the npm package is not built (bash bindings/js/build.sh)'
-    : false;
+const skip = wranglerSkip ||
+  (!existsSync(join(root, 'bindings/js/dist/callhook_wasm.wasm')) &&
+    'the npm package is not built (bash bindings/js/build.sh)');
 
 const TOKEN = 'cf-t0ken-s3cret';
 const initiate = readFileSync(join(root, 'examples/payloads/initiate.form'), 'utf8');
 const complete = readFileSync(join(root, 'examples/payloads/complete.form'), 'utf8');
 const withSid = (form, sid) => form.replace(/Call\.Sid=[^&]*/, `Call.Sid=${sid}`);
-
-// Wrangler offline: no metrics, no update check (it comes with the banner), no `Request.cf`
-// download, no account.
-const wranglerEnv = () => {
-  const env = { ...process.env, WRANGLER_SEND_METRICS: 'false', WRANGLER_HIDE_BANNER: 'true',
-    CLOUDFLARE_CF_FETCH_ENABLED: 'false', NO_COLOR: '1', CI: '1' };
-  delete env.CLOUDFLARE_API_TOKEN;
-  delete env.CLOUDFLARE_ACCOUNT_ID;
-  return env;
-};
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 // Records every delivery; keys containing FLAKY fail their first attempt with 503 Retry-After: 1.
 function startReceiver() {
@@ -106,51 +82,12 @@ before(async () => {
     .replace(/^directory = .*$/m, `directory = ${JSON.stringify(join(root, 'examples/playground'))}`)
     .replace(/^CALLHOOK_CONFIG = .*$/m, `CALLHOOK_CONFIG = ${JSON.stringify(JSON.stringify(config))}\nCALLHOOK_TOKEN = "${TOKEN}"`)
     .replace(/^CALLHOOK_RETRY_BASE_SECONDS = .*$/m, 'CALLHOOK_RETRY_BASE_SECONDS = "1"');
-  writeFileSync(join(dir, 'wrangler.toml'), toml);
-
-  const port = await freePort();
-  const inspector = await freePort();
-  const child = spawn(process.execPath, [wranglerBin, 'dev', '--config', join(dir, 'wrangler.toml'), '--local',
-    '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
-    '--persist-to', join(dir, 'state'), '--show-interactive-dev-session=false', '--log-level', 'info'], {
-    cwd: dir, env: wranglerEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: true,
-  });
-  let output = '';
-  child.stdout.on('data', (c) => { output += c; });
-  child.stderr.on('data', (c) => { output += c; });
-  dev = { child, output: () => output };
-  base = `http://127.0.0.1:${port}`;
-  // Ready once /healthz answers (workerd compiled the wasm and built the engine).
-  const until = Date.now() + 30000;
-  for (;;) {
-    if (child.exitCode !== null) assert.fail(`wrangler dev exited:\n${output}`);
-    try {
-      const r = await fetch(`${base}/healthz`);
-      if (r.status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > until) assert.fail(`wrangler dev did not start:\n${output}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  dev = await startWranglerDev({ toml, dir });
+  base = dev.base;
 });
 
 after(async () => {
-  if (dev) {
-    try {
-      process.kill(-dev.child.pid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-    await new Promise((r) => {
-      if (dev.child.exitCode !== null) return r();
-      const t = setTimeout(() => {
-        try { process.kill(-dev.child.pid, 'SIGKILL'); } catch { /* gone */ }
-        r();
-      }, 3000);
-      dev.child.on('exit', () => { clearTimeout(t); r(); });
-    });
-  }
+  await dev?.stop();
   receiver?.server.close();
   rmSync(dir, { recursive: true, force: true });
 });

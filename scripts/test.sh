@@ -21,11 +21,14 @@ cmake --preset native-asan >/dev/null
 cmake --build --preset native-asan
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --preset native-asan -j2
 
-step "wasm builds (WASI; Emscripten: the npm package)"
+step "wasm builds (WASI: the CLI and the Fastly program; Emscripten: the npm package)"
 cmake --preset wasi >/dev/null
 cmake --build --preset wasi
 bash bindings/js/build.sh
 bash examples/playground/build.sh
+
+step "Fastly package (fastly compute pack, offline)"
+bash functions/fastly/build.sh
 
 step "fuzzing, ${fuzz_seconds}s per target"
 cmake --preset fuzz >/dev/null

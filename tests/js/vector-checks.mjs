@@ -195,6 +195,19 @@ function valueOf(attempted, what) {
   return attempted.value;
 }
 
+/**
+ * The verdict and canonical event part of a payload vector's expectations: validity, event,
+ * errors and warnings as sets of (field, code), and the canonical event (null when invalid).
+ */
+export function checkVerdict(expect, verdict, event) {
+  assert.equal(verdict.valid, expect.valid, 'valid');
+  if ('event' in expect) assert.equal(verdict.event, expect.event, 'event');
+  assert.deepEqual(findings(verdict.errors), findings(expect.errors), 'errors');
+  assert.deepEqual(findings(verdict.warnings), findings(expect.warnings), 'warnings');
+  assert.equal(event !== null, verdict.valid, 'canonical written iff valid');
+  if ('canonical' in expect) assert.deepEqual(event, expect.canonical, 'canonical');
+}
+
 /** payload_vectors_test.cpp's checks over what runPayloadVector gives (or a target's equivalent). */
 export function checkPayloadVector(c, observed) {
   const { expect } = c;
@@ -203,12 +216,7 @@ export function checkPayloadVector(c, observed) {
   const result = valueOf(observed.inspect, 'inspect()');
   const { verdict } = result;
   if ('fields' in expect) assert.deepEqual(result.fields, expect.fields, 'fields');
-  assert.equal(verdict.valid, expect.valid, 'valid');
-  if ('event' in expect) assert.equal(verdict.event, expect.event, 'event');
-  assert.deepEqual(findings(verdict.errors), findings(expect.errors), 'errors');
-  assert.deepEqual(findings(verdict.warnings), findings(expect.warnings), 'warnings');
-  assert.equal(result.event !== null, verdict.valid, 'canonical written iff valid');
-  if ('canonical' in expect) assert.deepEqual(result.event, expect.canonical, 'canonical');
+  checkVerdict(expect, verdict, result.event);
 
   // The one-step functions say the same as the one pass.
   assert.deepEqual(valueOf(observed.validate, 'validate()'), verdict, 'validate()');

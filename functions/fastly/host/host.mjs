@@ -550,7 +550,8 @@ export function createFastlyHost(options) {
         w.worker.terminate();
       }, timeoutMs);
     }
-    w.worker.postMessage({ type: 'run', request: run.input, env: run.env, clockMs: clock() });
+    // The stores go with each run, so that setConfigStore/setSecretStore apply from the next run on.
+    w.worker.postMessage({ type: 'run', request: run.input, env: run.env, clockMs: clock(), config: workerConfig });
   }
 
   function onWorkerMessage(w, m) {
@@ -789,6 +790,24 @@ export function createFastlyHost(options) {
           });
         });
       });
+    },
+    /**
+     * Replaces (or creates, or with null removes) a Config Store; runs started from now on see it.
+     * @param {string} name
+     * @param {Record<string, string>|null} entries
+     */
+    setConfigStore(name, entries) {
+      if (entries === null) delete workerConfig.configStores[name];
+      else workerConfig.configStores[name] = configStoreEntry(name, { format: 'inline-toml', contents: entries }, process.cwd());
+    },
+    /**
+     * Replaces (or creates, or with null removes) a Secret Store; runs started from now on see it.
+     * @param {string} name
+     * @param {Record<string, string|Uint8Array>|null} entries
+     */
+    setSecretStore(name, entries) {
+      if (entries === null) delete workerConfig.secretStores[name];
+      else workerConfig.secretStores[name] = Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, asBytes(v)]));
     },
     /** @returns {Promise<void>} resolves when no run is queued or running */
     idle() {

@@ -889,7 +889,7 @@ function runProgram(msg, ctx) {
   const unsupported = new Set();
   const run = {
     request: msg.request,
-    config: ctx.config,
+    config: msg.config ?? ctx.config,
     handles: new HandleTable(),
     endpoints: new Map(),
     mem: null,

@@ -445,56 +445,6 @@ void index_due(const fastly::KvStore& kv, const callhook::Outcome& outcome, std:
   }
 }
 
-// Sweeps up to `batch` calls whose sweep time has passed (abandoned calls fire their routes).
-void sweep_due(const fastly::KvStore& kv, const callhook::Engine& engine, const Outbox& outbox,
-               std::int64_t now, std::uint32_t batch, const Log& log) {
-  auto page = kv.list(kDuePrefix, batch);
-  if (!page) {
-    log.event("warn", "the sweep index could not be listed", page.error().message());
-    return;
-  }
-  for (const std::string& due : page->keys) {
-    // due/<12-digit time>/<escaped record key>
-    const std::string_view rest = std::string_view(due).substr(kDuePrefix.size());
-    if (rest.size() < 13 || rest[12] != '/') continue;
-    std::int64_t at = 0;
-    for (const char c : rest.substr(0, 12)) at = at * 10 + (c - '0');
-    if (at > now) break;  // keys are in time order
-    const std::string escaped(rest.substr(13));
-    auto found = kv.lookup(escaped);
-    if (!found) continue;
-    std::string problem;
-    const auto record = *found ? callhook::parse_record((*found)->value, problem) : std::nullopt;
-    if (*found && !record) {
-      log.event("error", "an unreadable record was left as it is", problem, escaped);
-    } else if (record) {
-      SettleError error = SettleError::none;
-      auto settled = settle(
-          kv, record->key, *found, true,
-          [&](const std::optional<std::string>& record) {
-            return record ? engine.sweep(*record, now) : callhook::Outcome{};
-          },
-          log, error);
-      if (!settled) continue;  // left in the index: the next request tries again
-      if (settled->stored) {
-        std::vector<std::string> keys;
-        if (!outbox.persist(settled->outcome.deliveries, keys)) {
-          roll_back(kv, *settled, log);
-          continue;
-        }
-        log.line(settled->outcome.log);
-        index_due(kv, settled->outcome, now, log);
-        for (std::size_t i = 0; i < keys.size(); ++i) {
-          outbox.attempt(keys[i], OutboxEntry{settled->outcome.deliveries[i], 0, 0});
-        }
-      }
-    }
-    if (auto removed = kv.remove(due); !removed) {
-      log.event("warn", "a sweep index entry could not be removed", removed.error().message(), due);
-    }
-  }
-}
-
 // Where the config comes from, and whether outcomes are traced.
 struct Settings {
   std::string config;
@@ -565,13 +515,71 @@ std::optional<callhook::Engine> load_engine(const Settings& settings, const Log&
   return engine;
 }
 
-void trace(const Settings& settings, const callhook::Outcome& outcome, const Log& log) {
+void trace(const Settings& settings, const callhook::Outcome& outcome, const Log& log,
+           std::string_view swept_key = {}) {
   if (!settings.trace) return;
-  std::string line = "{\"refused\":false,\"outcome\":";
+  std::string line = "{\"refused\":false,";
+  if (!swept_key.empty()) {
+    JsonWriter w(line);
+    w.key("sweep").string(swept_key);
+    line += ',';
+  }
+  line += "\"outcome\":";
   callhook::write_outcome_json(outcome, line, callhook::OutcomeStyle::javascript);
   line += '}';
   if (auto written = settings.trace->write(line); !written) {
     log.event("warn", "the outcome could not be traced", written.error().message());
+  }
+}
+
+// Sweeps up to `batch` calls whose sweep time has passed (abandoned calls fire their routes).
+void sweep_due(const fastly::KvStore& kv, const callhook::Engine& engine, const Outbox& outbox,
+               std::int64_t now, std::uint32_t batch, const Settings& settings, const Log& log) {
+  auto page = kv.list(kDuePrefix, batch);
+  if (!page) {
+    log.event("warn", "the sweep index could not be listed", page.error().message());
+    return;
+  }
+  for (const std::string& due : page->keys) {
+    // due/<12-digit time>/<escaped record key>
+    const std::string_view rest = std::string_view(due).substr(kDuePrefix.size());
+    if (rest.size() < 13 || rest[12] != '/') continue;
+    std::int64_t at = 0;
+    for (const char c : rest.substr(0, 12)) at = at * 10 + (c - '0');
+    if (at > now) break;  // keys are in time order
+    const std::string escaped(rest.substr(13));
+    auto found = kv.lookup(escaped);
+    if (!found) continue;
+    std::string problem;
+    const auto record = *found ? callhook::parse_record((*found)->value, problem) : std::nullopt;
+    if (*found && !record) {
+      log.event("error", "an unreadable record was left as it is", problem, escaped);
+    } else if (record) {
+      SettleError error = SettleError::none;
+      auto settled = settle(
+          kv, record->key, *found, true,
+          [&](const std::optional<std::string>& stored) {
+            return stored ? engine.sweep(*stored, now) : callhook::Outcome{};
+          },
+          log, error);
+      if (!settled) continue;  // left in the index: the next request tries again
+      trace(settings, settled->outcome, log, record->key);
+      if (settled->stored) {
+        std::vector<std::string> keys;
+        if (!outbox.persist(settled->outcome.deliveries, keys)) {
+          roll_back(kv, *settled, log);
+          continue;
+        }
+        log.line(settled->outcome.log);
+        index_due(kv, settled->outcome, now, log);
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+          outbox.attempt(keys[i], OutboxEntry{settled->outcome.deliveries[i], 0, 0});
+        }
+      }
+    }
+    if (auto removed = kv.remove(due); !removed) {
+      log.event("warn", "a sweep index entry could not be removed", removed.error().message(), due);
+    }
   }
 }
 
@@ -602,7 +610,7 @@ int run() {
     const auto slash = path.find('/', scheme + 3);
     path = slash == std::string_view::npos ? std::string_view("/") : path.substr(slash);
   }
-  path = path.substr(0, path.find('?'));
+  path = path.substr(0, path.find_first_of("?#"));
   if (path == "/healthz") {
     answer({200, {{"Content-Type", "application/json"}}, "{\"status\":\"ok\"}"}, log);
     return 0;
@@ -678,7 +686,7 @@ int run() {
     outbox.attempt(keys[i], OutboxEntry{settled->outcome.deliveries[i], 0, 0});
   }
   outbox.retry_due(kBackgroundBatch, keys);
-  sweep_due(*kv, *engine, outbox, now, kBackgroundBatch, log);
+  sweep_due(*kv, *engine, outbox, now, kBackgroundBatch, *settings, log);
   return 0;
 }
 

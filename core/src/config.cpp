@@ -1,5 +1,7 @@
 #include "callhook/config.h"
 
+#include <algorithm>
+
 #include "callhook/filter.h"
 #include "callhook/template.h"
 #include "text_util.h"
@@ -160,6 +162,7 @@ class Reader {
         ok = false;
       } else {
         out += *value;
+        if (value->size() >= kScrubbedSecretBytes) resolved_.emplace_back(name, *value);
       }
       pos = end + 1;
     }
@@ -480,6 +483,29 @@ class Reader {
 
  private:
   const SecretLookup& secrets_;
+
+ public:
+  // Secret values of this many bytes or more are never left in an error message: a message that
+  // quotes a setting (a template, a URL) after ${NAME} was resolved names the reference instead.
+  static constexpr std::size_t kScrubbedSecretBytes = 4;
+  std::vector<std::pair<std::string, std::string>> resolved_;  // (name, value)
+
+  void scrub(std::vector<Diagnostic>& diagnostics) const {
+    auto secrets = resolved_;
+    std::sort(secrets.begin(), secrets.end(),
+              [](const auto& a, const auto& b) { return a.second.size() > b.second.size(); });
+    for (Diagnostic& d : diagnostics) {
+      for (const auto& [name, value] : secrets) {
+        const std::string reference = "${" + name + "}";
+        for (std::size_t at = d.message.find(value); at != std::string::npos;
+             at = d.message.find(value, at + reference.size())) {
+          d.message.replace(at, value.size(), reference);
+        }
+      }
+    }
+  }
+
+ private:
   std::vector<Diagnostic>& errors_;
 };
 
@@ -559,6 +585,7 @@ ConfigResult parse_config(std::string_view json_text, const SecretLookup& secret
     reader.read_correlation(*c, config);
   }
   reader.check_route_triggers(config);
+  reader.scrub(result.errors);
   if (result.errors.empty()) result.config = std::move(config);
   return result;
 }

@@ -17,6 +17,15 @@ mkdir -p "$here/bin"
 cp build/wasi/callhook-fastly.wasm "$here/bin/main.wasm"
 [[ "${1:-}" == "--compile-only" ]] && exit 0
 cd "$here"
-# The CLI comes from the repository's devDependencies (@fastly/cli); pack needs no account.
-FASTLY_DISABLE_TELEMETRY=1 "$root/node_modules/.bin/fastly" compute pack --wasm-binary bin/main.wasm
+# The Fastly CLI: $FASTLY_CLI, else the one npm ci installs on Linux x64 (the optional dependency
+# @fastly/cli-linux-x64 in the root package.json), else `fastly` on PATH. pack needs no account.
+fastly="${FASTLY_CLI:-$root/node_modules/@fastly/cli-linux-x64/fastly}"
+if [[ ! -x "$fastly" ]]; then
+  fastly="$(command -v fastly || true)"
+fi
+if [[ -z "$fastly" ]]; then
+  echo "build.sh: no Fastly CLI: run npm ci (Linux x64), install it, or set FASTLY_CLI" >&2
+  exit 2
+fi
+FASTLY_DISABLE_TELEMETRY=1 "$fastly" compute pack --wasm-binary bin/main.wasm
 ls -l pkg/callhook.tar.gz

@@ -30,6 +30,11 @@ bash examples/playground/build.sh
 step "Fastly package (fastly compute pack, offline)"
 bash functions/fastly/build.sh
 
+step "Cloudflare Worker bundle (wrangler deploy --dry-run, offline)"
+(cd functions/cloudflare && CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_SEND_METRICS=false \
+  WRANGLER_HIDE_BANNER=true ../../node_modules/.bin/wrangler deploy --dry-run \
+  --outdir ../../build/cloudflare | tail -n 5)
+
 step "fuzzing, ${fuzz_seconds}s per target"
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz

@@ -62,13 +62,7 @@ std::optional<std::string_view> header_value(const Request& request, std::string
 
 // Unix seconds as plain decimal digits (at most 18, so it fits an int64_t).
 std::optional<std::int64_t> parse_epoch(std::string_view text) {
-  if (text.empty() || text.size() > 18) return std::nullopt;
-  std::int64_t value = 0;
-  for (const char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    value = value * 10 + (c - '0');
-  }
-  return value;
+  return parse_decimal(text, 18);
 }
 
 // |a - b| <= tolerance without overflow, whatever the signs; a negative tolerance counts as 0.

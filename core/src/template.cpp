@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 #include <utility>
+
+#include "callhook/http.h"
 #include "text_util.h"
 #include "value_formats.h"
 
@@ -303,13 +305,9 @@ bool expect(std::string_view s, std::size_t& pos, char c) {
 std::optional<Instant> parse_epoch_text(std::string_view s) {
   const bool negative = !s.empty() && s.front() == '-';
   if (negative) s.remove_prefix(1);
-  if (s.empty() || s.size() > 12) return std::nullopt;
-  std::int64_t value = 0;
-  for (const char c : s) {
-    if (c < '0' || c > '9') return std::nullopt;
-    value = value * 10 + (c - '0');
-  }
-  return make_instant(negative ? -value : value, 0);
+  const std::optional<std::int64_t> value = parse_decimal(s, 12);
+  if (!value) return std::nullopt;
+  return make_instant(negative ? -*value : *value, 0);
 }
 
 std::optional<Instant> parse_datetime_text(std::string_view s) {

@@ -216,13 +216,7 @@ Verdict verdict_of(int status) {
 
 // Delta-seconds Retry-After; HTTP dates fall back to the backoff.
 std::optional<std::int64_t> retry_after_seconds(std::string_view value) {
-  if (value.empty() || value.size() > 9) return std::nullopt;
-  std::int64_t seconds = 0;
-  for (const char c : value) {
-    if (c < '0' || c > '9') return std::nullopt;
-    seconds = seconds * 10 + (c - '0');
-  }
-  return seconds;
+  return callhook::parse_decimal(value, 9);
 }
 
 class Outbox {
@@ -543,10 +537,11 @@ void sweep_due(const fastly::KvStore& kv, const callhook::Engine& engine, const 
   for (const std::string& due : page->keys) {
     // due/<12-digit time>/<escaped record key>
     const std::string_view rest = std::string_view(due).substr(kDuePrefix.size());
-    if (rest.size() < 13 || rest[12] != '/') continue;
-    std::int64_t at = 0;
-    for (const char c : rest.substr(0, 12)) at = at * 10 + (c - '0');
-    if (at > now) break;  // keys are in time order
+    const auto at = rest.size() < 13 || rest[12] != '/'
+                        ? std::nullopt
+                        : callhook::parse_decimal(rest.substr(0, 12), 12);
+    if (!at) continue;     // not one this program wrote
+    if (*at > now) break;  // keys are in time order
     const std::string escaped(rest.substr(13));
     auto found = kv.lookup(escaped);
     if (!found) continue;

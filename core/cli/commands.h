@@ -19,6 +19,7 @@ int cmd_match(int argc, char** argv);
 int cmd_verify(int argc, char** argv);
 int cmd_handle(int argc, char** argv);
 int cmd_sweep(int argc, char** argv);
+int cmd_attempt(int argc, char** argv);
 int cmd_replay(int argc, char** argv);
 
 /// `${NAME}` secrets for the CLI: the environment.

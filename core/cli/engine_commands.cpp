@@ -354,4 +354,42 @@ int cmd_sweep(int argc, char** argv) {
   return print_outcome("sweep", engine->sweep(*record, now), record_out);
 }
 
+int cmd_attempt(int argc, char** argv) {
+  if (wants_help(argc, argv)) {
+    print_help(
+        "Usage: callhook attempt --config FILE [ATTEMPT_FILE|-]\n\n"
+        "Asks the engine what follows one attempt of a delivery, as every shell does after it\n"
+        "sent one: delivered, retry at a time, or dead with a reason. ATTEMPT_FILE is JSON\n"
+        "{\"route\", \"destination\", \"idempotency_key\", \"attempt\" (1 for the first),\n"
+        " \"now_ms\", \"random\" (in [0, 1): the jitter's source),\n"
+        " \"answer\": {\"status\", \"headers\", \"body\"} or {\"timeout\": true} or {\"error\": "
+        "TEXT}}.\n"
+        "Prints {\"verdict\", \"code\", \"reason\", \"retry_at_ms\", \"delay_ms\", "
+        "\"retry_after\",\n"
+        "\"log\"}. The destination's `delivery` settings decide (see the README).\n\n"
+        "Exit status: 0 when decided (whatever the verdict), 2 on a bad config, attempt or "
+        "usage.\n");
+    return kExitOk;
+  }
+  Args args(argc, argv, 2);
+  const auto config_path = args.option("--config");
+  if (args.missing_value()) return usage_error("attempt", *args.missing_value() + " needs a value");
+  if (const auto unknown = args.unknown())
+    return usage_error("attempt", "unknown option " + *unknown);
+  const auto rest = args.positionals();
+  if (!config_path) return usage_error("attempt", "--config is required");
+  if (rest.size() > 1) return usage_error("attempt", "takes one attempt file");
+  const auto engine = load_engine("attempt", *config_path);
+  if (!engine) return kExitUsage;
+  const auto text = read_input("attempt", rest.empty() ? "-" : rest[0]);
+  if (!text) return kExitUsage;
+  std::string problem;
+  const auto input = parse_attempt_json(*text, problem);
+  if (!input) return usage_error("attempt", problem);
+  Output output;
+  write_attempt_verdict_json(engine->attempt_result(*input), output.buffer());
+  output.buffer().push_back('\n');
+  return kExitOk;
+}
+
 }  // namespace callhook::cli

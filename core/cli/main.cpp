@@ -24,6 +24,8 @@ constexpr Command kCommands[] = {
     {"verify", "check a webhook signature", cmd_verify},
     {"handle", "run one request through the engine and print the outcome", cmd_handle},
     {"sweep", "sweep a call's stored record: fire the abandoned routes when due", cmd_sweep},
+    {"attempt", "decide what follows a delivery attempt: delivered, retry at T, or dead",
+     cmd_attempt},
     {"replay", "run a log of requests through the engine with a record store", cmd_replay},
 };
 

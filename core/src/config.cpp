@@ -283,9 +283,13 @@ class Reader {
   void read_destination(const std::string& name, const json& d, Config& config) {
     const std::string p = with_token("/destinations", name);
     if (!expect_object(d, p)) return;
-    only_keys(d, p, {"format", "url", "method", "headers", "options"});
+    only_keys(d, p, {"format", "url", "method", "headers", "options", "delivery"});
     Destination dest;
     dest.name = name;
+    dest.delivery = config.delivery;
+    if (const json* delivery = member(d, "delivery")) {
+      read_delivery(*delivery, p + "/delivery", dest.delivery);
+    }
     if (const auto format = string(d, "format", p, false)) {
       if (const auto f = parse_render_format(*format)) {
         dest.format = *f;
@@ -320,6 +324,87 @@ class Reader {
     }
     check_options(dest, p + "/options");
     config.destinations.push_back(std::move(dest));
+  }
+
+  // Retry settings over `policy`, which holds the defaults: only what is written changes.
+  void read_delivery(const json& d, const std::string& p, RetryPolicy& policy) {
+    if (!expect_object(d, p)) return;
+    only_keys(d, p,
+              {"attempts", "schedule_seconds", "jitter", "retry_statuses", "retry_after",
+               "max_retry_after_seconds", "timeout_seconds"});
+    if (const auto n = integer(d, "attempts", p, 1, 1000)) policy.attempts = static_cast<int>(*n);
+    if (const json* schedule = member(d, "schedule_seconds")) {
+      const std::string sp = p + "/schedule_seconds";
+      if (!schedule->is_array() || schedule->empty()) {
+        error(sp, "wrong_type", "Expected a non-empty array of waits in seconds.");
+      } else {
+        std::vector<std::int64_t> waits;
+        for (std::size_t i = 0; i < schedule->size(); ++i) {
+          if (const auto ms =
+                  seconds_as_ms((*schedule)[i], sp + "/" + std::to_string(i), 0, 7 * 86400)) {
+            waits.push_back(*ms);
+          }
+        }
+        if (waits.size() == schedule->size()) policy.schedule_ms = std::move(waits);
+      }
+    }
+    if (const json* jitter = member(d, "jitter")) {
+      if (!jitter->is_number() || jitter->get<double>() < 0 || jitter->get<double>() > 1) {
+        error(p + "/jitter", "out_of_range", "Expected a number from 0 to 1.");
+      } else {
+        policy.jitter = jitter->get<double>();
+      }
+    }
+    if (const json* statuses = member(d, "retry_statuses")) {
+      const std::string sp = p + "/retry_statuses";
+      if (!statuses->is_array()) {
+        error(sp, "wrong_type", "Expected an array of statuses (numbers, or \"5xx\").");
+      } else {
+        policy.retry_statuses.clear();
+        policy.retry_5xx = false;
+        for (std::size_t i = 0; i < statuses->size(); ++i) {
+          const json& s = (*statuses)[i];
+          if (s.is_string() && s.get_ref<const std::string&>() == "5xx") {
+            policy.retry_5xx = true;
+          } else if (s.is_number_integer() && s.get<std::int64_t>() >= 300 &&
+                     s.get<std::int64_t>() <= 599) {
+            policy.retry_statuses.push_back(static_cast<int>(s.get<std::int64_t>()));
+          } else {
+            error(sp + "/" + std::to_string(i), "bad_value",
+                  "Expected a status from 300 to 599, or \"5xx\" for every 5xx.");
+          }
+        }
+      }
+    }
+    if (const auto b = boolean(d, "retry_after", p)) policy.honour_retry_after = *b;
+    if (const json* v = member(d, "max_retry_after_seconds")) {
+      if (const auto ms = seconds_as_ms(*v, p + "/max_retry_after_seconds", 0, 7 * 86400)) {
+        policy.max_retry_after_ms = *ms;
+      }
+    }
+    if (const json* v = member(d, "timeout_seconds")) {
+      if (const auto ms = seconds_as_ms(*v, p + "/timeout_seconds", 0.001, 600)) {
+        policy.timeout_ms = *ms;
+      }
+    }
+  }
+
+  // A number of seconds (fractions allowed) from `min` to `max`, as whole milliseconds.
+  std::optional<std::int64_t> seconds_as_ms(const json& value, const std::string& pointer,
+                                            double min, double max) {
+    if (!value.is_number()) {
+      error(pointer, "wrong_type",
+            "Expected a number of seconds, found " + std::string(type_name(value)) + ".");
+      return std::nullopt;
+    }
+    const double seconds = value.get<double>();
+    if (!(seconds >= min && seconds <= max)) {
+      error(pointer, "out_of_range",
+            "Expected seconds from " + std::string(min > 0 ? "0.001" : "0") + " to " +
+                std::to_string(static_cast<std::int64_t>(max)) + ".");
+      return std::nullopt;
+    }
+    return static_cast<std::int64_t>(seconds * 1000.0 + 0.5);
   }
 
   // Options may reference secrets anywhere in their strings.
@@ -555,10 +640,14 @@ ConfigResult parse_config(std::string_view json_text, const SecretLookup& secret
     reader.error("", "wrong_type", "The config must be a JSON object.");
     return result;
   }
-  reader.only_keys(
-      doc, "",
-      {"$schema", "auth", "validation", "response", "routes", "destinations", "correlation"});
+  reader.only_keys(doc, "",
+                   {"$schema", "auth", "validation", "response", "routes", "destinations",
+                    "correlation", "delivery"});
   Config config;
+  // The defaults first: every destination starts from them.
+  if (const json* d = reader.member(doc, "delivery")) {
+    reader.read_delivery(*d, "/delivery", config.delivery);
+  }
   if (const json* auth = reader.member(doc, "auth")) reader.read_auth(*auth, config);
   if (const json* v = reader.member(doc, "validation")) reader.read_validation(*v, config);
   if (const json* r = reader.member(doc, "response"); r && reader.expect_object(*r, "/response")) {

@@ -136,6 +136,7 @@ void Engine::fire(Trigger trigger, const std::string& canonical, const json& con
         d.method = dest->method;
         d.url = dest->url;
         d.idempotency_key = key_prefix + ":" + route.name;
+        d.timeout_ms = dest->delivery.timeout_ms;
         d.headers.push_back({"Content-Type", rendered.content_type});
         d.headers.push_back({"Idempotency-Key", d.idempotency_key});
         for (const HttpHeader& h : dest->headers) d.headers.push_back(h);
@@ -145,6 +146,12 @@ void Engine::fire(Trigger trigger, const std::string& canonical, const json& con
     }
     out.routes.push_back(std::move(decision));
   }
+}
+
+AttemptVerdict Engine::attempt_result(const AttemptInput& attempt) const {
+  const Destination* dest = config_.destination(attempt.destination);
+  return decide_attempt(dest != nullptr ? dest->delivery : config_.delivery,
+                        dest != nullptr ? answer_reader(dest->format) : nullptr, attempt);
 }
 
 Outcome Engine::sweep(const std::string& record, std::int64_t now) const {
@@ -410,6 +417,7 @@ void write_outcome_json(const Outcome& outcome, std::string& out, OutcomeStyle s
     w.key("headers");
     write_headers(w, d.headers);
     w.key("body").string(d.body).key("idempotency_key").string(d.idempotency_key);
+    w.key("timeout_ms").number(d.timeout_ms);
     w.end_object();
   }
   w.end_array();

@@ -186,4 +186,32 @@ Rendered render(const Destination& destination, std::string_view canonical, cons
   return {};
 }
 
+namespace {
+
+// A google.rpc.Status in `partialFailureError` means rows were refused inside the 200.
+std::optional<std::string> read_google_ads_answer(const AttemptAnswer& answer) {
+  const json doc = json::parse(answer.body, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) return std::nullopt;
+  const auto it = doc.find("partialFailureError");
+  if (it == doc.end() || it->is_null()) return std::nullopt;
+  if (it->is_object()) {
+    const auto message = it->find("message");
+    if (message != it->end() && message->is_string() &&
+        !message->get_ref<const std::string&>().empty()) {
+      return "partialFailureError: " + message->get<std::string>();
+    }
+    const auto code = it->find("code");
+    if (code == it->end() || (code->is_number_integer() && code->get<std::int64_t>() == 0)) {
+      return std::nullopt;  // an empty status: nothing was refused
+    }
+  }
+  return "partialFailureError: " + it->dump();
+}
+
+}  // namespace
+
+AnswerReader answer_reader(RenderFormat format) {
+  return format == RenderFormat::google_ads ? &read_google_ads_answer : nullptr;
+}
+
 }  // namespace callhook

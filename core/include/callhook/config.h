@@ -11,6 +11,7 @@
 #include "callhook/auth.h"
 #include "callhook/correlate.h"
 #include "callhook/decode.h"
+#include "callhook/delivery.h"
 #include "callhook/fields.h"
 #include "callhook/http.h"
 #include "callhook/validate.h"
@@ -29,6 +30,9 @@ struct Destination {
   std::string url;
   std::vector<HttpHeader> headers;
   nlohmann::json options = nlohmann::json::object();  // format settings (see the README)
+  /// How its deliveries are retried: the config's `delivery` defaults with this destination's
+  /// own `delivery` settings over them.
+  RetryPolicy delivery;
 };
 
 /// When a route fires. `event`: on each accepted webhook that is not a duplicate (the default);
@@ -57,6 +61,7 @@ struct Config {
   std::vector<Route> routes;
   std::vector<Destination> destinations;
   CorrelationConfig correlation;
+  RetryPolicy delivery;  // the defaults every destination starts from
 
   [[nodiscard]] const Destination* destination(std::string_view name) const;
 };

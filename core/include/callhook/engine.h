@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "callhook/config.h"
+#include "callhook/delivery.h"
 #include "callhook/http.h"
 #include "callhook/pipeline.h"
 
@@ -29,6 +30,8 @@ struct Delivery {
   std::string body;
   /// Call.Sid + ':' + event + ':' + route: stable across retries and duplicate deliveries.
   std::string idempotency_key;
+  /// One attempt's limit (the destination's `delivery.timeout_seconds`).
+  std::int64_t timeout_ms = 0;
 };
 
 /// Whether a route matched, and for a destination that cannot take this call, why.
@@ -95,6 +98,13 @@ class Engine {
   /// store with compare-and-set, as for handle) and deliveries, or no record when nothing was
   /// due. Records say when they are due in `sweep_at`.
   [[nodiscard]] Outcome sweep(const std::string& record, std::int64_t now) const;
+
+  /// Decides what follows an attempt of a delivery (see AttemptInput: its number, the answer or
+  /// transport failure, the time in milliseconds since the epoch and `random` in [0, 1) from the
+  /// shell): delivered, retry at a time, or dead with a reason. The
+  /// destination's policy and its format's reading of the answer decide; a destination the
+  /// config no longer has is retried on the config's defaults.
+  [[nodiscard]] AttemptVerdict attempt_result(const AttemptInput& attempt) const;
 
   [[nodiscard]] const Config& config() const { return config_; }
 

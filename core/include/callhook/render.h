@@ -6,6 +6,7 @@
 #include <string>
 
 #include "callhook/config.h"
+#include "callhook/delivery.h"
 
 namespace callhook {
 
@@ -21,5 +22,9 @@ struct Rendered {
 /// `fields`, `headers` and `query` objects.
 [[nodiscard]] Rendered render(const Destination& destination, std::string_view canonical,
                               const nlohmann::json& context);
+
+/// How `format` reads a destination's 2xx answer: nullptr when every 2xx is a delivery. Google
+/// Ads answers 200 with the rows it rejected in `partialFailureError`.
+[[nodiscard]] AnswerReader answer_reader(RenderFormat format);
 
 }  // namespace callhook

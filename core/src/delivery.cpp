@@ -1,0 +1,362 @@
+#include "callhook/delivery.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "callhook/json_writer.h"
+#include "text_util.h"
+#include "value_formats.h"
+
+namespace callhook {
+namespace {
+
+constexpr std::array<std::string_view, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+constexpr std::array<std::string_view, 7> kDays = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+constexpr std::array<std::string_view, 7> kLongDays = {
+    "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"};
+
+// A cursor over an HTTP date: each step consumes exactly what the grammar says or fails.
+class DateScanner {
+ public:
+  explicit DateScanner(std::string_view text) : text_(text) {}
+
+  bool literal(std::string_view s) {
+    if (text_.substr(at_).substr(0, s.size()) != s) return false;
+    at_ += s.size();
+    return true;
+  }
+  // Exactly `n` digits.
+  bool digits(std::size_t n, int& out) {
+    if (at_ + n > text_.size()) return false;
+    const auto v = parse_decimal(text_.substr(at_, n), n);
+    if (!v) return false;
+    out = static_cast<int>(*v);
+    at_ += n;
+    return true;
+  }
+  bool one_of(const auto& names, int& index) {
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      if (literal(names[i])) {
+        index = static_cast<int>(i);
+        return true;
+      }
+    }
+    return false;
+  }
+  // HH:MM:SS
+  bool time(int& h, int& m, int& s) {
+    return digits(2, h) && literal(":") && digits(2, m) && literal(":") && digits(2, s);
+  }
+  [[nodiscard]] bool done() const { return at_ == text_.size(); }
+
+ private:
+  std::string_view text_;
+  std::size_t at_ = 0;
+};
+
+std::optional<std::int64_t> to_epoch(int year, int month, int day, int h, int m, int s) {
+  if (month < 0 || month > 11 || day < 1 || h > 23 || m > 59 || s > 60) return std::nullopt;
+  static constexpr std::array<int, 12> kLength = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  if (day > kLength[static_cast<std::size_t>(month)] || (month == 1 && day == 29 && !leap)) {
+    return std::nullopt;
+  }
+  const std::int64_t days =
+      detail::days_from_civil(year, static_cast<unsigned>(month + 1), static_cast<unsigned>(day));
+  return days * 86400 + h * 3600 + m * 60 + std::min(s, 59);
+}
+
+std::string_view trim(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
+
+// A transport error or a destination's reason, cut to a readable length.
+std::string clip(std::string_view text, std::size_t max = 200) {
+  std::string out;
+  for (const char c : text.substr(0, max)) {
+    const auto u = static_cast<unsigned char>(c);
+    out.push_back(u < 0x20 || u == 0x7f ? ' ' : c);
+  }
+  if (text.size() > max) out += "...";
+  return out;
+}
+
+std::optional<std::string_view> header_value(const std::vector<HttpHeader>& headers,
+                                             std::string_view name) {
+  for (const HttpHeader& h : headers) {
+    if (detail::iequals(h.name, name)) return h.value;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool RetryPolicy::retryable(int status) const {
+  if (status >= 500 && status <= 599) return retry_5xx;
+  return std::find(retry_statuses.begin(), retry_statuses.end(), status) != retry_statuses.end();
+}
+
+std::int64_t RetryPolicy::scheduled_wait_ms(int attempt) const {
+  if (schedule_ms.empty()) return 0;
+  const auto i = static_cast<std::size_t>(std::max(attempt, 1) - 1);
+  return schedule_ms[std::min(i, schedule_ms.size() - 1)];
+}
+
+std::string_view to_string(AttemptVerdict::Kind kind) {
+  switch (kind) {
+    case AttemptVerdict::Kind::delivered:
+      return "delivered";
+    case AttemptVerdict::Kind::retry:
+      return "retry";
+    case AttemptVerdict::Kind::dead:
+      return "dead";
+  }
+  return "dead";
+}
+
+std::optional<std::int64_t> parse_http_date(std::string_view text) {
+  text = trim(text);
+  int wday = 0, day = 0, month = 0, year = 0, h = 0, m = 0, s = 0;
+  {  // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
+    DateScanner d(text);
+    if (d.one_of(kDays, wday) && d.literal(", ") && d.digits(2, day) && d.literal(" ") &&
+        d.one_of(kMonths, month) && d.literal(" ") && d.digits(4, year) && d.literal(" ") &&
+        d.time(h, m, s) && d.literal(" GMT") && d.done()) {
+      return to_epoch(year, month, day, h, m, s);
+    }
+  }
+  {  // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT (a two-digit year is the nearest past century's)
+    DateScanner d(text);
+    if (d.one_of(kLongDays, wday) && d.literal(", ") && d.digits(2, day) && d.literal("-") &&
+        d.one_of(kMonths, month) && d.literal("-") && d.digits(2, year) && d.literal(" ") &&
+        d.time(h, m, s) && d.literal(" GMT") && d.done()) {
+      return to_epoch(year < 70 ? 2000 + year : 1900 + year, month, day, h, m, s);
+    }
+  }
+  {  // asctime: Sun Nov  6 08:49:37 1994
+    DateScanner d(text);
+    if (d.one_of(kDays, wday) && d.literal(" ") && d.one_of(kMonths, month) && d.literal(" ") &&
+        (d.literal(" ") ? d.digits(1, day) : d.digits(2, day)) && d.literal(" ") &&
+        d.time(h, m, s) && d.literal(" ") && d.digits(4, year) && d.done()) {
+      return to_epoch(year, month, day, h, m, s);
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::int64_t> parse_retry_after(std::string_view value, std::int64_t now_ms) {
+  value = trim(value);
+  if (value.empty()) return std::nullopt;
+  if (const auto seconds = parse_decimal(value, 12)) return *seconds * 1000;
+  if (const auto at = parse_http_date(value)) return std::max<std::int64_t>(0, *at * 1000 - now_ms);
+  return std::nullopt;
+}
+
+AttemptVerdict decide_attempt(const RetryPolicy& policy, AnswerReader read_success,
+                              const AttemptInput& input) {
+  using Kind = AttemptVerdict::Kind;
+  const AttemptAnswer& answer = input.answer;
+  const int attempt = input.attempt;
+  const std::int64_t now_ms = input.now_ms;
+  const double random = input.random;
+  AttemptVerdict v;
+  const bool answered = answer.kind == AttemptAnswer::Kind::answered;
+  bool worth_retrying = false;
+  std::optional<std::int64_t> asked_wait;  // the destination's Retry-After
+  if (answered && answer.status >= 200 && answer.status <= 299) {
+    const std::optional<std::string> rejected =
+        read_success == nullptr ? std::nullopt : read_success(answer);
+    if (rejected) {
+      v.kind = Kind::dead;
+      v.code = "rejected";
+      v.reason = "HTTP " + std::to_string(answer.status) + " but rejected: " + clip(*rejected, 400);
+    } else {
+      v.kind = Kind::delivered;
+      v.code = "delivered";
+      v.reason = "HTTP " + std::to_string(answer.status);
+    }
+  } else if (answered && answer.status >= 300 && answer.status <= 399) {
+    // Redirects are not followed: a webhook POST turned into a GET would "succeed" without its
+    // body. The destination's final URL belongs in the config.
+    v.code = "redirect";
+    v.reason = "HTTP " + std::to_string(answer.status) + ": redirects are not followed";
+    if (header_value(answer.headers, "Location")) v.reason += "; configure the final URL";
+  } else if (answered) {
+    const std::string status = "HTTP " + std::to_string(answer.status);
+    worth_retrying = policy.retryable(answer.status);
+    v.code = worth_retrying ? "retryable_status" : "not_retryable_status";
+    v.reason = worth_retrying ? status : status + ", which is not retried";
+    if (worth_retrying && policy.honour_retry_after) {
+      if (const auto ra = header_value(answer.headers, "Retry-After")) {
+        asked_wait = parse_retry_after(*ra, now_ms);
+      }
+    }
+  } else {
+    worth_retrying = true;
+    const bool timeout = answer.kind == AttemptAnswer::Kind::timeout;
+    v.code = timeout ? "timeout" : "transport_error";
+    v.reason = timeout
+                   ? "no answer within " + std::to_string(policy.timeout_ms) + " ms"
+                   : "transport error: " + clip(answer.error.empty() ? "unknown" : answer.error);
+  }
+
+  if (worth_retrying) {
+    if (attempt >= policy.attempts) {
+      v.kind = Kind::dead;
+      v.reason = "gave up after " + std::to_string(attempt) + " attempts; the last: " + v.reason;
+      v.code = "attempts_exhausted";
+    } else {
+      v.kind = Kind::retry;
+      std::int64_t wait = 0;
+      if (asked_wait) {
+        wait = std::min(*asked_wait, policy.max_retry_after_ms);
+        v.retry_after = true;
+      } else {
+        const double r = std::isfinite(random) ? std::clamp(random, 0.0, 1.0) : 0.5;
+        const double factor = 1.0 + policy.jitter * (2.0 * r - 1.0);
+        wait = static_cast<std::int64_t>(
+            std::llround(static_cast<double>(policy.scheduled_wait_ms(attempt)) * factor));
+      }
+      v.delay_ms = std::max<std::int64_t>(0, wait);
+      v.retry_at_ms = now_ms + v.delay_ms;
+    }
+  } else if (v.kind != Kind::delivered) {
+    v.kind = Kind::dead;
+  }
+
+  // The log line names the delivery, never its URL or headers (they may hold secrets).
+  JsonWriter w(v.log);
+  w.begin_object();
+  w.key("level").string(v.kind == Kind::delivered ? "info"
+                        : v.kind == Kind::retry   ? "warn"
+                                                  : "error");
+  w.key("msg").string(v.kind == Kind::delivered ? "delivered"
+                      : v.kind == Kind::retry   ? "delivery_retry"
+                                                : "delivery_dead");
+  w.key("route").string(input.route).key("destination").string(input.destination);
+  w.key("idempotency_key").string(input.idempotency_key).key("attempt").number(attempt);
+  w.key("status");
+  if (answered) {
+    w.number(answer.status);
+  } else {
+    w.null();
+  }
+  w.key("code").string(v.code).key("reason").string(v.reason);
+  if (v.kind == Kind::retry) w.key("retry_in_ms").number(v.delay_ms);
+  w.end_object();
+  return v;
+}
+
+std::optional<AttemptInput> parse_attempt_json(std::string_view text, std::string& problem) {
+  using nlohmann::json;
+  const json doc = json::parse(text.begin(), text.end(), nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    problem = "the attempt must be a JSON object";
+    return std::nullopt;
+  }
+  AttemptInput in;
+  const auto text_of = [&](const char* key, std::string& into) {
+    const auto it = doc.find(key);
+    if (it == doc.end() || it->is_null()) return true;
+    if (!it->is_string()) {
+      problem = std::string(key) + " must be a string";
+      return false;
+    }
+    into = it->get<std::string>();
+    return true;
+  };
+  if (!text_of("route", in.route) || !text_of("destination", in.destination) ||
+      !text_of("idempotency_key", in.idempotency_key)) {
+    return std::nullopt;
+  }
+  if (const auto it = doc.find("attempt"); it != doc.end()) {
+    if (!it->is_number_integer() || it->get<std::int64_t>() < 1 ||
+        it->get<std::int64_t>() > 1'000'000) {
+      problem = "attempt must be a whole number from 1 (the first attempt)";
+      return std::nullopt;
+    }
+    in.attempt = static_cast<int>(it->get<std::int64_t>());
+  }
+  if (const auto it = doc.find("now_ms"); it != doc.end()) {
+    if (!it->is_number() || it->get<double>() < 0) {
+      problem = "now_ms must be milliseconds since the Unix epoch";
+      return std::nullopt;
+    }
+    in.now_ms = static_cast<std::int64_t>(it->get<double>());
+  }
+  if (const auto it = doc.find("random"); it != doc.end()) {
+    if (!it->is_number() || it->get<double>() < 0 || it->get<double>() > 1) {
+      problem = "random must be a number in [0, 1)";
+      return std::nullopt;
+    }
+    in.random = it->get<double>();
+  }
+  const auto a = doc.find("answer");
+  if (a == doc.end() || !a->is_object()) {
+    problem = "answer must be {status, headers, body}, {timeout: true} or {error}";
+    return std::nullopt;
+  }
+  if (const auto t = a->find("timeout"); t != a->end() && t->is_boolean() && t->get<bool>()) {
+    in.answer.kind = AttemptAnswer::Kind::timeout;
+  } else if (const auto e = a->find("error"); e != a->end() && !e->is_null()) {
+    in.answer.kind = AttemptAnswer::Kind::transport_error;
+    in.answer.error = e->is_string() ? e->get<std::string>() : e->dump();
+  } else {
+    const auto st = a->find("status");
+    if (st == a->end() || !st->is_number_integer() || st->get<std::int64_t>() < 100 ||
+        st->get<std::int64_t>() > 999) {
+      problem = "answer.status must be an HTTP status (100 to 999)";
+      return std::nullopt;
+    }
+    in.answer.status = static_cast<int>(st->get<std::int64_t>());
+    if (const auto h = a->find("headers"); h != a->end() && !h->is_null()) {
+      if (h->is_object()) {
+        for (const auto& [name, value] : h->items()) {
+          if (value.is_string()) in.answer.headers.push_back({name, value.get<std::string>()});
+        }
+      } else if (h->is_array()) {
+        for (const json& pair : *h) {
+          if (pair.is_array() && pair.size() == 2 && pair[0].is_string() && pair[1].is_string()) {
+            in.answer.headers.push_back({pair[0].get<std::string>(), pair[1].get<std::string>()});
+          }
+        }
+      } else {
+        problem = "answer.headers must be an object or [[name, value], ...]";
+        return std::nullopt;
+      }
+    }
+    if (const auto b = a->find("body"); b != a->end() && b->is_string()) {
+      in.answer.body = b->get<std::string>();
+    }
+  }
+  return in;
+}
+
+void write_attempt_verdict_json(const AttemptVerdict& v, std::string& out) {
+  JsonWriter w(out);
+  w.begin_object();
+  w.key("verdict").string(to_string(v.kind)).key("code").string(v.code);
+  w.key("reason").string(v.reason);
+  w.key("retry_at_ms");
+  if (v.kind == AttemptVerdict::Kind::retry) {
+    w.number(v.retry_at_ms);
+  } else {
+    w.null();
+  }
+  w.key("delay_ms");
+  if (v.kind == AttemptVerdict::Kind::retry) {
+    w.number(v.delay_ms);
+  } else {
+    w.null();
+  }
+  w.key("retry_after").boolean(v.retry_after);
+  w.key("log").raw(v.log);
+  w.end_object();
+}
+
+}  // namespace callhook

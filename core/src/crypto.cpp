@@ -20,6 +20,10 @@ constexpr std::uint32_t rotr(std::uint32_t x, int n) {
   return (x >> n) | (x << (32 - n));
 }
 
+constexpr std::uint64_t rotr64(std::uint64_t x, int n) {
+  return (x >> n) | (x << (64 - n));
+}
+
 constexpr std::uint8_t byte_at(std::string_view bytes, std::size_t i) {
   return static_cast<std::uint8_t>(bytes[i]);
 }
@@ -36,35 +40,47 @@ void store_be32(std::uint32_t v, std::uint8_t* p) {
   p[3] = static_cast<std::uint8_t>(v);
 }
 
-// Feeds `bytes` through the 64-byte block buffer, calling compress(block) for every full block.
-// Full blocks of the input are compressed in place, without being copied into the buffer.
-template <typename Compress>
-void absorb(detail::BlockBuffer& buf, std::string_view chars, Compress compress) {
+std::uint64_t load_be64(const std::uint8_t* p) {
+  return (std::uint64_t{load_be32(p)} << 32) | load_be32(p + 4);
+}
+
+void store_be64(std::uint64_t v, std::uint8_t* p) {
+  store_be32(static_cast<std::uint32_t>(v >> 32), p);
+  store_be32(static_cast<std::uint32_t>(v), p + 4);
+}
+
+// Feeds `bytes` through the block buffer, calling compress(block) for every full block. Full
+// blocks of the input are compressed in place, without being copied into the buffer.
+template <std::size_t Size, typename Compress>
+void absorb(detail::BlockBufferOf<Size>& buf, std::string_view chars, Compress compress) {
   const std::span<const std::uint8_t> bytes = byte_view(chars);
   buf.total += bytes.size();
   std::size_t i = 0;
   if (buf.used > 0) {
-    while (buf.used < kBlockSize && i < bytes.size()) buf.block[buf.used++] = bytes[i++];
-    if (buf.used < kBlockSize) return;
+    while (buf.used < Size && i < bytes.size()) buf.block[buf.used++] = bytes[i++];
+    if (buf.used < Size) return;
     compress(buf.block.data());
     buf.used = 0;
   }
-  for (; bytes.size() - i >= kBlockSize; i += kBlockSize) compress(bytes.data() + i);
+  for (; bytes.size() - i >= Size; i += Size) compress(bytes.data() + i);
   while (i < bytes.size()) buf.block[buf.used++] = bytes[i++];
 }
 
-// Appends the Merkle-Damgard padding shared by SHA-1 and SHA-256: 0x80, zeros, and the message
-// length in bits as a big-endian 64-bit number, so the message ends on a block boundary.
-template <typename Compress>
-void pad(detail::BlockBuffer& buf, Compress compress) {
+// Appends the Merkle-Damgard padding of the SHA family: 0x80, zeros, and the message length in
+// bits as a big-endian number filling the block's last eighth (64 bits for 64-byte blocks, 128
+// for SHA-512's 128-byte blocks, whose upper half is zero here: the length is a uint64_t of
+// bytes), so the message ends on a block boundary.
+template <std::size_t Size, typename Compress>
+void pad(detail::BlockBufferOf<Size>& buf, Compress compress) {
+  constexpr std::size_t kLengthBytes = Size / 8;
   const std::uint64_t bits = buf.total * 8;
   buf.block[buf.used++] = 0x80;
-  if (buf.used > kBlockSize - 8) {
-    while (buf.used < kBlockSize) buf.block[buf.used++] = 0;
+  if (buf.used > Size - kLengthBytes) {
+    while (buf.used < Size) buf.block[buf.used++] = 0;
     compress(buf.block.data());
     buf.used = 0;
   }
-  while (buf.used < kBlockSize - 8) buf.block[buf.used++] = 0;
+  while (buf.used < Size - 8) buf.block[buf.used++] = 0;
   for (int k = 7; k >= 0; --k) buf.block[buf.used++] = static_cast<std::uint8_t>(bits >> (8 * k));
   compress(buf.block.data());
   buf.used = 0;
@@ -133,6 +149,67 @@ void sha256_compress(std::array<std::uint32_t, 8>& state, const std::uint8_t* bl
     const std::uint32_t s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22);
     const std::uint32_t maj = (a & b) ^ (a & c) ^ (b & c);
     const std::uint32_t temp2 = s0 + maj;
+    h = g;
+    g = f;
+    f = e;
+    e = d + temp1;
+    d = c;
+    c = b;
+    b = a;
+    a = temp1 + temp2;
+  }
+  state[0] += a;
+  state[1] += b;
+  state[2] += c;
+  state[3] += d;
+  state[4] += e;
+  state[5] += f;
+  state[6] += g;
+  state[7] += h;
+}
+
+// SHA-512's round constants (FIPS 180-4 section 4.2.3): the first 64 bits of the fractional
+// parts of the cube roots of the first 80 primes.
+constexpr std::array<std::uint64_t, 80> kSha512K = {
+    0x428a2f98d728ae22, 0x7137449123ef65cd, 0xb5c0fbcfec4d3b2f, 0xe9b5dba58189dbbc,
+    0x3956c25bf348b538, 0x59f111f1b605d019, 0x923f82a4af194f9b, 0xab1c5ed5da6d8118,
+    0xd807aa98a3030242, 0x12835b0145706fbe, 0x243185be4ee4b28c, 0x550c7dc3d5ffb4e2,
+    0x72be5d74f27b896f, 0x80deb1fe3b1696b1, 0x9bdc06a725c71235, 0xc19bf174cf692694,
+    0xe49b69c19ef14ad2, 0xefbe4786384f25e3, 0x0fc19dc68b8cd5b5, 0x240ca1cc77ac9c65,
+    0x2de92c6f592b0275, 0x4a7484aa6ea6e483, 0x5cb0a9dcbd41fbd4, 0x76f988da831153b5,
+    0x983e5152ee66dfab, 0xa831c66d2db43210, 0xb00327c898fb213f, 0xbf597fc7beef0ee4,
+    0xc6e00bf33da88fc2, 0xd5a79147930aa725, 0x06ca6351e003826f, 0x142929670a0e6e70,
+    0x27b70a8546d22ffc, 0x2e1b21385c26c926, 0x4d2c6dfc5ac42aed, 0x53380d139d95b3df,
+    0x650a73548baf63de, 0x766a0abb3c77b2a8, 0x81c2c92e47edaee6, 0x92722c851482353b,
+    0xa2bfe8a14cf10364, 0xa81a664bbc423001, 0xc24b8b70d0f89791, 0xc76c51a30654be30,
+    0xd192e819d6ef5218, 0xd69906245565a910, 0xf40e35855771202a, 0x106aa07032bbd1b8,
+    0x19a4c116b8d2d0c8, 0x1e376c085141ab53, 0x2748774cdf8eeb99, 0x34b0bcb5e19b48a8,
+    0x391c0cb3c5c95a63, 0x4ed8aa4ae3418acb, 0x5b9cca4f7763e373, 0x682e6ff3d6b2b8a3,
+    0x748f82ee5defb2fc, 0x78a5636f43172f60, 0x84c87814a1f0ab72, 0x8cc702081a6439ec,
+    0x90befffa23631e28, 0xa4506cebde82bde9, 0xbef9a3f7b2c67915, 0xc67178f2e372532b,
+    0xca273eceea26619c, 0xd186b8c721c0c207, 0xeada7dd6cde0eb1e, 0xf57d4f7fee6ed178,
+    0x06f067aa72176fba, 0x0a637dc5a2c898a6, 0x113f9804bef90dae, 0x1b710b35131c471b,
+    0x28db77f523047d84, 0x32caab7b40c72493, 0x3c9ebe0a15c9bebc, 0x431d67c49c100d4c,
+    0x4cc5d4becb3e42b6, 0x597f299cfc657e2a, 0x5fcb6fab3ad6faec, 0x6c44198c4a475817,
+};
+
+void sha512_compress(std::array<std::uint64_t, 8>& state, const std::uint8_t* block) {
+  std::array<std::uint64_t, 80> w{};
+  for (std::size_t t = 0; t < 16; ++t) w[t] = load_be64(block + 8 * t);
+  for (std::size_t t = 16; t < 80; ++t) {
+    const std::uint64_t s0 = rotr64(w[t - 15], 1) ^ rotr64(w[t - 15], 8) ^ (w[t - 15] >> 7);
+    const std::uint64_t s1 = rotr64(w[t - 2], 19) ^ rotr64(w[t - 2], 61) ^ (w[t - 2] >> 6);
+    w[t] = w[t - 16] + s0 + w[t - 7] + s1;
+  }
+  std::uint64_t a = state[0], b = state[1], c = state[2], d = state[3];
+  std::uint64_t e = state[4], f = state[5], g = state[6], h = state[7];
+  for (std::size_t t = 0; t < 80; ++t) {
+    const std::uint64_t s1 = rotr64(e, 14) ^ rotr64(e, 18) ^ rotr64(e, 41);
+    const std::uint64_t ch = (e & f) ^ (~e & g);
+    const std::uint64_t temp1 = h + s1 + ch + kSha512K[t] + w[t];
+    const std::uint64_t s0 = rotr64(a, 28) ^ rotr64(a, 34) ^ rotr64(a, 39);
+    const std::uint64_t maj = (a & b) ^ (a & c) ^ (b & c);
+    const std::uint64_t temp2 = s0 + maj;
     h = g;
     g = f;
     f = e;
@@ -254,6 +331,30 @@ Sha256Digest Sha256::finish() {
   return out;
 }
 
+Sha512::Sha512() {
+  reset();
+}
+
+void Sha512::reset() {
+  // FIPS 180-4 section 5.3.5: the first 64 bits of the fractional parts of the square roots of
+  // the first 8 primes.
+  state_ = {0x6a09e667f3bcc908, 0xbb67ae8584caa73b, 0x3c6ef372fe94f82b, 0xa54ff53a5f1d36f1,
+            0x510e527fade682d1, 0x9b05688c2b3e6c1f, 0x1f83d9abfb41bd6b, 0x5be0cd19137e2179};
+  buffer_ = {};
+}
+
+void Sha512::update(std::string_view bytes) {
+  absorb(buffer_, bytes, [this](const std::uint8_t* block) { sha512_compress(state_, block); });
+}
+
+Sha512Digest Sha512::finish() {
+  pad(buffer_, [this](const std::uint8_t* block) { sha512_compress(state_, block); });
+  Sha512Digest out{};
+  for (std::size_t i = 0; i < state_.size(); ++i) store_be64(state_[i], out.data() + 8 * i);
+  reset();
+  return out;
+}
+
 Sha1Digest sha1(std::string_view bytes) {
   Sha1 h;
   h.update(bytes);
@@ -262,6 +363,12 @@ Sha1Digest sha1(std::string_view bytes) {
 
 Sha256Digest sha256(std::string_view bytes) {
   Sha256 h;
+  h.update(bytes);
+  return h.finish();
+}
+
+Sha512Digest sha512(std::string_view bytes) {
+  Sha512 h;
   h.update(bytes);
   return h.finish();
 }

@@ -1,6 +1,7 @@
 // Tests for callhook/crypto.h against published vectors (RFC 3174, RFC 6234 / FIPS 180, RFC 2202,
-// RFC 4231, RFC 4648). Every expected value was cross-checked with python3 hashlib/hmac/base64 and
-// `openssl dgst`.
+// RFC 4231, RFC 4648, RFC 8032). Every expected value was cross-checked with python3
+// hashlib/hmac/base64 and `openssl dgst`; the RFC 8032 signatures and public keys were
+// reproduced with Node's crypto (crypto.sign with each test's secret key).
 #include "callhook/crypto.h"
 
 #include <gtest/gtest.h>
@@ -141,6 +142,87 @@ TEST(CryptoSha256, FinishResetsForTheNextMessage) {
   h.update("abc");
   EXPECT_EQ(hex(h.finish()), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(hex(h.finish()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+// ---------------------------------------------------------------------------------------------
+// SHA-512 (FIPS 180-4 / RFC 6234 section 8.5)
+
+TEST(CryptoSha512, Fips180Abc) {
+  EXPECT_EQ(hex(sha512("abc")),
+            "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+            "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f");
+}
+
+TEST(CryptoSha512, Fips180Message896Bits) {
+  EXPECT_EQ(hex(sha512(k896)),
+            "8e959b75dae313da8cf4f72814fc143f8f7779c6eb9f7fa17299aeadb6889018"
+            "501d289e4900f7e4331b99dec4b5433ac7d329eeb6dd26545e96e55b874be909");
+}
+
+TEST(CryptoSha512, Message448Bits) {
+  EXPECT_EQ(hex(sha512(k448)),
+            "204a8fc6dda82f0a0ced7beb8e08a41657c16ef468b228a8279be331a703c335"
+            "96fd15c13b1b07f9aa1d3bea57789ca031ad85c7a71dd70354ec631238ca3445");
+}
+
+TEST(CryptoSha512, Fips180MillionA) {
+  constexpr std::string_view expected =
+      "e718483d0ce769644e2e42c7bc15b4638e1f98b13b2044285632a803afa973eb"
+      "de0ff244877ea60a4cb0432ce577c31beb009c5c2c49aa2e4eadb217ad8cc09b";
+  EXPECT_EQ(hex(sha512(std::string(1000000, 'a'))), expected);
+  for (const std::size_t piece : {1u, 127u, 128u, 129u}) {
+    Sha512 h;
+    const std::string message(1000000, 'a');
+    for (std::size_t at = 0; at < message.size(); at += piece) {
+      h.update(std::string_view(message).substr(at, piece));
+    }
+    EXPECT_EQ(hex(h.finish()), expected) << "pieces of " << piece;
+  }
+}
+
+// 111 bytes is the longest message whose padding fits its block (the length takes 16 bytes).
+TEST(CryptoSha512, EmptyAndPaddingBoundaries) {
+  const std::vector<std::pair<std::size_t, std::string_view>> cases = {
+      {0,
+       "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce"
+       "47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e"},
+      {111,
+       "fa9121c7b32b9e01733d034cfc78cbf67f926c7ed83e82200ef8681819692176"
+       "0b4beff48404df811b953828274461673c68d04e297b0eb7b2b4d60fc6b566a2"},
+      {112,
+       "c01d080efd492776a1c43bd23dd99d0a2e626d481e16782e75d54c2503b5dc32"
+       "bd05f0f1ba33e568b88fd2d970929b719ecbb152f58f130a407c8830604b70ca"},
+      {127,
+       "828613968b501dc00a97e08c73b118aa8876c26b8aac93df128502ab360f91ba"
+       "b50a51e088769a5c1eff4782ace147dce3642554199876374291f5d921629502"},
+      {128,
+       "b73d1929aa615934e61a871596b3f3b33359f42b8175602e89f7e06e5f658a24"
+       "3667807ed300314b95cacdd579f3e33abdfbe351909519a846d465c59582f321"},
+      {239,
+       "52c853cb8d907f3d4d6b889beb027985d7c273486d75f8baf26f80d24e90c74c"
+       "6c3de3e22131582380a7d14d43f2941a31385439cd6ddc469f628015e50bf286"},
+      {240,
+       "4c296d90c61052a62ffb1dd196f1b7b09373b1f93e71836baebf89690546b759"
+       "5684dbe9467a8e484fa0d1094272b4344a7c24f5fee8daedeb0bf549c985ab5f"},
+  };
+  for (const auto& [size, expected] : cases) {
+    EXPECT_EQ(hex(sha512(std::string(size, 'a'))), expected) << size << " bytes";
+  }
+}
+
+TEST(CryptoSha512, FinishResetsAndSplitsDoNotMatter) {
+  Sha512 h;
+  h.update("abc");
+  EXPECT_EQ(h.finish(), sha512("abc"));
+  EXPECT_EQ(h.finish(), sha512(""));
+  const std::string message = pattern(300);
+  const Sha512Digest expected = sha512(message);
+  for (std::size_t cut = 0; cut <= message.size(); ++cut) {
+    h.update(std::string_view(message).substr(0, cut));
+    h.update("");
+    h.update(std::string_view(message).substr(cut));
+    EXPECT_EQ(h.finish(), expected) << "cut at " << cut;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -508,6 +590,183 @@ TEST(CryptoSignature, HexAndBase64HmacSha256Signature) {
       base64_decode("W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM=");
   ASSERT_TRUE(from_base64.has_value());
   EXPECT_TRUE(constant_time_equal(*from_base64, char_view(digest)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ed25519 verification (RFC 8032 section 7.1)
+
+struct Ed25519Case {
+  std::string_view name;
+  std::string_view public_key;  // hex
+  std::string_view message;     // hex
+  std::string_view signature;   // hex
+};
+
+// Every test of section 7.1: TEST 1 (empty message), TEST 2, TEST 3, TEST 1024 (1023 bytes) and
+// TEST SHA(abc) (the 64-byte SHA-512 of "abc").
+std::vector<Ed25519Case> rfc8032_cases() {
+  return {
+      {"TEST 1", "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "",
+       "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
+       "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"},
+      {"TEST 2", "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "72",
+       "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da"
+       "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"},
+      {"TEST 3", "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025", "af82",
+       "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac"
+       "18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a"},
+      {"TEST 1024", "278117fc144c72340f67d0f2316e8386ceffbf2b2428c9c51fef7c597f1d426e",
+       "08b8b2b733424243760fe426a4b54908632110a66c2f6591eabd3345e3e4eb98"
+       "fa6e264bf09efe12ee50f8f54e9f77b1e355f6c50544e23fb1433ddf73be84d8"
+       "79de7c0046dc4996d9e773f4bc9efe5738829adb26c81b37c93a1b270b20329d"
+       "658675fc6ea534e0810a4432826bf58c941efb65d57a338bbd2e26640f89ffbc"
+       "1a858efcb8550ee3a5e1998bd177e93a7363c344fe6b199ee5d02e82d522c4fe"
+       "ba15452f80288a821a579116ec6dad2b3b310da903401aa62100ab5d1a36553e"
+       "06203b33890cc9b832f79ef80560ccb9a39ce767967ed628c6ad573cb116dbef"
+       "efd75499da96bd68a8a97b928a8bbc103b6621fcde2beca1231d206be6cd9ec7"
+       "aff6f6c94fcd7204ed3455c68c83f4a41da4af2b74ef5c53f1d8ac70bdcb7ed1"
+       "85ce81bd84359d44254d95629e9855a94a7c1958d1f8ada5d0532ed8a5aa3fb2"
+       "d17ba70eb6248e594e1a2297acbbb39d502f1a8c6eb6f1ce22b3de1a1f40cc24"
+       "554119a831a9aad6079cad88425de6bde1a9187ebb6092cf67bf2b13fd65f270"
+       "88d78b7e883c8759d2c4f5c65adb7553878ad575f9fad878e80a0c9ba63bcbcc"
+       "2732e69485bbc9c90bfbd62481d9089beccf80cfe2df16a2cf65bd92dd597b07"
+       "07e0917af48bbb75fed413d238f5555a7a569d80c3414a8d0859dc65a46128ba"
+       "b27af87a71314f318c782b23ebfe808b82b0ce26401d2e22f04d83d1255dc51a"
+       "ddd3b75a2b1ae0784504df543af8969be3ea7082ff7fc9888c144da2af58429e"
+       "c96031dbcad3dad9af0dcbaaaf268cb8fcffead94f3c7ca495e056a9b47acdb7"
+       "51fb73e666c6c655ade8297297d07ad1ba5e43f1bca32301651339e22904cc8c"
+       "42f58c30c04aafdb038dda0847dd988dcda6f3bfd15c4b4c4525004aa06eeff8"
+       "ca61783aacec57fb3d1f92b0fe2fd1a85f6724517b65e614ad6808d6f6ee34df"
+       "f7310fdc82aebfd904b01e1dc54b2927094b2db68d6f903b68401adebf5a7e08"
+       "d78ff4ef5d63653a65040cf9bfd4aca7984a74d37145986780fc0b16ac451649"
+       "de6188a7dbdf191f64b5fc5e2ab47b57f7f7276cd419c17a3ca8e1b939ae49e4"
+       "88acba6b965610b5480109c8b17b80e1b7b750dfc7598d5d5011fd2dcc5600a3"
+       "2ef5b52a1ecc820e308aa342721aac0943bf6686b64b2579376504ccc493d97e"
+       "6aed3fb0f9cd71a43dd497f01f17c0e2cb3797aa2a2f256656168e6c496afc5f"
+       "b93246f6b1116398a346f1a641f3b041e989f7914f90cc2c7fff357876e506b5"
+       "0d334ba77c225bc307ba537152f3f1610e4eafe595f6d9d90d11faa933a15ef1"
+       "369546868a7f3a45a96768d40fd9d03412c091c6315cf4fde7cb68606937380d"
+       "b2eaaa707b4c4185c32eddcdd306705e4dc1ffc872eeee475a64dfac86aba41c"
+       "0618983f8741c5ef68d3a101e8a3b8cac60c905c15fc910840b94c00a0b9d0",
+       "0aab4c900501b3e24d7cdf4663326a3a87df5e4843b2cbdb67cbf6e460fec350"
+       "aa5371b1508f9f4528ecea23c436d94b5e8fcd4f681e30a6ac00a9704a188a03"},
+      {"SHA(abc)", "ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf",
+       "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+       "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f",
+       "dc2a4459e7369633a52b1bf277839a00201009a3efbf3ecb69bea2186c26b589"
+       "09351fc9ac90b3ecfdfbc7c66431e0303dca179c138ac17ad9bef1177331a704"},
+  };
+}
+
+bool verify_hex(std::string_view public_key, std::string_view message, std::string_view signature) {
+  return ed25519_verify(unhex(public_key), unhex(signature), unhex(message));
+}
+
+std::string flip_bit(std::string bytes, std::size_t bit) {
+  bytes[bit / 8] = static_cast<char>(bytes[bit / 8] ^ (1 << (bit % 8)));
+  return bytes;
+}
+
+TEST(CryptoEd25519, Rfc8032Section71Vectors) {
+  for (const Ed25519Case& c : rfc8032_cases()) {
+    EXPECT_TRUE(verify_hex(c.public_key, c.message, c.signature)) << c.name;
+  }
+  const std::vector<Ed25519Case> cases = rfc8032_cases();
+  ASSERT_EQ(unhex(cases[3].message).size(), 1023u);
+  EXPECT_EQ(unhex(cases[4].message), std::string(char_view(sha512("abc"))));
+}
+
+TEST(CryptoEd25519, MessageInPartsIsTheirConcatenation) {
+  const Ed25519Case c = rfc8032_cases()[3];
+  const std::string message = unhex(c.message);
+  const std::string key = unhex(c.public_key);
+  const std::string signature = unhex(c.signature);
+  for (const std::size_t cut : {0u, 1u, 500u, 1023u}) {
+    const std::string_view view(message);
+    const std::array<std::string_view, 3> parts = {view.substr(0, cut), std::string_view(),
+                                                   view.substr(cut)};
+    EXPECT_TRUE(ed25519_verify(key, signature, parts)) << "cut at " << cut;
+  }
+  const std::array<std::string_view, 2> wrong = {std::string_view(message).substr(0, 1000),
+                                                 std::string_view(message).substr(1001)};
+  EXPECT_FALSE(ed25519_verify(key, signature, wrong));
+}
+
+TEST(CryptoEd25519, AnyFlippedBitIsRefused) {
+  const std::vector<Ed25519Case> cases = rfc8032_cases();
+  for (std::size_t index = 0; index < cases.size(); ++index) {
+    const Ed25519Case& c = cases[index];
+    const std::string key = unhex(c.public_key);
+    const std::string message = unhex(c.message);
+    const std::string signature = unhex(c.signature);
+    for (std::size_t bit = 0; bit < message.size() * 8; bit += 37) {
+      EXPECT_FALSE(ed25519_verify(key, signature, flip_bit(message, bit))) << c.name << " m" << bit;
+    }
+    EXPECT_FALSE(ed25519_verify(key, signature, message + '\0')) << c.name;
+    // Every bit of R and S, and of the key, is flipped in one case or another (strides of 5
+    // starting at the case's index); all of them for the sanitizer builds would be slow.
+    for (std::size_t bit = index; bit < 512; bit += 5) {
+      EXPECT_FALSE(ed25519_verify(key, flip_bit(signature, bit), message)) << c.name << " s" << bit;
+    }
+    for (std::size_t bit = index; bit < 256; bit += 5) {
+      EXPECT_FALSE(ed25519_verify(flip_bit(key, bit), signature, message)) << c.name << " k" << bit;
+    }
+  }
+}
+
+TEST(CryptoEd25519, WrongSizesAreRefused) {
+  const Ed25519Case c = rfc8032_cases()[1];
+  const std::string key = unhex(c.public_key);
+  const std::string message = unhex(c.message);
+  const std::string signature = unhex(c.signature);
+  EXPECT_FALSE(ed25519_verify(key.substr(0, 31), signature, message));
+  EXPECT_FALSE(ed25519_verify(key + '\0', signature, message));
+  EXPECT_FALSE(ed25519_verify(key, signature.substr(0, 63), message));
+  EXPECT_FALSE(ed25519_verify(key, signature + '\0', message));
+  EXPECT_FALSE(ed25519_verify("", "", ""));
+}
+
+// S and S + L give the same point [S]B, so accepting S >= L would make every signature
+// malleable: RFC 8032 section 5.1.7 step 1 refuses it.
+TEST(CryptoEd25519, ScalarNotBelowTheOrderIsRefused) {
+  const Ed25519Case c = rfc8032_cases()[0];  // TEST 1: S + L still fits in 256 bits
+  const std::string_view r = c.signature.substr(0, 64);
+  const std::string s_plus_l = "4c8c7872aa064e049dbb3013fbf29380d25bf5f0595bbe24655141438e7a101b";
+  EXPECT_FALSE(verify_hex(c.public_key, c.message, std::string(r) + s_plus_l));
+  const std::string order = "edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010";
+  EXPECT_FALSE(verify_hex(c.public_key, c.message, std::string(r) + order));
+  EXPECT_FALSE(verify_hex(c.public_key, c.message, std::string(r) + std::string(64, 'f')));
+}
+
+// The identity point (x = 0, y = 1) as a public key with R = identity and S = 0 satisfies
+// [S]B = R + [k]A for every message. With the canonical encodings it verifies (RFC 8032 does not
+// refuse small-order keys); the same point spelled non-canonically (y = p + 1, or x = 0 with the
+// sign bit set) must not decode, as section 5.1.3 requires.
+TEST(CryptoEd25519, NonCanonicalPointsAreRefused) {
+  const std::string identity = "0100000000000000000000000000000000000000000000000000000000000000";
+  const std::string y_is_p_plus_1 =
+      "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f";
+  const std::string negative_zero_x =
+      "0100000000000000000000000000000000000000000000000000000000000080";
+  const std::string zero_s(64, '0');
+  EXPECT_TRUE(verify_hex(identity, "616263", identity + zero_s));
+  EXPECT_FALSE(verify_hex(y_is_p_plus_1, "616263", identity + zero_s));
+  EXPECT_FALSE(verify_hex(identity, "616263", y_is_p_plus_1 + zero_s));
+  EXPECT_FALSE(verify_hex(negative_zero_x, "616263", identity + zero_s));
+  EXPECT_FALSE(verify_hex(identity, "616263", negative_zero_x + zero_s));
+  // y = p (zero, non-canonically) and y = 2^255 - 1: not below p.
+  EXPECT_FALSE(verify_hex("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+                          "616263", identity + zero_s));
+  EXPECT_FALSE(verify_hex("ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+                          "616263", identity + zero_s));
+}
+
+TEST(CryptoEd25519, PointOffTheCurveIsRefused) {
+  // y = 2: (y^2 - 1) / (d y^2 + 1) is not a square mod p, so no x exists.
+  const std::string y_is_2 = "0200000000000000000000000000000000000000000000000000000000000000";
+  const Ed25519Case c = rfc8032_cases()[1];
+  EXPECT_FALSE(verify_hex(y_is_2, c.message, c.signature));
+  EXPECT_FALSE(verify_hex(c.public_key, c.message, y_is_2 + std::string(c.signature.substr(64))));
 }
 
 }  // namespace

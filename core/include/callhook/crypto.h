@@ -1,4 +1,5 @@
-// Dependency-free hashing, HMAC and text encodings for verifying webhook signatures.
+// Dependency-free hashing, HMAC, Ed25519 verification and text encodings for verifying webhook
+// signatures.
 //
 // Nothing here allocates except the functions returning std::string, nothing throws, and the
 // results do not depend on the host's byte order.
@@ -16,14 +17,18 @@ namespace callhook::crypto {
 
 using Sha1Digest = std::array<std::uint8_t, 20>;
 using Sha256Digest = std::array<std::uint8_t, 32>;
+using Sha512Digest = std::array<std::uint8_t, 64>;
 
 namespace detail {
-/// The 64-byte block buffer and message length that SHA-1 and SHA-256 share.
-struct BlockBuffer {
-  std::array<std::uint8_t, 64> block{};
+/// A hash's block buffer and message length: 64-byte blocks for SHA-1 and SHA-256, 128-byte
+/// blocks for SHA-512.
+template <std::size_t Size>
+struct BlockBufferOf {
+  std::array<std::uint8_t, Size> block{};
   std::size_t used = 0;     // bytes waiting in `block`
   std::uint64_t total = 0;  // bytes fed so far
 };
+using BlockBuffer = BlockBufferOf<64>;
 }  // namespace detail
 
 /// Incremental SHA-1 (FIPS 180-4). Feeding a message in any number of update() calls, split
@@ -55,9 +60,24 @@ class Sha256 {
   detail::BlockBuffer buffer_;
 };
 
+/// Incremental SHA-512 (FIPS 180-4), with the same update()/finish() contract as Sha1. Ed25519
+/// hashes with it.
+class Sha512 {
+ public:
+  Sha512();
+  void update(std::string_view bytes);
+  [[nodiscard]] Sha512Digest finish();
+
+ private:
+  void reset();
+  std::array<std::uint64_t, 8> state_{};
+  detail::BlockBufferOf<128> buffer_;
+};
+
 /// One-shot digests of `bytes`.
 [[nodiscard]] Sha1Digest sha1(std::string_view bytes);
 [[nodiscard]] Sha256Digest sha256(std::string_view bytes);
+[[nodiscard]] Sha512Digest sha512(std::string_view bytes);
 
 /// Incremental HMAC-SHA1 (RFC 2104) keyed with `key` of any length (keys longer than 64 bytes are
 /// hashed first, as the RFC says). update() may be called any number of times with pieces of the
@@ -92,6 +112,19 @@ class HmacSha256 {
 /// One-shot MACs of `message` under `key`.
 [[nodiscard]] Sha1Digest hmac_sha1(std::string_view key, std::string_view message);
 [[nodiscard]] Sha256Digest hmac_sha256(std::string_view key, std::string_view message);
+
+/// Ed25519 signature verification (RFC 8032 section 5.1.7, pure Ed25519: no context, no
+/// prehash). `public_key` is the 32-byte encoding of A, `signature` the 64 bytes R || S, and the
+/// message is the concatenation of `message_parts` (so a caller can sign "id.timestamp.body"
+/// without copying the body). True only when every check of the RFC passes: both sizes are
+/// right, A and R decode (a y coordinate >= p, or x = 0 with the sign bit set, is refused as
+/// non-canonical), S < L, and [S]B = R + [k]A with k = SHA-512(R || A || message) mod L (the
+/// cofactorless equation the RFC allows). Allocates nothing and does not run in constant time:
+/// verification only handles public values.
+[[nodiscard]] bool ed25519_verify(std::string_view public_key, std::string_view signature,
+                                  std::span<const std::string_view> message_parts);
+[[nodiscard]] bool ed25519_verify(std::string_view public_key, std::string_view signature,
+                                  std::string_view message);
 
 /// Base64 (RFC 4648 section 4): standard alphabet, '=' padding, no line breaks.
 [[nodiscard]] std::string base64_encode(std::span<const std::uint8_t> bytes);

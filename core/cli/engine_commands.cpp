@@ -39,12 +39,26 @@ bool read_epoch(Args& args, std::string_view command, std::int64_t& now) {
   return true;
 }
 
-void print_diagnostics(std::string_view command, const std::vector<Diagnostic>& errors) {
+void print_diagnostics(std::string_view command, const std::vector<Diagnostic>& errors,
+                       const char* kind = "") {
   for (const Diagnostic& d : errors) {
-    std::fprintf(stderr, "callhook %.*s: %s: %s (%s)\n", static_cast<int>(command.size()),
-                 command.data(), d.field.empty() ? "(document)" : d.field.c_str(),
+    std::fprintf(stderr, "callhook %.*s: %s%s: %s (%s)\n", static_cast<int>(command.size()),
+                 command.data(), kind, d.field.empty() ? "(document)" : d.field.c_str(),
                  d.message.c_str(), d.code.c_str());
   }
+}
+
+// What a valid config may still hold that is worth a look: route filters with operands that
+// make their operator false (they are not errors, as in Hookdeck).
+std::vector<Diagnostic> config_warnings(const Config& config) {
+  std::vector<Diagnostic> out;
+  for (std::size_t i = 0; i < config.routes.size(); ++i) {
+    for (Diagnostic& d : check_filter_warnings(config.routes[i].when)) {
+      d.field = "/routes/" + std::to_string(i) + "/when" + d.field;
+      out.push_back(std::move(d));
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -128,8 +142,11 @@ int cmd_check_config(int argc, char** argv) {
         "Usage: callhook check-config [--json] FILE\n\n"
         "Checks a config file (schema: core/schema/config.schema.json). Secrets referenced as\n"
         "${NAME} are read from the environment; a missing one is a problem.\n\n"
-        "  --json   print {\"valid\", \"errors\": [{\"field\", \"code\", \"message\"}]} (and the\n"
-        "           route and destination counts when valid) on stdout instead\n\n"
+        "  --json   print {\"valid\", \"errors\": [{\"field\", \"code\", \"message\"}],\n"
+        "           \"warnings\": [...]} (and the route and destination counts when valid) on\n"
+        "           stdout instead\n\n"
+        "Warnings (a valid config: route filter operands that make their operator false) go\n"
+        "to stderr and leave the exit status alone.\n\n"
         "Exit status: 0 valid, 1 invalid (every problem on stderr with its JSON Pointer),\n"
         "2 usage or I/O error.\n");
     return kExitOk;
@@ -143,6 +160,8 @@ int cmd_check_config(int argc, char** argv) {
   const auto text = read_input("check-config", rest[0]);
   if (!text) return kExitUsage;
   const ConfigResult result = parse_config(*text, environment_secret);
+  const std::vector<Diagnostic> warnings =
+      result.config ? config_warnings(*result.config) : std::vector<Diagnostic>{};
   if (as_json) {
     Output output;
     JsonWriter w(output.buffer());
@@ -153,6 +172,8 @@ int cmd_check_config(int argc, char** argv) {
     }
     w.key("errors");
     write_diagnostics(w, result.errors);
+    w.key("warnings");
+    write_diagnostics(w, warnings);
     w.end_object();
     output.buffer().push_back('\n');
     return result.config ? kExitOk : kExitRejected;
@@ -161,6 +182,7 @@ int cmd_check_config(int argc, char** argv) {
     print_diagnostics("check-config", result.errors);
     return kExitRejected;
   }
+  print_diagnostics("check-config", warnings, "warning: ");
   const Config& c = *result.config;
   std::printf("%s: valid (%zu route%s, %zu destination%s)\n", rest[0].c_str(), c.routes.size(),
               c.routes.size() == 1 ? "" : "s", c.destinations.size(),
@@ -173,7 +195,8 @@ int cmd_match(int argc, char** argv) {
     print_help(
         "Usage: callhook match FILTER_JSON [FILE|-]\n\n"
         "Evaluates a filter in Hookdeck's syntax (given inline as JSON) against a JSON document\n"
-        "and prints true or false.\n\n"
+        "and prints true or false. An operand its operator cannot use ({\"$gt\": [1, 2]}) makes\n"
+        "that operator false, with a warning on stderr.\n\n"
         "  callhook match '{\"call\": {\"duration\": {\"$gte\": 30}}}' event.json\n\n"
         "Exit status: 0 either way, 2 on a bad filter, bad document or usage error.\n");
     return kExitOk;
@@ -191,6 +214,7 @@ int cmd_match(int argc, char** argv) {
     print_diagnostics("match", problems);
     return kExitUsage;
   }
+  print_diagnostics("match", check_filter_warnings(filter), "warning: ");
   const auto text = read_input("match", rest.size() == 2 ? rest[1] : "-");
   if (!text) return kExitUsage;
   const json document = json::parse(*text, nullptr, false);

@@ -237,12 +237,49 @@ bool affix_matches(const json& v, const json& a, bool prefix) {
   return one(a);
 }
 
+// Why an operator cannot use its operand, or nullptr when it can. Such an operator evaluates to
+// false, as in Hookdeck (whose operators throw on these types, and a throw is a mismatch);
+// check_filter_warnings reports them. Operands of $or, $and and $not are filters, not values:
+// their shape is checked by the Checker.
+const char* operand_problem(Op op, const json& arg) {
+  switch (op) {
+    case Op::gt:
+    case Op::gte:
+    case Op::lt:
+    case Op::lte:
+      return arg.is_number() || arg.is_string() ? nullptr : "needs a number or a string";
+    case Op::in:
+    case Op::nin:
+      return arg.is_array() || arg.is_string() ? nullptr
+                                               : "needs an array (one of) or a string (contains)";
+    case Op::starts_with:
+    case Op::ends_with:
+      if (arg.is_string()) return nullptr;
+      if (!arg.is_array()) return "needs a string or an array of strings";
+      for (const json& candidate : arg) {
+        if (!candidate.is_string()) return "needs strings";
+      }
+      return nullptr;
+    case Op::exist:
+      return arg.is_boolean() ? nullptr : "needs true or false";
+    case Op::eq:
+    case Op::neq:
+    case Op::or_:
+    case Op::and_:
+    case Op::not_:
+    case Op::unknown:
+      return nullptr;
+  }
+  return nullptr;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Matching. `doc == nullptr` stands for a missing field. `depth` counts recursion levels.
 
 bool match(const json& filter, const json* doc, int depth);
 
 bool apply_operator(Op op, const json& arg, const json* doc, int depth) {
+  if (operand_problem(op, arg) != nullptr) return false;
   switch (op) {
     case Op::eq:
       return doc != nullptr && loose_equal(*doc, arg, 0);
@@ -282,6 +319,8 @@ bool apply_operator(Op op, const json& arg, const json* doc, int depth) {
       }
       return true;
     case Op::not_:
+      // A plain value (anything but an object) is Hookdeck's "not equal to it": exactly $neq.
+      if (!arg.is_object()) return apply_operator(Op::neq, arg, doc, depth);
       return !match(arg, doc, depth + 1);
     case Op::unknown:
       return false;
@@ -371,6 +410,7 @@ bool match(const json& filter, const json* doc, int depth) {
 
 // ---------------------------------------------------------------------------------------------
 // Checking. With `out == nullptr` the checker only answers valid/invalid and stops early.
+// `warnings`, when given, collects operands that are valid but make their operator false.
 
 std::size_t count_segments(std::string_view key) {
   std::size_t n = 1;
@@ -380,7 +420,8 @@ std::size_t count_segments(std::string_view key) {
 
 class Checker {
  public:
-  explicit Checker(std::vector<Diagnostic>* out) : out_(out) {}
+  explicit Checker(std::vector<Diagnostic>* out, std::vector<Diagnostic>* warnings = nullptr)
+      : out_(out), warnings_(warnings) {}
   [[nodiscard]] bool ok() const { return ok_; }
 
   // `level` is how deep `filter` sits (the root is 0).
@@ -417,7 +458,7 @@ class Checker {
   class Scope {
    public:
     Scope(Checker& c, std::string_view token) : c_(c), size_(c.pointer_.size()) {
-      if (c.out_ != nullptr)
+      if (c.out_ != nullptr || c.warnings_ != nullptr)
         detail::append_pointer_token(c.pointer_, token);  // only reports need it
     }
     ~Scope() { c_.pointer_.resize(size_); }
@@ -434,6 +475,12 @@ class Checker {
   void fail(std::string message) {
     ok_ = false;
     if (out_ != nullptr) out_->push_back({pointer_, "bad_filter", std::move(message)});
+  }
+
+  void warn(const std::string& key, const char* problem) {
+    if (warnings_ == nullptr) return;
+    warnings_->push_back({pointer_, "uncomparable_operand",
+                          key + " " + problem + ", so it evaluates to false here."});
   }
 
   // Whether a container at `level` may have children.
@@ -464,13 +511,12 @@ class Checker {
       case Op::gte:
       case Op::lt:
       case Op::lte:
-        if (!arg.is_number() && !arg.is_string()) fail(key + " needs a number or a string");
+      case Op::exist:
+        if (const char* problem = operand_problem(op, arg)) warn(key, problem);
         return;
       case Op::in:
       case Op::nin:
-        if (!arg.is_array() && !arg.is_string()) {
-          fail(key + " needs an array (one of) or a string (contains)");
-        }
+        if (const char* problem = operand_problem(op, arg)) warn(key, problem);
         literal(arg, level);
         return;
       case Op::starts_with:
@@ -479,14 +525,11 @@ class Checker {
           for (std::size_t i = 0; i < arg.size(); ++i) {
             if (arg[i].is_string()) continue;
             Scope s(*this, std::to_string(i));
-            fail(key + " needs strings");
+            warn(key, "needs strings");
           }
-        } else if (!arg.is_string()) {
-          fail(key + " needs a string or an array of strings");
+        } else if (const char* problem = operand_problem(op, arg)) {
+          warn(key, problem);
         }
-        return;
-      case Op::exist:
-        if (!arg.is_boolean()) fail("$exist needs true or false");
         return;
       case Op::or_:
       case Op::and_:
@@ -497,11 +540,11 @@ class Checker {
         filter(arg, level);
         return;
       case Op::not_:
-        if (!arg.is_object()) {
-          fail("$not needs an object filter");
-          return;
+        if (arg.is_object()) {
+          filter(arg, level);
+        } else {
+          literal(arg, level);  // a plain value: "not equal to it"
         }
-        filter(arg, level);
         return;
       case Op::unknown:
         if (key == "$ref") {
@@ -514,6 +557,7 @@ class Checker {
   }
 
   std::vector<Diagnostic>* out_;
+  std::vector<Diagnostic>* warnings_;
   std::string pointer_;
   bool ok_ = true;
 };
@@ -525,6 +569,14 @@ std::vector<Diagnostic> check_filter(const json& filter) {
   Checker checker(&out);
   checker.filter(filter, 0);
   return out;
+}
+
+std::vector<Diagnostic> check_filter_warnings(const json& filter) {
+  std::vector<Diagnostic> errors;
+  std::vector<Diagnostic> warnings;
+  Checker checker(&errors, &warnings);
+  checker.filter(filter, 0);
+  return warnings;
 }
 
 bool filter_matches(const json& filter, const json& document) {

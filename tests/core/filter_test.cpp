@@ -272,6 +272,63 @@ TEST(FilterOperators, Not) {
   EXPECT_FALSE(matches(R"({"$not":{"$in":"/health"}})", R"("/healthz")"));
 }
 
+// Hookdeck's own cases: a plain value under $not means "not equal to it".
+TEST(FilterOperators, NotPlainValueIsNotEqual) {
+  EXPECT_FALSE(matches(R"({"$not":"created"})", R"("created")"));
+  EXPECT_TRUE(matches(R"({"$not":2})", "1"));
+  EXPECT_TRUE(matches(R"({"$not":true})", R"({"test":true})"));
+  EXPECT_FALSE(matches(R"({"type":{"$not":"created"}})", R"({"type":"created"})"));
+  EXPECT_TRUE(matches(R"({"type":{"$not":"created"}})", R"({"type":"updated"})"));
+  // callhook's equality: a number equals a string holding it, null and booleans only themselves.
+  EXPECT_FALSE(matches(R"({"Call.Duration":{"$not":45}})", R"({"Call.Duration":"45"})"));
+  EXPECT_TRUE(matches(R"({"Call.Duration":{"$not":45}})", R"({"Call.Duration":"46"})"));
+  EXPECT_FALSE(matches(R"({"a":{"$not":null}})", R"({"a":null})"));
+  EXPECT_TRUE(matches(R"({"a":{"$not":false}})", R"({"a":null})"));
+}
+
+// A plain-value $not is exactly $neq, whatever the document, arrays and missing fields included.
+TEST(FilterOperators, NotPlainValueAgreesWithNeq) {
+  const char* documents[] = {
+      R"({"a":"x"})", R"({"a":["x","y"]})", R"({"a":["x"]})", R"({"a":{"x":1}})", R"({"a":null})",
+      R"({"a":"1"})", R"({"a":1})",         R"({})",          R"({"a":[["x"]]})", R"({"b":"x"})",
+  };
+  const char* values[] = {R"("x")", "1", "null", "true", R"(["x"])", R"({"x":1})"};
+  for (const char* document : documents) {
+    for (const char* value : values) {
+      const std::string with_not = std::string(R"({"a":{"$not":)") + value + "}}";
+      const std::string with_neq = std::string(R"({"a":{"$neq":)") + value + "}}";
+      EXPECT_EQ(matches(with_not, document), matches(with_neq, document))
+          << with_not << " against " << document;
+    }
+  }
+  // Against an array both compare the whole array: it is not equal to "x" even holding "x".
+  EXPECT_TRUE(matches(R"({"a":{"$not":"x"}})", R"({"a":["x","y"]})"));
+  EXPECT_FALSE(matches(R"({"a":{"$not":["x","y"]}})", R"({"a":["x","y"]})"));
+  // "Does not contain" is $nin with the value, or $not of an object filter.
+  EXPECT_FALSE(matches(R"({"a":{"$nin":"x"}})", R"({"a":["x","y"]})"));
+  EXPECT_FALSE(matches(R"({"$not":{"a":"x"}})", R"({"a":["x","y"]})"));
+  EXPECT_TRUE(matches(R"({"$not":{"a":"z"}})", R"({"a":["x","y"]})"));
+}
+
+// An operand the operator cannot use makes it false, as in Hookdeck; the filter stays valid.
+TEST(FilterOperators, UncomparableOperandsAreFalse) {
+  EXPECT_FALSE(matches(R"({"test":{"$gt":[1,2,3]}})", R"({"test":1})"));
+  EXPECT_FALSE(matches(R"({"x":{"$gte":true}})", R"({"x":true})"));
+  EXPECT_FALSE(matches(R"({"x":{"$lt":null}})", R"({"x":null})"));
+  EXPECT_FALSE(matches(R"({"x":{"$lte":{"a":1}}})", R"({"x":{"a":1}})"));
+  EXPECT_FALSE(matches(R"({"b":{"$in":5}})", R"({"b":[5]})"));
+  EXPECT_FALSE(matches(R"({"b":{"$nin":5}})", R"({"b":[6]})"));
+  EXPECT_FALSE(matches(R"({"b":{"$nin":{"a":1}}})", R"({})"));  // even where the field is missing
+  EXPECT_FALSE(matches(R"({"x":{"$startsWith":1}})", R"({"x":"1"})"));
+  EXPECT_FALSE(matches(R"({"x":{"$endsWith":["a",2]}})", R"({"x":"a"})"));
+  EXPECT_FALSE(matches(R"({"x":{"$exist":"yes"}})", R"({"x":1})"));
+  EXPECT_FALSE(matches(R"({"x":{"$exist":1}})", R"({})"));
+  // False, not poison: the rest of the filter still counts.
+  EXPECT_TRUE(matches(R"({"x":{"$not":{"$gt":[1]}}})", R"({"x":5})"));
+  EXPECT_TRUE(matches(R"({"$or":[{"x":{"$gt":[1]}},{"x":5}]})", R"({"x":5})"));
+  EXPECT_TRUE(check_filter(j(R"({"test":{"$gt":[1,2,3]}})")).empty());
+}
+
 TEST(FilterOperators, Composition) {
   // Hookdeck's documented "allow messages except some subtypes and teams" example.
   const std::string filter = R"({
@@ -311,6 +368,8 @@ TEST(FilterMissing, OnlyAbsenceFriendlyOperatorsMatch) {
   EXPECT_TRUE(matches(R"({"f":{"$neq":"x"}})", doc));
   EXPECT_TRUE(matches(R"({"f":{"$nin":["x"]}})", doc));
   EXPECT_TRUE(matches(R"({"f":{"$not":{"$eq":"x"}}})", doc));
+  EXPECT_TRUE(matches(R"({"f":{"$not":"x"}})", doc));  // as $neq
+  EXPECT_TRUE(matches(R"({"f":{"$not":null}})", doc));
   EXPECT_TRUE(matches(R"({"f":{"$or":[{"$exist":false},"x"]}})", doc));
 }
 
@@ -380,24 +439,53 @@ TEST(FilterCheck, UnknownOperators) {
   EXPECT_EQ(pointers(R"([{"$bad":1}])"), Pointers{"/0/$bad"});
 }
 
-TEST(FilterCheck, OperandTypes) {
+TEST(FilterCheck, OperandShapes) {
   EXPECT_EQ(pointers(R"({"$or":{"a":1}})"), Pointers{"/$or"});
   EXPECT_EQ(pointers(R"({"x":{"$and":"a"}})"), Pointers{"/x/$and"});
   EXPECT_EQ(pointers(R"({"x":{"$or":[]}})"), Pointers{"/x/$or"});
-  EXPECT_EQ(pointers(R"({"x":{"$in":5}})"), Pointers{"/x/$in"});
-  EXPECT_EQ(pointers(R"({"x":{"$nin":{"a":1}}})"), Pointers{"/x/$nin"});
-  EXPECT_EQ(pointers(R"({"$not":[{"a":1}]})"), Pointers{"/$not"});
-  EXPECT_EQ(pointers(R"({"x":{"$not":"a"}})"), Pointers{"/x/$not"});
-  EXPECT_EQ(pointers(R"({"x":{"$gt":true}})"), Pointers{"/x/$gt"});
-  EXPECT_EQ(pointers(R"({"x":{"$lte":[1]}})"), Pointers{"/x/$lte"});
-  EXPECT_EQ(pointers(R"({"x":{"$exist":"yes"}})"), Pointers{"/x/$exist"});
-  EXPECT_EQ(pointers(R"({"x":{"$startsWith":1}})"), Pointers{"/x/$startsWith"});
-  EXPECT_EQ(pointers(R"({"x":{"$endsWith":["a",2]}})"), Pointers{"/x/$endsWith/1"});
+  // A plain value under $not is valid (not equal to it); below an object it is a filter.
+  EXPECT_EQ(pointers(R"({"$not":[{"a":1}]})"), Pointers{});
+  EXPECT_EQ(pointers(R"({"x":{"$not":"a"}})"), Pointers{});
+  EXPECT_EQ(pointers(R"({"x":{"$not":{"$bad":1}}})"), Pointers{"/x/$not/$bad"});
+}
+
+// The pointers of every warning, in order; also checks their code.
+std::vector<std::string> warning_pointers(std::string_view filter) {
+  std::vector<std::string> out;
+  for (const Diagnostic& d : check_filter_warnings(j(filter))) {
+    EXPECT_EQ(d.code, "uncomparable_operand");
+    EXPECT_NE(d.message.find("false"), std::string::npos) << d.message;
+    out.push_back(d.field);
+  }
+  return out;
+}
+
+TEST(FilterCheck, UncomparableOperandsAreWarningsNotErrors) {
+  for (const char* filter :
+       {R"({"x":{"$in":5}})", R"({"x":{"$nin":{"a":1}}})", R"({"x":{"$gt":true}})",
+        R"({"x":{"$lte":[1]}})", R"({"x":{"$exist":"yes"}})", R"({"x":{"$startsWith":1}})",
+        R"({"x":{"$endsWith":["a",2]}})"}) {
+    EXPECT_EQ(pointers(filter), Pointers{}) << filter;
+  }
+  EXPECT_EQ(warning_pointers(R"({"x":{"$in":5}})"), Pointers{"/x/$in"});
+  EXPECT_EQ(warning_pointers(R"({"x":{"$nin":{"a":1}}})"), Pointers{"/x/$nin"});
+  EXPECT_EQ(warning_pointers(R"({"x":{"$gt":true}})"), Pointers{"/x/$gt"});
+  EXPECT_EQ(warning_pointers(R"({"x":{"$lte":[1]}})"), Pointers{"/x/$lte"});
+  EXPECT_EQ(warning_pointers(R"({"x":{"$exist":"yes"}})"), Pointers{"/x/$exist"});
+  EXPECT_EQ(warning_pointers(R"({"x":{"$startsWith":1}})"), Pointers{"/x/$startsWith"});
+  EXPECT_EQ(warning_pointers(R"({"x":{"$endsWith":["a",2]}})"), Pointers{"/x/$endsWith/1"});
+  EXPECT_EQ(warning_pointers(R"({"$or":[{"a/b":{"$gt":[1]}},{"$not":{"c":{"$exist":0}}}]})"),
+            (Pointers{"/$or/0/a~1b/$gt", "/$or/1/$not/c/$exist"}));
+  EXPECT_EQ(warning_pointers(R"({"x":{"$gt":1,"$in":[1],"$startsWith":["a"],"$exist":true}})"),
+            Pointers{});
+  const std::vector<Diagnostic> w = check_filter_warnings(j(R"({"test":{"$gt":[1,2,3]}})"));
+  ASSERT_EQ(w.size(), 1U);
+  EXPECT_NE(w[0].message.find("$gt"), std::string::npos) << w[0].message;
 }
 
 TEST(FilterCheck, ReportsEveryProblemWithEscapedPointers) {
-  EXPECT_EQ(pointers(R"({"a/b":{"$x":1},"m~n":{"$in":true},"ok":1,"$not":5})"),
-            (Pointers{"/$not", "/a~1b/$x", "/m~0n/$in"}));
+  EXPECT_EQ(pointers(R"({"a/b":{"$x":1},"m~n":{"$regex":true},"ok":1,"$or":5})"),
+            (Pointers{"/$or", "/a~1b/$x", "/m~0n/$regex"}));
   const std::vector<Diagnostic> d = check_filter(j(R"({"a":{"$foo":1}})"));
   ASSERT_EQ(d.size(), 1U);
   EXPECT_NE(d[0].message.find("$foo"), std::string::npos);
@@ -405,7 +493,7 @@ TEST(FilterCheck, ReportsEveryProblemWithEscapedPointers) {
 
 TEST(FilterCheck, InvalidFiltersMatchNothing) {
   EXPECT_FALSE(matches(R"({"$not":{"$bogus":1}})", R"({"a":1})"));
-  EXPECT_FALSE(matches(R"({"a":1,"b":{"$in":5}})", R"({"a":1,"b":[5]})"));
+  EXPECT_FALSE(matches(R"({"a":1,"b":{"$ref":"a"}})", R"({"a":1,"b":1})"));
   EXPECT_FALSE(matches(R"({"$or":[]})", R"({})"));
 }
 

@@ -48,6 +48,54 @@ test('match prints true or false and exits 2 on a bad filter', () => {
   assert.equal(run(['match', '{}', '-'], { input: 'not json' }).code, 2);
 });
 
+test('match takes a plain value under $not as not equal, and an uncomparable operand as false', () => {
+  const event = run(['normalize', 'examples/payloads/complete.form']).out;
+  const cases = [
+    ['{"call.disposition": {"$not": "ANSWERED"}}', 'false'],
+    ['{"call.disposition": {"$not": "BUSY"}}', 'true'],
+    ['{"call.duration": {"$not": "187"}}', 'false'], // a numeric string equals the number 187
+    ['{"$not": true}', 'true'],
+    ['{"call.survey.nothing": {"$not": "x"}}', 'true'], // missing, as $neq
+  ];
+  for (const [filter, expected] of cases) {
+    const r = run(['match', filter, '-'], { input: event });
+    assert.equal(r.code, 0, `${filter}: ${r.err}`);
+    assert.equal(r.out, `${expected}\n`, filter);
+    assert.equal(r.err, '', filter);
+  }
+  for (const [doc, filter, expected] of [['"created"', '{"$not": "created"}', 'false'], ['1', '{"$not": 2}', 'true']]) {
+    assert.equal(run(['match', filter, '-'], { input: doc }).out, `${expected}\n`, `${doc} against ${filter}`);
+  }
+  const gt = run(['match', '{"test": {"$gt": [1, 2, 3]}}', '-'], { input: '{"test": 1}' });
+  assert.equal(gt.code, 0, 'an operand the operator cannot use is not a bad filter');
+  assert.equal(gt.out, 'false\n');
+  assert.match(gt.err, /warning: \/test\/\$gt: .*false.*\(uncomparable_operand\)/);
+});
+
+test('check-config warns about filter operands that make their operator false', () => {
+  const file = join(dir, 'uncomparable.json');
+  writeFileSync(file, JSON.stringify({
+    destinations: { d: { url: 'https://example.com/x' } },
+    routes: [{ name: 'ok', to: ['d'], when: { call: { disposition: { $not: 'BUSY' } } } },
+      { name: 'never', to: ['d'], when: { $or: [{ 'call.duration': { $gt: [1, 2] } }, { 'call.sid': { $exist: 'yes' } }] } }],
+  }));
+  const text = run(['check-config', file]);
+  assert.equal(text.code, 0, text.err);
+  assert.match(text.out, /valid \(2 routes, 1 destination\)/);
+  assert.match(text.err, /warning: \/routes\/1\/when\/\$or\/0\/call\.duration\/\$gt: .*\(uncomparable_operand\)/);
+  assert.match(text.err, /warning: \/routes\/1\/when\/\$or\/1\/call\.sid\/\$exist: /);
+  assert.equal(text.err.trim().split('\n').length, 2, text.err);
+  const json = run(['check-config', '--json', file]);
+  assert.equal(json.code, 0);
+  const report = JSON.parse(json.out);
+  assert.equal(report.valid, true);
+  assert.deepEqual(report.errors, []);
+  assert.deepEqual(report.warnings.map((w) => [w.field, w.code]), [
+    ['/routes/1/when/$or/0/call.duration/$gt', 'uncomparable_operand'],
+    ['/routes/1/when/$or/1/call.sid/$exist', 'uncomparable_operand'],
+  ]);
+});
+
 test('verify checks a CallRail signature computed by Node\'s own crypto', () => {
   const body = readFileSync(join(root, 'examples/payloads/complete.json'));
   const signature = createHmac('sha1', 'rail-secret').update(body).digest('base64');
@@ -320,7 +368,7 @@ test('check-config --json reports validity and counts on stdout', () => {
   const ok = run(['check-config', '--json', 'examples/configs/example.json'], { env: secrets });
   assert.equal(ok.code, 0, ok.err);
   assert.equal(ok.err, '');
-  assert.deepEqual(JSON.parse(ok.out), { valid: true, routes: 3, destinations: 5, errors: [] });
+  assert.deepEqual(JSON.parse(ok.out), { valid: true, routes: 3, destinations: 5, errors: [], warnings: [] });
   for (const value of Object.values(secrets)) {
     assert.ok(!ok.out.includes(value) && !ok.err.includes(value), `${value} never appears`);
   }

@@ -24,7 +24,7 @@
 //   $eq, $neq         deep equality (loose for primitives, as above) / its negation.
 //   $gt $gte $lt $lte two numbers compare numerically, a number and a numeric string compare
 //                     numerically, two strings compare lexically (bytewise); anything else,
-//                     including a missing value, does not match.
+//                     including a missing value, does not match. a must be a number or a string.
 //   $in               a array: v is a primitive equal to one of a's elements ("one of").
 //                     a string: v is a string containing a (substring), or an array containing
 //                     an element equal to a. Other v: no match.
@@ -34,7 +34,16 @@
 //                     strings, any of which will do.
 //   $exist            a true: the field is present (even if null); false: it is absent.
 //   $or, $and         a non-empty array of filters, each applied to v: any / all must match.
-//   $not              an object filter applied to v; matches when that filter does not.
+//   $not              a an object: a filter applied to v; matches when that filter does not.
+//                     a any other value (a primitive or an array): Hookdeck's "not equal to
+//                     it", exactly $neq: a. Like $neq it compares v as a whole, so against an
+//                     array v it holds unless the array equals a (use $nin, or $not of an
+//                     object filter, for "does not contain").
+//
+// Uncomparable operands: an operator whose argument is of a type it cannot use ($gt [1,2,3],
+// $in 5, $startsWith 3 or [3], $exist "yes") evaluates to false, as in Hookdeck, wherever v
+// is (missing included: {"$nin": 5} is false too). Such a filter is valid; check_filter_warnings
+// reports each of these operands.
 //
 // Missing fields: a field absent from the document matches only $exist:false, $neq, $nin and
 // $not of something it fails, and $or/$and built from those. Absence propagates: below a missing
@@ -56,12 +65,17 @@ namespace callhook {
 inline constexpr int kMaxFilterDepth = 64;
 
 /// Checks a filter's syntax: unknown or unsupported $operators, $or/$and that are not non-empty
-/// arrays, $in/$nin that are not arrays or strings, $not that is not an object, comparison
-/// operands that are not numbers or strings, $startsWith/$endsWith operands that are not strings
-/// (or arrays of strings), $exist that is not a boolean, and nesting deeper than
-/// kMaxFilterDepth. Returns every problem found (empty when the filter is valid), each with code
-/// "bad_filter" and, in `field`, the JSON Pointer of the offending value relative to the filter.
+/// arrays, and nesting deeper than kMaxFilterDepth. Returns every problem found (empty when the
+/// filter is valid), each with code "bad_filter" and, in `field`, the JSON Pointer of the
+/// offending value relative to the filter.
 [[nodiscard]] std::vector<Diagnostic> check_filter(const nlohmann::json& filter);
+
+/// The operands of a filter that make their operator false whatever the document (above,
+/// "Uncomparable operands"): comparison operands that are not numbers or strings, $in/$nin
+/// operands that are not arrays or strings, $startsWith/$endsWith operands that are not strings
+/// (or arrays of strings), $exist that is not a boolean. Each has code "uncomparable_operand"
+/// and, in `field`, the JSON Pointer of the operand relative to the filter.
+[[nodiscard]] std::vector<Diagnostic> check_filter_warnings(const nlohmann::json& filter);
 
 /// True when `document` satisfies `filter` (semantics above). Never aborts, whatever the inputs:
 /// a filter that check_filter rejects matches nothing.

@@ -136,6 +136,26 @@ void write_custom_dimensions(NestedEmitter& emit, const FieldList& fields) {
   }
 }
 
+// The member of an Attribution or Session group that the group requires: when the group is sent
+// without it (lenient mode lets that through), the event carries null in its place.
+bool group_required(const FieldSpec& spec) {
+  return (spec.group == Group::attribution || spec.group == Group::session) &&
+         spec.initiate == Presence::required && spec.complete == Presence::required;
+}
+
+// Which groups arrived: any of their members was sent (as validate decides).
+std::pair<bool, bool> groups_sent(const Report& report) {
+  bool attribution = false;
+  bool session = false;
+  const auto rows = spec_fields();
+  for (std::size_t row = 0; row < rows.size(); ++row) {
+    if (report.slot[row] < 0) continue;
+    attribution = attribution || rows[row].group == Group::attribution;
+    session = session || rows[row].group == Group::session;
+  }
+  return {attribution, session};
+}
+
 void write_extra(NestedEmitter& emit, const FieldList& fields) {
   for (std::size_t i = 0; i < fields.size(); ++i) {
     const std::string_view name = fields.name(i);
@@ -150,14 +170,18 @@ bool write_canonical_json(const FieldList& fields, const Report& report, std::st
   if (!report.valid) return false;
   NestedEmitter emit(out);
   std::string scratch;
+  const auto [attribution_sent, session_sent] = groups_sent(report);
   const auto rows = spec_fields();
   for (std::size_t row = 0; row < rows.size(); ++row) {
     const FieldSpec& spec = rows[row];
     if (!spec.canonical_path.empty()) {
       const std::int32_t slot = report.slot[row];
+      const bool group_sent = spec.group == Group::attribution ? attribution_sent
+                              : spec.group == Group::session   ? session_sent
+                                                               : false;
       if (slot >= 0) {
         write_value(emit, spec, fields.value(static_cast<std::size_t>(slot)), scratch);
-      } else if (spec.absent_is_null) {
+      } else if (spec.absent_is_null || (group_sent && group_required(spec))) {
         const auto [parent, leaf] = split_leaf(spec.canonical_path);
         emit.at(parent, leaf).null();
       }
@@ -177,7 +201,8 @@ using nlohmann::ordered_json;
 
 ordered_json schema_for(const FieldSpec& spec) {
   ordered_json s;
-  const bool nullable = spec.may_be_empty || spec.absent_is_null;
+  // A group's required members are null when lenient mode keeps a group sent incomplete.
+  const bool nullable = spec.may_be_empty || spec.absent_is_null || group_required(spec);
   const auto typed = [&](std::string_view type) {
     if (nullable) {
       s["type"] = ordered_json::array({type, "null"});
@@ -236,6 +261,11 @@ ordered_json schema_for(const FieldSpec& spec) {
       break;
   }
   s["description"] = std::string(spec.description) + " Sent as " + std::string(spec.name) + ".";
+  if (group_required(spec)) {
+    s["description"] = s["description"].get<std::string>() +
+                       " Null when the group arrived without it or with it empty (lenient mode "
+                       "keeps such a group).";
+  }
   return s;
 }
 

@@ -140,7 +140,10 @@ class Validator {
     const std::string_view value = fields_.value(static_cast<std::size_t>(slot));
     if (value.empty()) {
       if (!spec.may_be_empty && presence == Presence::required) {
-        error(spec.name, "empty", std::string(spec.name) + " is sent but empty; it needs a value.");
+        group_aware(
+            spec, "empty",
+            std::string(spec.name) + " is sent but empty; it needs a value" +
+                (grouped(spec) && mode_ == Mode::lenient ? "; the event carries null." : "."));
       }
       return;
     }
@@ -152,11 +155,25 @@ class Validator {
     if (report_.event) {
       message += " on " + std::string(to_string(*report_.event));
     }
-    if (spec.group == Group::attribution || spec.group == Group::session) {
+    if (grouped(spec)) {
       message += " when any " + std::string(to_string(spec.group)) + " parameter is sent";
     }
-    message += " but was not sent.";
-    error(spec.name, "missing", std::move(message));
+    message += " but was not sent";
+    message += grouped(spec) && mode_ == Mode::lenient ? "; the event carries null." : ".";
+    group_aware(spec, "missing", std::move(message));
+  }
+
+  static bool grouped(const FieldSpec& spec) {
+    return spec.group == Group::attribution || spec.group == Group::session;
+  }
+  // A group sent incomplete is kept in lenient mode (members not sent are null in the event):
+  // the call still happened. Strict mode refuses it. Other required parameters are errors.
+  void group_aware(const FieldSpec& spec, std::string_view code, std::string message) {
+    if (grouped(spec)) {
+      policy(spec.name, code, std::move(message));
+    } else {
+      error(spec.name, code, std::move(message));
+    }
   }
 
   void check_value(const FieldSpec& spec, std::string_view value) {

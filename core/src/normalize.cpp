@@ -107,6 +107,7 @@ void write_value(NestedEmitter& emit, const FieldSpec& spec, std::string_view va
       return;
     }
     case FieldType::text:
+    case FieldType::identifier:
     case FieldType::e164:
     case FieldType::http_uri:
     case FieldType::enumeration:
@@ -213,6 +214,10 @@ ordered_json schema_for(const FieldSpec& spec) {
   switch (spec.type) {
     case FieldType::text:
       typed("string");
+      break;
+    case FieldType::identifier:
+      typed("string");
+      s["pattern"] = "^[!-~]+$";
       break;
     case FieldType::integer:
       typed("integer");

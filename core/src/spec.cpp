@@ -29,11 +29,11 @@ constexpr std::array kFields{
   //        name                        type                 Initiate      Complete      empty  null   policy group
   FieldSpec{"Action",                   enumeration,         required,     required,     false, false, false, Group::common, kActions, "", "Value will be: Webhook."},
   FieldSpec{"Event",                    enumeration,         required,     required,     false, false, false, Group::common, kEvents, "event", "The name of the event."},
-  FieldSpec{"Account.Sid",              text,                required,     required,     false, false, false, Group::common, kNone, "account.sid", "The secure identifier of the account."},
+  FieldSpec{"Account.Sid",              identifier,          required,     required,     false, false, false, Group::common, kNone, "account.sid", "The secure identifier of the account."},
   FieldSpec{"Property.Sid",             text,                required,     required,     false, false, false, Group::common, kNone, "property.sid", "The secure identifier of the property."},
   FieldSpec{"Property.Name",            text,                required,     required,     false, false, false, Group::common, kNone, "property.name", "The name of the property (the domain name for websites)."},
   FieldSpec{"Property.Type",            enumeration,         required,     required,     false, false, true, Group::common, kPropertyTypes, "property.type", "The type of property; currently only Site."},
-  FieldSpec{"Call.Sid",                 text,                required,     required,     false, false, false, Group::call, kNone, "call.sid", "The secure identifier of the call."},
+  FieldSpec{"Call.Sid",                 identifier,          required,     required,     false, false, false, Group::call, kNone, "call.sid", "The secure identifier of the call."},
   FieldSpec{"Call.StartDate",           datetime,            required,     required,     false, false, false, Group::call, kNone, "call.start_date", "When the call started, UTC, yyyy-MM-dd HH:mm:ss."},
   FieldSpec{"Call.From",                e164_or_anonymous,   required,     required,     false, false, false, Group::call, kNone, "call.from.number", "The caller ID in E.164, or anonymous."},
   FieldSpec{"Call.From.Country",        text,                optional,     optional,     true,  true,  false, Group::call, kNone, "call.from.country", "Country the call came from; blank if unknown."},
@@ -112,6 +112,8 @@ std::string_view to_string(FieldType type) {
   switch (type) {
     case text:
       return "string";
+    case identifier:
+      return "identifier (visible ASCII)";
     case integer:
       return "integer";
     case non_negative_integer:

@@ -1,6 +1,8 @@
 #include "callhook/validate.h"
 
 #include <bitset>
+#include <cstdio>
+#include <utility>
 
 #include "callhook/json_writer.h"
 #include "text_util.h"
@@ -20,6 +22,38 @@ std::string quoted(std::string_view value) {
   if (shown.size() < value.size()) out.append("...");
   out.push_back('"');
   return out;
+}
+
+// Names the character that starts at `at` for a person: "a line feed (U+000A)", "the non-ASCII
+// character "é" (U+00E9)". Decoded values are UTF-8 (the decoders replace anything else).
+std::string describe_character(std::string_view value, std::size_t at) {
+  static constexpr std::pair<unsigned char, std::string_view> kNames[] = {
+      {0x00, "a NUL byte"},        {0x09, "a tab"},   {0x0A, "a line feed"},
+      {0x0D, "a carriage return"}, {0x20, "a space"}, {0x7F, "a DEL (delete) byte"},
+  };
+  const auto lead = static_cast<unsigned char>(value[at]);
+  std::size_t length = 1;
+  char32_t code = lead;
+  if (lead >= 0xC0) {
+    length = lead >= 0xF0 ? 4 : (lead >= 0xE0 ? 3 : 2);
+    if (at + length > value.size()) length = 1;
+    code = lead & (0x7F >> length);
+    for (std::size_t i = 1; i < length; ++i) {
+      code = (code << 6) | (static_cast<unsigned char>(value[at + i]) & 0x3F);
+    }
+  }
+  char hex[12];
+  std::snprintf(hex, sizeof hex, "U+%04X", static_cast<unsigned>(code));
+  if (code == 0xFFFD) return "U+FFFD, which stands in for bytes that were not UTF-8";
+  if (lead >= 0x80) {
+    return "the non-ASCII character \"" + std::string(value.substr(at, length)) + "\" (" + hex +
+           ")";
+  }
+  std::string name = "a control character";
+  for (const auto& [byte, text] : kNames) {
+    if (byte == lead) name = text;
+  }
+  return name + " (" + hex + ")";
 }
 
 std::string allowed_list(std::span<const std::string_view> allowed) {
@@ -183,6 +217,9 @@ class Validator {
       case FieldType::text:
       case FieldType::comma_list:
         return;
+      case FieldType::identifier:
+        check_identifier(spec, value);
+        return;
       case FieldType::integer: {
         const bool negative = value.starts_with('-');
         if (!detail::all_digits(value.substr(negative ? 1 : 0))) {
@@ -227,6 +264,20 @@ class Validator {
         check_enum(spec, value);
         return;
     }
+  }
+
+  // Identifiers become idempotency keys, header values, record keys and store keys, where a
+  // line break, a control byte, a space or a non-ASCII character cannot go: refused in every
+  // mode, naming the first such character and where it is (before it, all is ASCII, so its
+  // byte offset + 1 is its position in characters).
+  void check_identifier(const FieldSpec& spec, std::string_view value) {
+    const std::size_t at = detail::first_non_visible_ascii(value);
+    if (at == std::string_view::npos) return;
+    error(spec.name, "bad_identifier",
+          std::string(spec.name) + " may hold only visible ASCII characters (letters, digits and " +
+              "punctuation, no spaces), but character " + std::to_string(at + 1) + " of " +
+              quoted(value) + " is " + describe_character(value, at) +
+              ". It is used as a key and in headers, where that character cannot go.");
   }
 
   void bad_phone(const FieldSpec& spec, std::string_view value) {

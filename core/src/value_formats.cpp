@@ -87,6 +87,13 @@ bool is_e164(std::string_view text) {
   return all_digits(text.substr(1));
 }
 
+std::size_t first_non_visible_ascii(std::string_view text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] < '!' || text[i] > '~') return i;  // char may be signed: bytes >= 0x80 are < '!'
+  }
+  return std::string_view::npos;
+}
+
 bool is_http_uri(std::string_view text) {
   // The scheme is case-insensitive; the rest is checked as sent.
   const auto has_prefix = [text](std::string_view prefix) {

@@ -20,6 +20,9 @@ void append_iso8601(std::string& out, std::string_view spec_datetime);
 
 /// '+', a digit 1-9, then 1 to 14 more digits.
 [[nodiscard]] bool is_e164(std::string_view text);
+/// The offset of the first byte of `text` outside visible ASCII (0x21 to 0x7E), or npos when
+/// there is none: identifiers become header values, record keys and idempotency keys.
+[[nodiscard]] std::size_t first_non_visible_ascii(std::string_view text);
 /// An absolute http: or https: URI with a non-empty host and no whitespace or control bytes.
 [[nodiscard]] bool is_http_uri(std::string_view text);
 

@@ -15,6 +15,7 @@ enum class EventType : std::uint8_t { initiate, complete };
 
 enum class FieldType : std::uint8_t {
   text,                  // any string
+  identifier,            // visible ASCII only (0x21 to 0x7E): it becomes keys and header values
   integer,               // optional '-' and digits, within int64
   non_negative_integer,  // digits, within int64
   datetime,              // yyyy-MM-dd HH:mm:ss, a real calendar date-time (UTC)

@@ -12,8 +12,9 @@
 
 namespace callhook {
 
-/// `strict`: unknown fields, fields not allowed on the event, duplicate fields and a
-/// Property.Type other than Site are errors. `lenient` (the default): they are warnings.
+/// `strict`: unknown fields, fields not allowed on the event, duplicate fields, a Property.Type
+/// other than Site and an Attribution or Session group sent without (or with empty) members it
+/// requires are errors. `lenient` (the default): they are warnings, and the call is kept.
 enum class Mode : std::uint8_t { lenient, strict };
 [[nodiscard]] std::optional<Mode> parse_mode(std::string_view text);
 [[nodiscard]] std::string_view to_string(Mode mode);
@@ -34,8 +35,8 @@ struct Report {
 };
 
 /// Checks `fields` against the spec. Codes: missing, empty, not_integer, negative, out_of_range,
-/// bad_datetime, bad_e164, bad_uri, not_in_enum, unknown_field, not_allowed_for_event,
-/// duplicate_field, empty_payload.
+/// bad_datetime, bad_e164, bad_uri, bad_identifier, not_in_enum, unknown_field,
+/// not_allowed_for_event, duplicate_field, empty_payload.
 [[nodiscard]] Report validate(const FieldList& fields, Mode mode);
 
 class JsonWriter;

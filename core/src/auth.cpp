@@ -1,6 +1,7 @@
 #include "callhook/auth.h"
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -287,39 +288,81 @@ std::optional<Verdict> check_timestamp(SignatureScheme scheme, std::string_view 
   return std::nullopt;
 }
 
-Verdict check_standard_webhooks(const SignatureAuth& auth, const Request& request,
-                                std::int64_t now) {
+// One set of Standard Webhooks headers. The standard grew out of Svix, whose senders name the
+// same headers svix-*; the signed content and the checks are the same.
+struct StandardWebhooksHeaders {
+  std::string_view id;
+  std::string_view timestamp;
+  std::string_view signature;
+};
+
+// In the order they are tried: the standard's names first.
+constexpr std::array<StandardWebhooksHeaders, 2> kStandardWebhooksHeaders = {{
+    {"webhook-id", "webhook-timestamp", "webhook-signature"},
+    {"svix-id", "svix-timestamp", "svix-signature"},
+}};
+
+// A header's v1a entries cost an Ed25519 verification each (a fraction of a millisecond): only
+// this many are checked, so a header stuffed with entries cannot make a request expensive. Key
+// rotation needs two or three.
+constexpr std::size_t kMaxAsymmetricEntries = 8;
+
+// Checks one header set whose signature header is present.
+Verdict check_standard_webhooks_set(const SignatureAuth& auth, const Request& request,
+                                    std::int64_t now, const StandardWebhooksHeaders& names) {
   constexpr SignatureScheme scheme = SignatureScheme::standard_webhooks;
-  const std::optional<std::string_view> id = header_value(request, "webhook-id");
-  const std::optional<std::string_view> timestamp = header_value(request, "webhook-timestamp");
-  const std::optional<std::string_view> signatures = header_value(request, "webhook-signature");
-  if (!signatures) return missing_header(scheme, "webhook-signature");
-  if (!id) return missing_header(scheme, "webhook-id");
-  if (!timestamp) return missing_header(scheme, "webhook-timestamp");
+  const std::optional<std::string_view> id = header_value(request, names.id);
+  const std::optional<std::string_view> timestamp = header_value(request, names.timestamp);
+  const std::optional<std::string_view> signatures = header_value(request, names.signature);
+  if (!signatures) return missing_header(scheme, names.signature);
+  if (!id) return missing_header(scheme, names.id);
+  if (!timestamp) return missing_header(scheme, names.timestamp);
   if (std::optional<Verdict> stale =
-          check_timestamp(scheme, "webhook-timestamp", *timestamp, auth.tolerance_seconds, now)) {
+          check_timestamp(scheme, names.timestamp, *timestamp, auth.tolerance_seconds, now)) {
     return std::move(*stale);
   }
 
+  // whpk_ + base64: an Ed25519 public key, for v1a entries only. whsec_ + base64, or bare
+  // base64: an HMAC key, for v1 entries only. whsk_ is the sender's private key, which a
+  // receiver has no business holding.
   std::string_view secret = auth.secret;
-  if (secret.starts_with("whsec_")) secret.remove_prefix(6);
+  const bool asymmetric = secret.starts_with("whpk_");
+  if (secret.starts_with("whsk_")) {
+    return fail(kBadSignature, prefixed(scheme,
+                                        "the configured secret is a whsk_ signing key; configure "
+                                        "its whpk_ public key instead. Nothing can pass."));
+  }
+  if (asymmetric) {
+    secret.remove_prefix(5);
+  } else if (secret.starts_with("whsec_")) {
+    secret.remove_prefix(6);
+  }
   const std::optional<std::string> key = crypto::base64_decode(secret);
+  if (asymmetric && (!key || key->size() != 32)) {
+    return fail(kBadSignature, prefixed(scheme,
+                                        "the configured whpk_ key is not base64 of 32 bytes, so "
+                                        "nothing can pass."));
+  }
   if (!key || key->empty()) {
     return fail(kBadSignature, prefixed(scheme,
                                         "the configured secret is not base64 after \"whsec_\", so "
                                         "nothing can pass."));
   }
-  crypto::HmacSha256 mac(*key);
-  mac.update(*id);
-  mac.update(".");
-  mac.update(*timestamp);
-  mac.update(".");
-  mac.update(request.body);
-  const crypto::Sha256Digest expected = mac.finish();
+  const std::string_view version = asymmetric ? "v1a" : "v1";
+
+  // The signed content, "id.timestamp.body", in pieces so the body is not copied.
+  const std::array<std::string_view, 5> content = {*id, ".", *timestamp, ".", request.body};
+  crypto::Sha256Digest expected{};
+  if (!asymmetric) {
+    crypto::HmacSha256 mac(*key);
+    for (const std::string_view piece : content) mac.update(piece);
+    expected = mac.finish();
+  }
 
   bool matched = false;
   bool any_decoded = false;
   bool any_malformed = false;
+  std::size_t asymmetric_checked = 0;
   std::string_view list = *signatures;
   while (!list.empty()) {
     const std::size_t space = list.find(' ');
@@ -331,24 +374,54 @@ Verdict check_standard_webhooks(const SignatureAuth& auth, const Request& reques
       any_malformed = true;
       continue;
     }
-    if (entry.substr(0, comma) != "v1") continue;  // e.g. v1a (asymmetric): not ours to check
+    // The other kind (v1 under a whpk_ key, v1a under a whsec_ one) is not ours to check.
+    if (entry.substr(0, comma) != version) continue;
     const std::optional<std::string> presented = crypto::base64_decode(entry.substr(comma + 1));
     if (!presented) {
       any_malformed = true;
       continue;
     }
     any_decoded = true;
-    if (digest_equals(*presented, expected)) matched = true;
+    if (!asymmetric) {
+      if (digest_equals(*presented, expected)) matched = true;
+    } else if (!matched && asymmetric_checked < kMaxAsymmetricEntries) {
+      ++asymmetric_checked;  // public data: no need to go on once one verifies
+      matched = crypto::ed25519_verify(*key, *presented, content);
+    }
   }
   if (matched) return pass();
+  const std::string header(names.signature);
   if (any_decoded) {
-    return fail(kBadSignature, prefixed(scheme, "no v1 signature in webhook-signature matches."));
+    return fail(kBadSignature, prefixed(scheme, "no " + std::string(version) + " signature in " +
+                                                    header + " matches."));
   }
   if (any_malformed) {
     return fail(kMalformedSignature,
-                prefixed(scheme, "webhook-signature is not a list of \"v1,<base64>\" entries."));
+                prefixed(scheme, header + " is not a list of \"" + std::string(version) +
+                                     ",<base64>\" entries."));
   }
-  return fail(kBadSignature, prefixed(scheme, "webhook-signature holds no v1 signature."));
+  return fail(kBadSignature,
+              prefixed(scheme, header + " holds no " + std::string(version) + " signature" +
+                                   (asymmetric ? " (a whpk_ key checks only v1a entries)."
+                                               : " (a whsec_ secret checks only v1 entries).")));
+}
+
+// Each header set that carries a signature is checked on its own, webhook-* first (a set's id,
+// timestamp and signature are never mixed with the other's); either passing is enough. The
+// refusal reported is the first set's.
+Verdict check_standard_webhooks(const SignatureAuth& auth, const Request& request,
+                                std::int64_t now) {
+  std::optional<Verdict> refused;
+  for (const StandardWebhooksHeaders& names : kStandardWebhooksHeaders) {
+    if (!header_value(request, names.signature)) continue;
+    Verdict verdict = check_standard_webhooks_set(auth, request, now, names);
+    if (verdict.code.empty()) return verdict;
+    if (!refused) refused = std::move(verdict);
+  }
+  if (refused) return std::move(*refused);
+  return fail(kMissingSignature,
+              prefixed(SignatureScheme::standard_webhooks,
+                       "the request has no webhook-signature (or svix-signature) header."));
 }
 
 // The port-less and default-port spellings of `url` besides itself, as Twilio's own validators
@@ -611,6 +684,18 @@ std::string_view signature_header(const SignatureAuth& auth) {
   return auth.header;
 }
 
+// Whether the header carrying a scheme's signature was sent (either spelling for
+// standard-webhooks): the sender meant that scheme.
+bool signature_header_sent(const SignatureAuth& auth, const Request& request) {
+  if (auth.scheme == SignatureScheme::standard_webhooks) {
+    for (const StandardWebhooksHeaders& names : kStandardWebhooksHeaders) {
+      if (request.header(names.signature)) return true;
+    }
+    return false;
+  }
+  return request.header(signature_header(auth)).has_value();
+}
+
 }  // namespace
 
 std::string_view to_string(SignatureScheme scheme) {
@@ -630,6 +715,7 @@ std::string_view to_string(SignatureScheme scheme) {
 }
 
 std::optional<SignatureScheme> parse_signature_scheme(std::string_view name) {
+  if (name == "svix") return SignatureScheme::standard_webhooks;  // where the standard came from
   for (const SignatureScheme scheme :
        {SignatureScheme::standard_webhooks, SignatureScheme::twilio, SignatureScheme::callrail,
         SignatureScheme::ctm, SignatureScheme::hmac}) {
@@ -668,7 +754,7 @@ AuthResult authenticate(const AuthConfig& config, const Request& request,
         result.scheme = std::string(to_string(auth.scheme));
         return result;
       }
-      if (request.header(signature_header(auth))) {
+      if (signature_header_sent(auth, request)) {
         if (!reported) reported = std::move(verdict);
       } else if (!missing) {
         missing = std::move(verdict);

@@ -89,6 +89,8 @@ TEST(AuthSchemeNames, RoundTrip) {
   }
   EXPECT_EQ(to_string(SignatureScheme::standard_webhooks), "standard-webhooks");
   EXPECT_EQ(to_string(SignatureScheme::ctm), "ctm");
+  EXPECT_EQ(parse_signature_scheme("svix"), SignatureScheme::standard_webhooks);  // an alias
+  EXPECT_FALSE(parse_signature_scheme("Svix").has_value());
   EXPECT_FALSE(parse_signature_scheme("standard_webhooks").has_value());
   EXPECT_FALSE(parse_signature_scheme("Twilio").has_value());
   EXPECT_FALSE(parse_signature_scheme("").has_value());
@@ -442,6 +444,157 @@ TEST(StandardWebhooks, MalformedSignatures) {
   // Only signatures of another version: nothing to check, nothing passes.
   expect_refused(authenticate(sw_config(), sw_request("v1a,c29tZSBlZDI1NTE5IHNpZw=="), kSwTime),
                  "bad_signature", {kSwSecret});
+}
+
+// Svix's names for the same headers, and a request carrying both sets.
+
+Request svix_request(std::string signature, std::string id = "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                     std::string timestamp = "1614265330",
+                     std::string body = R"({"test": 2432232314})") {
+  return make_request("/hook",
+                      {{"svix-id", std::move(id)},
+                       {"svix-timestamp", std::move(timestamp)},
+                       {"svix-signature", std::move(signature)}},
+                      std::move(body));
+}
+
+TEST(StandardWebhooks, SvixHeaderNames) {
+  expect_passed(authenticate(sw_config(), svix_request(kSwGood), kSwTime), "standard-webhooks");
+  const Request capitalised = make_request("/hook",
+                                           {{"Svix-Id", "msg_p5jXN8AQM9LWM0D4loKWxJek"},
+                                            {"Svix-Timestamp", "1614265330"},
+                                            {"Svix-Signature", kSwGood}},
+                                           R"({"test": 2432232314})");
+  expect_passed(authenticate(sw_config(), capitalised, kSwTime), "standard-webhooks");
+  expect_refused(authenticate(sw_config(), svix_request(kSwGood, "msg_other"), kSwTime),
+                 "bad_signature", {kSwSecret});
+  expect_refused(authenticate(sw_config(), svix_request(kSwGood), kSwTime + 301), "stale_timestamp",
+                 {kSwSecret});
+  for (const char* drop : {"svix-id", "svix-timestamp", "svix-signature"}) {
+    Request request = svix_request(kSwGood);
+    std::erase_if(request.headers, [drop](const HttpHeader& h) { return h.name == drop; });
+    const AuthResult result = authenticate(sw_config(), request, kSwTime);
+    expect_refused(result, "missing_signature", {kSwSecret});
+  }
+}
+
+TEST(StandardWebhooks, EachHeaderSetIsTriedOnItsOwn) {
+  const auto both = [](std::string webhook_signature, std::string svix_signature,
+                       std::string svix_id = "msg_p5jXN8AQM9LWM0D4loKWxJek") {
+    Request request = sw_request(std::move(webhook_signature));
+    request.headers.push_back({"svix-id", std::move(svix_id)});
+    request.headers.push_back({"svix-timestamp", "1614265330"});
+    request.headers.push_back({"svix-signature", std::move(svix_signature)});
+    return request;
+  };
+  constexpr const char* kBad = "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=";
+  expect_passed(authenticate(sw_config(), both(kSwGood, kBad), kSwTime), "standard-webhooks");
+  expect_passed(authenticate(sw_config(), both(kBad, kSwGood), kSwTime), "standard-webhooks");
+  // Neither verifies: the refusal is the webhook-* set's.
+  const AuthResult refused = authenticate(sw_config(), both(kBad, "v1,***"), kSwTime);
+  expect_refused(refused, "bad_signature", {kSwSecret});
+  EXPECT_NE(refused.message.find("webhook-signature"), std::string::npos) << refused.message;
+  // A set's id is never taken from the other set: kSwGood signs webhook-id, not svix-id.
+  expect_refused(authenticate(sw_config(), both(kBad, kSwGood, "msg_other"), kSwTime),
+                 "bad_signature", {kSwSecret});
+  Request mixed = make_request("/hook",
+                               {{"webhook-signature", kSwGood},
+                                {"svix-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"},
+                                {"svix-timestamp", "1614265330"}},
+                               R"({"test": 2432232314})");
+  expect_refused(authenticate(sw_config(), mixed, kSwTime), "missing_signature", {kSwSecret});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Standard Webhooks, asymmetric: v1a entries (Ed25519) under a whpk_ public key. The keys are
+// Ed25519 key pairs from fixed 32-byte seeds; every signature was made with Node's crypto.sign
+// over "msg_p5jXN8AQM9LWM0D4loKWxJek.1614265330.{"test": 2432232314}".
+
+constexpr std::string_view kSwPublicKey = "whpk_PgiVGxIB3wWhThxpnBed8UGgThp8lAo3MJyHCAhGKQY=";
+constexpr std::string_view kSwOtherPublicKey = "whpk_KfTEJqOPCr05nv4zuLeBByhpy9gvCx9oFB0Y+HiCnDE=";
+// The private half of kSwPublicKey, which a receiver never needs.
+constexpr std::string_view kSwSigningKey = "whsk_Y2FsbGhvb2sgc3RhbmRhcmQgd2ViaG9va3MgdjFhISE=";
+constexpr const char* kSwAsymmetricGood =
+    "v1a,YjFQAphAmgjqugHBlauIsccQGlyGS/v8BKC3nRPrnlAuxQaebHd6zFaPb+7fuLQhjZGzKVqy/KK/yri3ORXcCw==";
+// The same content signed with kSwOtherPublicKey's private key.
+constexpr const char* kSwAsymmetricOther =
+    "v1a,+CTO6pXD/zdwRP7pIQBDaSwV7a/Zb5vGZXDPFAbfcEtkcTe9MFxG+bQyvP/yRljXekK2PGO7Y7x1Fs8TO3J4Ag==";
+
+TEST(StandardWebhooksAsymmetric, V1aSignatureUnderWhpkKey) {
+  expect_passed(authenticate(sw_config(kSwPublicKey), sw_request(kSwAsymmetricGood), kSwTime),
+                "standard-webhooks");
+  expect_passed(authenticate(sw_config(kSwPublicKey), svix_request(kSwAsymmetricGood), kSwTime),
+                "standard-webhooks");
+  expect_passed(authenticate(sw_config(kSwOtherPublicKey), sw_request(kSwAsymmetricOther), kSwTime),
+                "standard-webhooks");
+  // Key rotation: one entry per key, any may verify.
+  const std::string rotated = std::string(kSwAsymmetricOther) + " " + kSwAsymmetricGood;
+  expect_passed(authenticate(sw_config(kSwPublicKey), sw_request(rotated), kSwTime),
+                "standard-webhooks");
+  expect_passed(authenticate(sw_config(kSwOtherPublicKey), sw_request(rotated), kSwTime),
+                "standard-webhooks");
+}
+
+TEST(StandardWebhooksAsymmetric, Refusals) {
+  const AuthConfig config = sw_config(kSwPublicKey);
+  const auto refused = [&config](const Request& request, std::string_view code,
+                                 std::int64_t now = kSwTime) {
+    expect_refused(authenticate(config, request, now), code, {kSwPublicKey});
+  };
+  refused(sw_request(kSwAsymmetricOther), "bad_signature");  // another key's signature
+  refused(sw_request(kSwAsymmetricGood, "msg_p5jXN8AQM9LWM0D4loKWxJeK"), "bad_signature");
+  refused(sw_request(kSwAsymmetricGood, "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265331"),
+          "bad_signature");
+  refused(sw_request(kSwAsymmetricGood, "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330",
+                     R"({"test": 2432232315})"),
+          "bad_signature");
+  // One bit of S flipped (still base64 of 64 bytes).
+  refused(sw_request("v1a,YjFQAphAmgjqugHBlauIsccQGlyGS/v8BKC3nRPrnlAuxQaebHd6zFaPb+7fuLQhjZGzKVqy/"
+                     "KK/yri3ORXcCg=="),
+          "bad_signature");
+  refused(sw_request("v1a,c2hvcnQ="), "bad_signature");  // not 64 bytes
+  refused(sw_request("v1a,***"), "malformed_signature");
+  refused(sw_request(kSwAsymmetricGood), "stale_timestamp", kSwTime + 301);
+  refused(svix_request(kSwAsymmetricGood, "msg_other"), "bad_signature");
+}
+
+TEST(StandardWebhooksAsymmetric, HmacEntriesDoNotCountUnderAPublicKey) {
+  // kSwGood is the genuine HMAC under kSwSecret; a whpk_ key checks only v1a entries.
+  const AuthResult result = authenticate(sw_config(kSwPublicKey), sw_request(kSwGood), kSwTime);
+  expect_refused(result, "bad_signature", {kSwPublicKey});
+  EXPECT_NE(result.message.find("v1a"), std::string::npos) << result.message;
+  // Both kinds sent: each key takes its own.
+  const std::string both = std::string(kSwGood) + " " + kSwAsymmetricGood;
+  expect_passed(authenticate(sw_config(kSwPublicKey), sw_request(both), kSwTime),
+                "standard-webhooks");
+  expect_passed(authenticate(sw_config(), sw_request(both), kSwTime), "standard-webhooks");
+  // And a whsec_ secret does not count v1a entries.
+  expect_refused(authenticate(sw_config(), sw_request(kSwAsymmetricGood), kSwTime), "bad_signature",
+                 {kSwSecret});
+}
+
+TEST(StandardWebhooksAsymmetric, UnusableKeysNeverPass) {
+  expect_refused(authenticate(sw_config("whpk_"), sw_request(kSwAsymmetricGood), kSwTime),
+                 "bad_signature", {});
+  for (const std::string_view key :
+       {std::string_view("whpk_not base64!"),
+        std::string_view("whpk_PgiVGxIB3wWhThxpnBed8UGgThp8lAo3MJyHCAhGKQ=="),  // 31 bytes
+        kSwSigningKey}) {
+    expect_refused(authenticate(sw_config(key), sw_request(kSwAsymmetricGood), kSwTime),
+                   "bad_signature", {key, key.substr(5)});
+  }
+}
+
+TEST(StandardWebhooksAsymmetric, OnlyTheFirstEightV1aEntriesAreChecked) {
+  std::string header;
+  for (int i = 0; i < 7; ++i) header += std::string(kSwAsymmetricOther) + " ";
+  expect_passed(authenticate(sw_config(kSwPublicKey),
+                             sw_request(header + " v1,bm9wZQ== " + kSwAsymmetricGood), kSwTime),
+                "standard-webhooks");
+  header += std::string(kSwAsymmetricOther) + " ";
+  expect_refused(
+      authenticate(sw_config(kSwPublicKey), sw_request(header + kSwAsymmetricGood), kSwTime),
+      "bad_signature", {kSwPublicKey});
 }
 
 // ---------------------------------------------------------------------------------------------

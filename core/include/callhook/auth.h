@@ -74,9 +74,15 @@ struct AuthResult {
 /// was. An empty configured token, secret or username+password never matches anything.
 ///
 /// Per scheme:
-/// - standard-webhooks: HMAC-SHA256 keyed with base64(secret minus an optional "whsec_") over
-///   "webhook-id.webhook-timestamp.body"; webhook-signature holds space-separated "v1,<base64>"
-///   entries, any match passes; a timestamp further than tolerance_seconds from now is stale.
+/// - standard-webhooks: webhook-signature holds space-separated "<version>,<base64>" entries over
+///   "webhook-id.webhook-timestamp.body"; any entry of the secret's version that verifies passes,
+///   entries of other versions are skipped; a timestamp further than tolerance_seconds from now
+///   is stale. A secret "whsec_<base64>" (the prefix is optional) is an HMAC-SHA256 key for "v1"
+///   entries; "whpk_<base64 of 32 bytes>" is an Ed25519 public key for "v1a" entries (RFC 8032,
+///   at most the first 8 v1a entries are verified); a "whsk_" signing key never passes. Svix's
+///   names svix-id, svix-timestamp and svix-signature are accepted as well: each set whose
+///   signature header was sent is checked on its own (never mixing the two), webhook-* first,
+///   and either passing is enough; a refusal is that of the webhook-* set when it was sent.
 /// - twilio: X-Twilio-Signature = base64(HMAC-SHA1(secret, url + sorted form params as
 ///   name+value)), params sorted by name then value, byte-wise. When the URL's query carries
 ///   bodySHA256 (JSON bodies), no params are appended and hex(SHA-256(body)) must equal it. The
@@ -93,7 +99,8 @@ struct AuthResult {
 
 /// "standard-webhooks", "twilio", "callrail", "ctm", "hmac".
 [[nodiscard]] std::string_view to_string(SignatureScheme scheme);
-/// The inverse of to_string (exact, lower-case names); nullopt for anything else.
+/// The inverse of to_string (exact, lower-case names), plus "svix" for standard_webhooks;
+/// nullopt for anything else.
 [[nodiscard]] std::optional<SignatureScheme> parse_signature_scheme(std::string_view name);
 
 }  // namespace callhook

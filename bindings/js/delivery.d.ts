@@ -38,8 +38,11 @@ export interface QueueEntry {
   /** When the next attempt is due. */
   nextAt: number;
   lastStatus: number | null;
+  /** The core's reason for the last failed attempt. */
   lastError: string | null;
   deadAt?: number;
+  /** Why it is dead: the core's code (not_retryable_status, redirect, attempts_exhausted, rejected). */
+  deadCode?: string | null;
 }
 
 export interface PendingEntry extends QueueEntry {
@@ -53,7 +56,12 @@ export interface DeliveryEvent {
   attempts: number;
   /** The response status, or null when no response came (network error, timeout). */
   status: number | null;
+  /** The core's reason when not delivered. */
   error: string | null;
+  /** The core's code for this verdict. */
+  code: string;
+  /** The core's log line for this attempt (no URL, no secrets). */
+  log: Record<string, unknown>;
   /** For "retried": the wait before the next attempt. */
   delayMs?: number;
   /** For "retried": whether the wait came from Retry-After. */
@@ -75,15 +83,12 @@ export interface Journal {
 }
 
 export interface DeliveryQueueOptions {
+  /**
+   * The engine the deliveries came from: after each attempt it decides delivered, retry at a
+   * time, or dead (the destination's `delivery` settings in the config). Required.
+   */
+  engine: { attemptResult(attempt: object): { verdict: string; code: string; reason: string; retry_at_ms: number | null; delay_ms: number | null; retry_after: boolean; log: object } };
   fetch?: typeof globalThis.fetch;
-  /** Attempts before a retryable failure becomes a dead letter (8). */
-  maxAttempts?: number;
-  /** Full-jitter backoff: uniform in [0, min(maxDelayMs, baseDelayMs * 2^(failures-1))) (1000). */
-  baseDelayMs?: number;
-  /** Cap of the backoff and of Retry-After (3600000). */
-  maxDelayMs?: number;
-  /** One attempt's time limit; a timeout is retried (30000). */
-  timeoutMs?: number;
   /** Sends in flight at once (8). */
   concurrency?: number;
   /** Default: memoryJournal() (nothing survives a restart). */
@@ -91,6 +96,8 @@ export interface DeliveryQueueOptions {
   onEvent?: (event: DeliveryEvent) => void;
   /** Jitter source (Math.random). */
   random?: () => number;
+  /** The clock in epoch milliseconds (Date.now). */
+  now?: () => number;
 }
 
 export interface DeliveryQueue {
@@ -114,11 +121,3 @@ export function memoryJournal(): Journal;
 export function jsonlJournal(path: string): Journal & { readonly path: string };
 /** Hashes in Redis with a lease so one queue at a time owns the prefix; close() leaves the client open. */
 export function redisJournal(client: RedisCommandClient, options?: { prefix?: string; leaseMs?: number }): Journal;
-
-export function classifyStatus(status: number): 'delivered' | 'retry' | 'dead';
-export function backoffDelay(
-  failures: number,
-  options?: { baseDelayMs?: number; maxDelayMs?: number; random?: () => number },
-): number;
-/** Retry-After (delta seconds or HTTP date) in milliseconds from nowMs, or null. */
-export function parseRetryAfter(value: string | null | undefined, nowMs?: number): number | null;

@@ -9,39 +9,37 @@
 
 import { redisCommand } from './stores.js';
 
-const RETRYABLE_4XX = new Set([408, 409, 425, 429]);
+// How much of an answer the core may read (Google Ads puts rejected rows inside a 200).
+const MAX_ANSWER_BYTES = 64 * 1024;
+// A journal write that failed after an attempt is tried again this soon; the delivery's
+// schedule is the core's, this is only the local disk or Redis catching up.
+const JOURNAL_RETRY_MS = 1000;
 
-/** What a response status means for a delivery: "delivered", "retry" or "dead". */
-export function classifyStatus(status) {
-  if (status >= 200 && status < 300) return 'delivered';
-  // Redirects are not followed: a webhook POST turned into a GET by a 301/302 would "succeed"
-  // without its body. Configure the destination's final URL instead.
-  if (status >= 300 && status < 400) return 'dead';
-  if (status >= 400 && status < 500) return RETRYABLE_4XX.has(status) ? 'retry' : 'dead';
-  return 'retry';
-}
-
-/**
- * Full-jitter exponential backoff: a uniform delay in [0, min(maxDelayMs, baseDelayMs * 2^(failures-1))).
- * `failures` counts the failed attempts so far (1 after the first failure).
- */
-export function backoffDelay(failures, { baseDelayMs = 1000, maxDelayMs = 3_600_000, random = Math.random } = {}) {
-  const exponent = Math.min(Math.max(failures - 1, 0), 60);
-  const cap = Math.min(maxDelayMs, baseDelayMs * 2 ** exponent);
-  return Math.floor(random() * cap);
-}
-
-/** A Retry-After value (delta seconds or an HTTP date) as milliseconds from `nowMs`, or null. */
-export function parseRetryAfter(value, nowMs = Date.now()) {
-  if (value === null || value === undefined) return null;
-  const text = String(value).trim();
-  if (text === '') return null;
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  // An HTTP date names its weekday or month; this keeps "-5" and other numbers out of Date.parse.
-  if (!/[a-z]{3}/i.test(text)) return null;
-  const at = Date.parse(text);
-  if (Number.isNaN(at)) return null;
-  return Math.max(0, at - nowMs);
+// Up to `limit` bytes of an answer's body as text; the rest is cancelled, never buffered.
+async function readSome(response, limit) {
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const chunks = [];
+  let size = 0;
+  try {
+    while (size < limit) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+  const all = new Uint8Array(Math.min(size, limit));
+  let at = 0;
+  for (const c of chunks) {
+    const part = c.subarray(0, Math.min(c.byteLength, all.byteLength - at));
+    all.set(part, at);
+    at += part.byteLength;
+    if (at >= all.byteLength) break;
+  }
+  return new TextDecoder().decode(all);
 }
 
 function snapshot(entry) {
@@ -53,7 +51,7 @@ function snapshot(entry) {
     nextAt: entry.nextAt,
     lastStatus: entry.lastStatus ?? null,
     lastError: entry.lastError ?? null,
-    ...(entry.deadAt !== undefined ? { deadAt: entry.deadAt } : {}),
+    ...(entry.deadAt !== undefined ? { deadAt: entry.deadAt, deadCode: entry.deadCode ?? null } : {}),
   };
 }
 
@@ -76,6 +74,8 @@ function normalizeDelivery(d) {
     headers,
     body: d.body ?? null,
     idempotency_key: key,
+    // Old journal entries have no limit of their own: the core's default.
+    timeout_ms: Number.isFinite(d.timeout_ms) && d.timeout_ms > 0 ? d.timeout_ms : 30_000,
   };
 }
 
@@ -137,27 +137,30 @@ export function memoryJournal() {
 
 /**
  * Creates a delivery queue. Options:
+ * - engine: the engine whose config the deliveries came from; it decides after every attempt
+ *   whether the delivery is delivered, retried (and when) or dead (`engine.attemptResult`), from
+ *   the destination's `delivery` settings. The queue holds no retry policy of its own.
  * - fetch: the Fetch API function (globalThis.fetch)
- * - maxAttempts (8), baseDelayMs (1000), maxDelayMs (3600000): retry policy
- * - timeoutMs (30000): one attempt's limit; a timeout is retried
  * - concurrency (8): sends in flight at once
  * - journal: where accepted deliveries persist (jsonlJournal, redisJournal; default memoryJournal)
- * - onEvent(e): {type: "delivered"|"retried"|"dead", id, delivery, attempts, status, error, delayMs}
+ * - onEvent(e): {type: "delivered"|"retried"|"dead", id, delivery, attempts, status, error,
+ *   code, delayMs, log}: `code`, `error` (the reason) and `log` (a JSON log line) are the core's
  * - random: the jitter source (Math.random), for tests
+ * - now: the clock in epoch milliseconds (Date.now), for tests
  */
 export function createDeliveryQueue({
+  engine,
   fetch = globalThis.fetch,
-  maxAttempts = 8,
-  baseDelayMs = 1000,
-  maxDelayMs = 3_600_000,
-  timeoutMs = 30_000,
   concurrency = 8,
   journal = memoryJournal(),
   onEvent,
   random = Math.random,
+  now: clock = Date.now,
 } = {}) {
   if (typeof fetch !== 'function') throw new TypeError('no fetch function available');
-  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new TypeError('maxAttempts must be >= 1');
+  if (!engine || typeof engine.attemptResult !== 'function') {
+    throw new TypeError('createDeliveryQueue needs the engine that decides each attempt (engine.attemptResult)');
+  }
 
   /** @type {Map<string, object>} pending entries by id (waiting or in flight) */
   const pending = new Map();
@@ -246,7 +249,7 @@ export function createDeliveryQueue({
         // the journal still holds its last persisted state.
         entry.lastError = `journal: ${err?.message ?? err}`;
         if (!closed && pending.has(entry.id)) {
-          entry.nextAt = Date.now() + backoffDelay(Math.max(entry.attempts, 1), { baseDelayMs, maxDelayMs, random });
+          entry.nextAt = clock() + JOURNAL_RETRY_MS;
           schedule.push(entry);
         }
       })
@@ -260,6 +263,8 @@ export function createDeliveryQueue({
     inflight.add(p);
   }
 
+  // Sends one attempt and reports what came back in the core's terms: {status, headers, body}
+  // (at most MAX_ANSWER_BYTES of it), {timeout: true} or {error}.
   async function send(delivery) {
     const init = {
       method: delivery.method,
@@ -267,49 +272,43 @@ export function createDeliveryQueue({
       redirect: 'manual',
     };
     if (delivery.body !== null && delivery.method !== 'GET' && delivery.method !== 'HEAD') init.body = delivery.body;
-    if (timeoutMs > 0 && typeof AbortSignal !== 'undefined' && typeof AbortSignal.timeout === 'function') {
-      init.signal = AbortSignal.timeout(timeoutMs);
-    }
-    const response = await fetch(delivery.url, init);
-    // Release the connection; the body is not needed.
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), delivery.timeout_ms);
+    init.signal = timeout.signal;
     try {
-      if (response.body && typeof response.body.cancel === 'function') await response.body.cancel();
-    } catch {
-      // ignore
+      const response = await fetch(delivery.url, init);
+      const body = await readSome(response, MAX_ANSWER_BYTES);
+      return { status: response.status, headers: [...response.headers], body };
+    } catch (err) {
+      if (timeout.signal.aborted) return { timeout: true };
+      return { error: err?.cause?.code ? `${err.message} (${err.cause.code})` : String(err?.message ?? err) };
+    } finally {
+      clearTimeout(timer);
     }
-    return response;
   }
 
   async function attempt(entry) {
     entry.attempts += 1;
-    let status = null;
-    let error = null;
-    let retryAfterMs = null;
-    let verdict;
-    try {
-      const response = await send(entry.delivery);
-      status = response.status;
-      verdict = classifyStatus(status);
-      if (verdict === 'retry') retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
-      if (verdict !== 'delivered') error = `HTTP ${status}`;
-    } catch (err) {
-      verdict = 'retry';
-      error = err?.cause?.code ? `${err.message} (${err.cause.code})` : String(err?.message ?? err);
-    }
+    const answer = await send(entry.delivery);
+    const d = entry.delivery;
+    const v = engine.attemptResult({
+      route: d.route ?? '', destination: d.destination ?? '', idempotency_key: d.idempotency_key ?? '',
+      attempt: entry.attempts, now_ms: clock(), random: random(), answer,
+    });
+    const status = answer.status ?? null;
     entry.lastStatus = status;
-    entry.lastError = error;
-    const base = { id: entry.id, delivery: entry.delivery, attempts: entry.attempts, status, error };
+    entry.lastError = v.verdict === 'delivered' ? null : v.reason;
+    const base = { id: entry.id, delivery: d, attempts: entry.attempts, status, error: entry.lastError, code: v.code, log: v.log };
 
-    if (verdict === 'retry' && entry.attempts >= maxAttempts) verdict = 'dead';
-
-    if (verdict === 'delivered') {
+    if (v.verdict === 'delivered') {
       await journal.append([{ type: 'delivered', entry: snapshot(entry) }], { sync: false });
       pending.delete(entry.id);
       emit({ type: 'delivered', ...base });
       return;
     }
-    if (verdict === 'dead') {
-      entry.deadAt = Date.now();
+    if (v.verdict === 'dead') {
+      entry.deadAt = clock();
+      entry.deadCode = v.code;
       // Synced: a dead letter is kept for an operator, and its state must not regress.
       await journal.append([{ type: 'dead', entry: snapshot(entry) }], { sync: true });
       pending.delete(entry.id);
@@ -318,15 +317,11 @@ export function createDeliveryQueue({
       emit({ type: 'dead', ...base });
       return;
     }
-    const delayMs =
-      retryAfterMs !== null
-        ? Math.min(retryAfterMs, maxDelayMs)
-        : backoffDelay(entry.attempts, { baseDelayMs, maxDelayMs, random });
-    entry.nextAt = Date.now() + delayMs;
+    entry.nextAt = v.retry_at_ms;
     await journal.append([{ type: 'attempt-failed', entry: snapshot(entry) }], { sync: false });
     // Scheduled even when closing: pending() still lists it, and the journal has it for a restart.
     schedule.push(entry);
-    emit({ type: 'retried', ...base, delayMs, retryAfter: retryAfterMs !== null });
+    emit({ type: 'retried', ...base, delayMs: v.delay_ms, retryAfter: v.retry_after });
   }
 
   const queue = {

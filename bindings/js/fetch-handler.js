@@ -205,7 +205,7 @@ export async function sweepDue(state, now) {
 export function createFetchHandler({
   engine,
   store = memoryStore(),
-  queue = createDeliveryQueue(),
+  queue = createDeliveryQueue({ engine }),
   now = () => Date.now() / 1000,
   onOutcome,
   onError = (err, context) => console.error('callhook:', context?.phase ?? 'error', err),

@@ -276,6 +276,8 @@ export interface Delivery {
   body: string;
   /** `Call.Sid:event:route` (or `:complete:`/`:abandoned:`): the same for every retry. */
   idempotency_key: string;
+  /** One attempt's limit in milliseconds (the destination's `delivery.timeout_seconds`). */
+  timeout_ms: number;
 }
 
 export interface RouteDecision {
@@ -320,7 +322,46 @@ export interface Outcome {
   log: Record<string, unknown> | null;
 }
 
+/** One finished attempt of a delivery, as a shell reports it to the core. */
+export interface AttemptInput {
+  route?: string;
+  destination: string;
+  idempotency_key?: string;
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** Milliseconds since the Unix epoch. */
+  now_ms: number;
+  /** In [0, 1): the jitter's source. */
+  random: number;
+  answer:
+    | { status: number; headers?: HeaderList | Record<string, string>; body?: string }
+    | { timeout: true }
+    | { error: string };
+}
+
+/** The core's decision after an attempt. */
+export interface AttemptVerdict {
+  verdict: 'delivered' | 'retry' | 'dead';
+  /** delivered; retryable_status, timeout, transport_error (retry); not_retryable_status,
+   * redirect, attempts_exhausted, rejected (dead). */
+  code: string;
+  /** For people: what the destination said and why this verdict. */
+  reason: string;
+  /** When to try again (epoch ms), for a retry; else null. */
+  retry_at_ms: number | null;
+  delay_ms: number | null;
+  /** The wait came from the destination's Retry-After. */
+  retry_after: boolean;
+  /** One structured log line (no URL, no secrets). */
+  log: Record<string, unknown>;
+}
+
 export interface Engine {
+  /**
+   * What follows one attempt of a delivery: delivered, retry at a time, or dead with a reason,
+   * decided by the destination's `delivery` settings and its format's reading of the answer.
+   */
+  attemptResult(attempt: AttemptInput): AttemptVerdict;
   /**
    * Decides what to do with one request. Pure: on a compare-and-set conflict read the record
    * again and call handle again. Throws a TypeError for a malformed request object.

@@ -496,6 +496,22 @@ class Engine {
     return JSON.parse(text);
   }
 
+  /**
+   * What follows one attempt of a delivery: {verdict: "delivered"|"retry"|"dead", code, reason,
+   * retry_at_ms, delay_ms, retry_after, log}. `attempt` is {route, destination, idempotency_key,
+   * attempt (1 for the first), now_ms, random in [0, 1), answer: {status, headers, body} |
+   * {timeout: true} | {error}}. The destination's `delivery` settings decide.
+   */
+  attemptResult(attempt) {
+    if (attempt === null || typeof attempt !== 'object') throw new TypeError('attempt must be an object');
+    const { runtime } = this;
+    const handle = this.live();
+    const ptr = runtime.write([JSON.stringify(attempt)]);
+    const [status, text] = runtime.answer(runtime.module.engineAttempt(handle, ptr, runtime.lengths[0]));
+    if (status !== RESULT) throw Runtime.fail(text, 'attemptResult');
+    return JSON.parse(text);
+  }
+
   close() {
     if (!this.handle_) return;
     this.runtime.engines?.unregister(this.token);

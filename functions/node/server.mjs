@@ -21,8 +21,6 @@ const settings = {
   journal: env.CALLHOOK_JOURNAL ?? join(process.cwd(), 'callhook-deliveries.jsonl'),
   sweepSeconds: Number(env.CALLHOOK_SWEEP_SECONDS ?? 30),
   maxBodyBytes: Number(env.CALLHOOK_MAX_REQUEST_BYTES ?? 1024 * 1024),
-  maxAttempts: Number(env.CALLHOOK_MAX_ATTEMPTS ?? 8),
-  baseDelayMs: Number(env.CALLHOOK_RETRY_BASE_MS ?? 1000),
   playground: env.CALLHOOK_PLAYGROUND ?? join(root, 'examples/playground'),
   instance: env.CALLHOOK_INSTANCE ?? hostname(),
 };
@@ -74,14 +72,13 @@ async function main() {
   const store = redis ? redisStore(redis, { prefix: 'callhook:' }) : memoryStore();
   // Records are shared by every instance; each instance journals its own deliveries.
   const journal = redis ? redisJournal(redis, { prefix: `callhook:deliveries:${settings.instance}:` }) : jsonlJournal(settings.journal);
+  // When each attempt happens, and what an answer means, is the engine's decision.
   const queue = await createDeliveryQueue({
+    engine,
     journal,
-    maxAttempts: settings.maxAttempts,
-    baseDelayMs: settings.baseDelayMs,
     onEvent: (event) => {
       metrics.delivery(event.type);
-      log({ level: event.type === 'dead' ? 'error' : 'info', msg: `delivery_${event.type}`, route: event.delivery?.route,
-        destination: event.delivery?.destination, key: event.delivery?.idempotency_key, status: event.status, attempts: event.attempts });
+      log(event.log);
     },
   });
   const handle = createFetchHandler({

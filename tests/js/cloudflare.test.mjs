@@ -75,13 +75,14 @@ before(async () => {
       { name: 'each', to: ['events'] },
       { name: 'done', on: 'complete', to: ['done'] },
     ],
+    // The engine's policy, which the Queue consumer follows: a first retry after 1 s.
+    delivery: { schedule_seconds: [1], jitter: 0 },
   };
   // The repository's wrangler.toml with the test's config, token and a fresh local state.
   const toml = readFileSync(join(root, 'functions/cloudflare/wrangler.toml'), 'utf8')
     .replace(/^main = .*$/m, `main = ${JSON.stringify(join(root, 'functions/cloudflare/src/worker.js'))}`)
     .replace(/^directory = .*$/m, `directory = ${JSON.stringify(join(root, 'examples/playground'))}`)
-    .replace(/^CALLHOOK_CONFIG = .*$/m, `CALLHOOK_CONFIG = ${JSON.stringify(JSON.stringify(config))}\nCALLHOOK_TOKEN = "${TOKEN}"`)
-    .replace(/^CALLHOOK_RETRY_BASE_SECONDS = .*$/m, 'CALLHOOK_RETRY_BASE_SECONDS = "1"');
+    .replace(/^CALLHOOK_CONFIG = .*$/m, `CALLHOOK_CONFIG = ${JSON.stringify(JSON.stringify(config))}\nCALLHOOK_TOKEN = "${TOKEN}"`);
   dev = await startWranglerDev({ toml, dir });
   base = dev.base;
 });

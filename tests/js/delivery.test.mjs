@@ -1,14 +1,14 @@
-// The delivery queue against a real HTTP receiver on 127.0.0.1: retries, backoff with jitter,
-// Retry-After, dead letters, and restarts on a JSON-lines journal and on a Redis journal.
+// The delivery queue against a real HTTP receiver on 127.0.0.1: it sends, asks the engine after
+// every attempt (the engine's policy comes from the config's `delivery` settings), waits what
+// the engine says, keeps dead letters, and restarts on a JSON-lines journal and a Redis journal.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { mkdtempSync, readFileSync, appendFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import {
-  createDeliveryQueue, jsonlJournal, redisJournal, backoffDelay, parseRetryAfter, classifyStatus,
-} from '../../bindings/js/delivery.js';
+import { createDeliveryQueue, jsonlJournal, redisJournal } from '../../bindings/js/delivery.js';
+import { createEngine } from '../../bindings/js/index.js';
 import { redisSkip, redisFixture } from './redis-server.mjs';
 
 // A receiver whose `plan(request, countForThisKey)` answers {status, headers?, delayMs?} or
@@ -24,7 +24,7 @@ async function receiver(plan) {
       const key = req.headers['idempotency-key'] ?? '';
       const n = (perKey.get(key) ?? 0) + 1;
       perKey.set(key, n);
-      const entry = { at: performance.now(), method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), key, n };
+      const entry = { wall: Date.now(), method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), key, n };
       requests.push(entry);
       const answer = plan(entry, n);
       entry.answer = answer;
@@ -80,48 +80,26 @@ async function waitFor(cond, ms = 10_000, what = 'condition') {
   }
 }
 
-const gaps = (reqs) => reqs.slice(1).map((r, i) => r.at - reqs[i].at);
+// An engine whose one destination retries on `delivery` (a 20 ms schedule, no jitter, unless
+// given): the queue's whole policy.
+async function engineWith(delivery = {}) {
+  return createEngine({
+    destinations: { 'events-log': { format: 'canonical', url: 'http://127.0.0.1:9/events' } },
+    routes: [{ name: 'every-event', to: ['events-log'] }],
+    delivery: { schedule_seconds: [0.02], jitter: 0, ...delivery },
+  });
+}
+const fast = await engineWith();
 
 function tmp() {
   return mkdtempSync(path.join(tmpdir(), 'callhook-journal-'));
 }
 
-describe('policy functions', () => {
-  test('classifyStatus', () => {
-    for (const s of [200, 201, 202, 204, 299]) assert.equal(classifyStatus(s), 'delivered', String(s));
-    for (const s of [400, 401, 403, 404, 410, 413, 422]) assert.equal(classifyStatus(s), 'dead', String(s));
-    for (const s of [408, 409, 425, 429, 500, 502, 503, 504]) assert.equal(classifyStatus(s), 'retry', String(s));
-    for (const s of [301, 302, 307, 308]) assert.equal(classifyStatus(s), 'dead', String(s));
-  });
-
-  test('backoffDelay: full jitter under an exponentially growing cap, capped by maxDelayMs', () => {
-    const opts = { baseDelayMs: 20, maxDelayMs: 300 };
-    assert.deepEqual([1, 2, 3, 4, 5, 6].map((f) => backoffDelay(f, { ...opts, random: () => 0.999999 })), [19, 39, 79, 159, 299, 299]);
-    assert.deepEqual([1, 2, 3].map((f) => backoffDelay(f, { ...opts, random: () => 0 })), [0, 0, 0]);
-    for (let f = 1; f < 40; f++) {
-      const d = backoffDelay(f, opts);
-      assert.ok(d >= 0 && d < Math.min(300, 20 * 2 ** (f - 1)), `failure ${f}: ${d}`);
-    }
-    assert.equal(backoffDelay(2000, { baseDelayMs: 1000, maxDelayMs: 3_600_000, random: () => 0.5 }), 1_800_000);
-  });
-
-  test('parseRetryAfter: delta seconds and HTTP dates', () => {
-    const now = Date.parse('Wed, 01 May 2024 03:15:42 GMT');
-    assert.equal(parseRetryAfter('120', now), 120_000);
-    assert.equal(parseRetryAfter(' 0 ', now), 0);
-    assert.equal(parseRetryAfter('Wed, 01 May 2024 03:16:42 GMT', now), 60_000);
-    assert.equal(parseRetryAfter('Wed, 01 May 2024 03:00:00 GMT', now), 0, 'a past date: now');
-    assert.equal(parseRetryAfter('soon', now), null);
-    assert.equal(parseRetryAfter('-5', now), null);
-    assert.equal(parseRetryAfter(null, now), null);
-  });
-});
-
 describe('sending', () => {
   test('a delivery is sent as given: method, URL, headers with the Idempotency-Key, body', async () => {
     const rx = await receiver(() => ({ status: 202 }));
     const events = [];
-    const q = createDeliveryQueue({ baseDelayMs: 20, onEvent: (e) => events.push(e) });
+    const q = createDeliveryQueue({ engine: fast, onEvent: (e) => events.push(e) });
     try {
       await q.enqueue([delivery(rx.url, 'CA1:Call.Complete:every-event', { headers: [['Content-Type', 'application/json'], ['X-Extra', 'yes']] })]);
       await waitFor(() => events.length === 1);
@@ -146,7 +124,8 @@ describe('sending', () => {
     const script = [{ status: 500 }, 'reset', { status: 429, headers: { 'Retry-After': '1' } }, { status: 503 }, { status: 200 }];
     const rx = await receiver((_r, n) => script[n - 1]);
     const events = [];
-    const q = createDeliveryQueue({ baseDelayMs: 20, maxDelayMs: 5000, onEvent: (e) => events.push(e) });
+    const engine = await engineWith({ schedule_seconds: [0.02, 0.04, 0.08, 0.16] });
+    const q = createDeliveryQueue({ engine, onEvent: (e) => events.push(e) });
     try {
       await q.enqueue([delivery(rx.url, 'CA2:Call.Initiate:every-event')]);
       await waitFor(() => events.some((e) => e.type === 'delivered'));
@@ -156,67 +135,58 @@ describe('sending', () => {
       assert.deepEqual(events.map((e) => e.type), ['retried', 'retried', 'retried', 'retried', 'delivered']);
       assert.deepEqual(events.map((e) => e.status), [500, null, 429, 503, 200]);
       assert.match(events[1].error, /fetch failed|socket|ECONNRESET|closed/i);
-      // Retry-After: 1 was honoured: the 4th request came at least 1 s after the 3rd.
-      const g = gaps(rx.requests);
-      assert.equal(events[2].delayMs, 1000);
-      assert.equal(events[2].retryAfter, true);
-      assert.ok(g[2] >= 990, `waited ${g[2]} ms after Retry-After: 1`);
-      // The others used the backoff: failures 1, 2, 4 -> caps 20, 40, 160 ms.
-      assert.ok(events[0].delayMs < 20 && events[1].delayMs < 40 && events[3].delayMs < 160);
+      // The engine's waits: the schedule's steps, and Retry-After: 1 for the 429.
+      assert.deepEqual(events.slice(0, 4).map((e) => e.delayMs), [20, 40, 1000, 160]);
+      assert.deepEqual(events.slice(0, 4).map((e) => e.retryAfter), [false, false, true, false]);
+      assert.deepEqual(events.map((e) => e.code), ['retryable_status', 'transport_error', 'retryable_status', 'retryable_status', 'delivered']);
+      // No attempt goes out before the time the engine chose.
+      rx.requests.slice(1).forEach((r, i) => assert.ok(r.wall >= rx.requests[i].wall + events[i].delayMs - 2, `attempt ${i + 2} early`));
     } finally {
       await q.close();
       await rx.close();
     }
   });
 
-  test('backoff grows exponentially (jitter at its maximum) and stays within full-jitter bounds', async () => {
-    const rx = await receiver((r, n) => (r.key === 'grow' ? (n <= 5 ? { status: 502 } : { status: 200 }) : n <= 5 ? { status: 500 } : { status: 200 }));
-    const eventsMax = [];
-    const eventsRandom = [];
-    const qMax = createDeliveryQueue({ baseDelayMs: 20, random: () => 0.999999, onEvent: (e) => eventsMax.push(e) });
-    const qRandom = createDeliveryQueue({ baseDelayMs: 20, onEvent: (e) => eventsRandom.push(e) });
+  test('the queue holds no policy: a config\'s schedule and jitter are what it waits', async () => {
+    const rx = await receiver((r, n) => (n <= 3 ? { status: 502 } : { status: 200 }));
+    const events = [];
+    const engine = await engineWith({ schedule_seconds: [0.05, 0.1, 0.2], jitter: 0.5 });
+    const q = createDeliveryQueue({ engine, random: () => 0, onEvent: (e) => events.push(e) });
     try {
-      await qMax.enqueue([delivery(rx.url, 'grow')]);
-      await qRandom.enqueue([delivery(rx.url, 'jitter')]);
-      await waitFor(() => eventsMax.some((e) => e.type === 'delivered') && eventsRandom.some((e) => e.type === 'delivered'));
-      const caps = [20, 40, 80, 160, 320];
-      assert.deepEqual(eventsMax.filter((e) => e.type === 'retried').map((e) => e.delayMs), caps.map((c) => c - 1));
-      const grow = gaps(rx.requests.filter((r) => r.key === 'grow'));
-      grow.forEach((g, i) => {
-        assert.ok(g >= caps[i] - 2, `gap ${i} = ${g} ms, at least ${caps[i] - 1}`);
-        assert.ok(g < caps[i] + 150, `gap ${i} = ${g} ms, not far beyond ${caps[i]}`);
-      });
-      for (let i = 1; i < grow.length; i++) assert.ok(grow[i] > grow[i - 1], `gaps grow: ${grow.join(', ')}`);
-      const jittered = eventsRandom.filter((e) => e.type === 'retried');
-      jittered.forEach((e, i) => assert.ok(e.delayMs >= 0 && e.delayMs < caps[i], `jitter ${i}: ${e.delayMs} < ${caps[i]}`));
-      gaps(rx.requests.filter((r) => r.key === 'jitter')).forEach((g, i) => assert.ok(g < caps[i] + 150, `jittered gap ${i}: ${g}`));
+      await q.enqueue([delivery(rx.url, 'jittered')]);
+      await waitFor(() => events.some((e) => e.type === 'delivered'));
+      // random() = 0 with jitter 0.5 halves each wait.
+      assert.deepEqual(events.filter((e) => e.type === 'retried').map((e) => e.delayMs), [25, 50, 100]);
+      assert.deepEqual(events.map((e) => e.attempts), [1, 2, 3, 4]);
+      assert.equal(events[0].log.msg, 'delivery_retry');
+      assert.equal(events[0].log.retry_in_ms, 25);
+      assert.equal(events[3].log.msg, 'delivered');
     } finally {
-      await qMax.close();
-      await qRandom.close();
+      await q.close();
       await rx.close();
     }
   });
 
-  test('Retry-After is capped by maxDelayMs', async () => {
+  test('Retry-After is capped by max_retry_after_seconds', async () => {
     const rx = await receiver((_r, n) => (n === 1 ? { status: 503, headers: { 'Retry-After': '3600' } } : { status: 200 }));
     const events = [];
-    const q = createDeliveryQueue({ baseDelayMs: 20, maxDelayMs: 100, onEvent: (e) => events.push(e) });
+    const q = createDeliveryQueue({ engine: await engineWith({ max_retry_after_seconds: 0.1 }), onEvent: (e) => events.push(e) });
     try {
       await q.enqueue([delivery(rx.url, 'capped')]);
-      await waitFor(() => events.some((e) => e.type === 'delivered'), 3000);
+      await waitFor(() => events.some((e) => e.type === 'delivered'), 5000);
       assert.equal(events[0].delayMs, 100);
-      const [g] = gaps(rx.requests);
-      assert.ok(g >= 95 && g < 600, `gap ${g}`);
+      assert.equal(events[0].retryAfter, true);
+      assert.ok(rx.requests[1].wall >= rx.requests[0].wall + 98);
     } finally {
       await q.close();
       await rx.close();
     }
   });
 
-  test('dead letter after maxAttempts', async () => {
+  test('dead letter once the config\'s attempts are used up, with the engine\'s reason', async () => {
     const rx = await receiver(() => ({ status: 500 }));
     const events = [];
-    const q = createDeliveryQueue({ baseDelayMs: 10, maxAttempts: 4, onEvent: (e) => events.push(e) });
+    const q = createDeliveryQueue({ engine: await engineWith({ attempts: 4 }), onEvent: (e) => events.push(e) });
     try {
       await q.enqueue([delivery(rx.url, 'doomed')]);
       await waitFor(() => events.some((e) => e.type === 'dead'));
@@ -225,6 +195,8 @@ describe('sending', () => {
       const [dl] = q.deadLetters();
       assert.equal(dl.attempts, 4);
       assert.equal(dl.lastStatus, 500);
+      assert.equal(dl.deadCode, 'attempts_exhausted');
+      assert.match(dl.lastError, /gave up after 4 attempts; the last: HTTP 500/);
       assert.equal(dl.delivery.idempotency_key, 'doomed');
       assert.ok(dl.deadAt > 0);
       assert.deepEqual(q.pending(), []);
@@ -240,7 +212,7 @@ describe('sending', () => {
     const statuses = { 'k400': 400, 'k404': 404, 'k422': 422, 'k301': 301, 'k408': 408, 'k409': 409, 'k425': 425, 'k429': 429 };
     const rx = await receiver((r, n) => (n === 1 ? { status: statuses[r.key], headers: r.key === 'k301' ? { Location: '/elsewhere' } : {} } : { status: 200 }));
     const events = [];
-    const q = createDeliveryQueue({ baseDelayMs: 10, onEvent: (e) => events.push(e) });
+    const q = createDeliveryQueue({ engine: fast, onEvent: (e) => events.push(e) });
     try {
       await q.enqueue(Object.keys(statuses).map((k) => delivery(rx.url, k)));
       await waitFor(() => events.filter((e) => e.type !== 'retried').length === 8);
@@ -257,12 +229,14 @@ describe('sending', () => {
   test('a timeout is retried', async () => {
     const rx = await receiver((_r, n) => (n === 1 ? { status: 200, delayMs: 400 } : { status: 200 }));
     const events = [];
-    const q = createDeliveryQueue({ baseDelayMs: 10, timeoutMs: 100, onEvent: (e) => events.push(e) });
+    const q = createDeliveryQueue({ engine: await engineWith({ timeout_seconds: 0.1 }), onEvent: (e) => events.push(e) });
     try {
-      await q.enqueue([delivery(rx.url, 'slow')]);
+      // The limit travels with the delivery, as the engine writes it (timeout_seconds: 0.1).
+      await q.enqueue([delivery(rx.url, 'slow', { timeout_ms: 100 })]);
       await waitFor(() => events.some((e) => e.type === 'delivered'));
       assert.equal(events[0].type, 'retried');
-      assert.match(events[0].error, /timeout|abort/i);
+      assert.equal(events[0].code, 'timeout');
+      assert.match(events[0].error, /no answer within 100 ms/);
     } finally {
       await q.close();
       await rx.close();
@@ -271,7 +245,7 @@ describe('sending', () => {
 
   test('drain resolves when nothing is in flight or due now, even with a retry scheduled later', async () => {
     const rx = await receiver((r, n) => (r.key === 'later' && n === 1 ? { status: 503, headers: { 'Retry-After': '60' } } : { status: 200 }));
-    const q = createDeliveryQueue({ baseDelayMs: 10 });
+    const q = createDeliveryQueue({ engine: fast });
     try {
       await q.enqueue([delivery(rx.url, 'now1'), delivery(rx.url, 'now2'), delivery(rx.url, 'later')]);
       const started = Date.now();
@@ -291,7 +265,7 @@ describe('sending', () => {
   test('close finishes in-flight sends; a closed queue refuses new deliveries', async () => {
     const rx = await receiver(() => ({ status: 200, delayMs: 150 }));
     const events = [];
-    const q = createDeliveryQueue({ onEvent: (e) => events.push(e) });
+    const q = createDeliveryQueue({ engine: fast, onEvent: (e) => events.push(e) });
     await q.enqueue([delivery(rx.url, 'inflight')]);
     await waitFor(() => rx.requests.length === 1);
     await q.close();
@@ -311,7 +285,7 @@ describe('sending', () => {
       return globalThis.fetch(url, init);
     };
     const rx = await receiver(() => ({ status: 200 }));
-    const q = createDeliveryQueue({ fetch, concurrency: 3 });
+    const q = createDeliveryQueue({ engine: fast, fetch, concurrency: 3 });
     try {
       await q.enqueue(Array.from({ length: 20 }, (_, i) => delivery(rx.url, `c${i}`)));
       await waitFor(() => rx.requests.length === 20);
@@ -331,7 +305,7 @@ async function restartScenario(openJournal) {
   // Every key fails twice (500, then a reset), then succeeds.
   const rx = await receiver((_r, n) => (n === 1 ? { status: 500 } : n === 2 ? 'reset' : { status: 200 }));
   const eventsA = [];
-  const a = createDeliveryQueue({ baseDelayMs: 20, maxDelayMs: 200, journal: await openJournal(), onEvent: (e) => eventsA.push(e) });
+  const a = createDeliveryQueue({ engine: fast, journal: await openJournal(), onEvent: (e) => eventsA.push(e) });
   await a.enqueue(keys.slice(0, 10).map((k) => delivery(rx.url, k)));
   await a.enqueue(keys.slice(10).map((k) => delivery(rx.url, k)));
   await waitFor(() => eventsA.filter((e) => e.type === 'delivered').length >= 3, 10_000, 'some deliveries');
@@ -344,7 +318,7 @@ async function restartScenario(openJournal) {
   assert.equal(rx.requests.length, sentBeforeRestart, 'a closed queue sends nothing');
 
   const eventsB = [];
-  const b = createDeliveryQueue({ baseDelayMs: 20, maxDelayMs: 200, journal: await openJournal(), onEvent: (e) => eventsB.push(e) });
+  const b = createDeliveryQueue({ engine: fast, journal: await openJournal(), onEvent: (e) => eventsB.push(e) });
   await b.ready;
   assert.equal(b.pending().length, leftover.length, 'B resumes exactly what A left');
   await waitFor(() => b.pending().length === 0, 15_000, 'B to finish');
@@ -382,7 +356,7 @@ describe('jsonlJournal', () => {
     const offline = async () => {
       throw new Error('offline');
     };
-    const q = createDeliveryQueue({ journal: jsonlJournal(file), fetch: offline, baseDelayMs: 60_000 });
+    const q = createDeliveryQueue({ engine: await engineWith({ schedule_seconds: [60] }), journal: jsonlJournal(file), fetch: offline });
     try {
       await q.enqueue([delivery('http://127.0.0.1:9', 'persisted')]);
       const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
@@ -399,7 +373,7 @@ describe('jsonlJournal', () => {
     const file = path.join(dir, 'j.jsonl');
     try {
       const rx = await receiver((r) => (r.key === 'bad' ? { status: 400 } : r.key === 'slow' ? { status: 503, headers: { 'Retry-After': '60' } } : { status: 200 }));
-      const a = createDeliveryQueue({ baseDelayMs: 10, journal: jsonlJournal(file) });
+      const a = createDeliveryQueue({ engine: fast, journal: jsonlJournal(file) });
       await a.enqueue([delivery(rx.url, 'bad'), delivery(rx.url, 'good'), delivery(rx.url, 'slow')]);
       await waitFor(() => rx.requests.length === 3);
       await a.drain();
@@ -409,7 +383,7 @@ describe('jsonlJournal', () => {
       appendFileSync(file, '{"type":"delivered","id":"tor'); // a crash mid-write
 
       const j = jsonlJournal(file);
-      const b = createDeliveryQueue({ journal: j });
+      const b = createDeliveryQueue({ engine: fast, journal: j });
       await b.ready;
       assert.deepEqual(b.deadLetters().map((d) => [d.delivery.idempotency_key, d.attempts, d.lastStatus]), [['bad', 1, 400]]);
       const [p] = b.pending();
@@ -432,7 +406,7 @@ describe('jsonlJournal', () => {
   test('a journal that cannot be written makes enqueue reject', async () => {
     const dir = tmp();
     try {
-      const q = createDeliveryQueue({ journal: jsonlJournal(path.join(dir, 'missing-dir', 'j.jsonl')) });
+      const q = createDeliveryQueue({ engine: fast, journal: jsonlJournal(path.join(dir, 'missing-dir', 'j.jsonl')) });
       await assert.rejects(q.enqueue([delivery('http://127.0.0.1:9', 'x')]), /ENOENT/);
       await q.close();
     } finally {
@@ -454,11 +428,11 @@ describe('redisJournal', { skip: redisSkip }, () => {
 
   test('dead letters persist in Redis across a restart', async () => {
     const rx = await receiver(() => ({ status: 410 }));
-    const a = createDeliveryQueue({ journal: redisJournal(await client(), { prefix: 'dead:' }) });
+    const a = createDeliveryQueue({ engine: fast, journal: redisJournal(await client(), { prefix: 'dead:' }) });
     await a.enqueue([delivery(rx.url, 'gone')]);
     await waitFor(() => a.deadLetters().length === 1);
     await a.close();
-    const b = createDeliveryQueue({ journal: redisJournal(await client(), { prefix: 'dead:' }) });
+    const b = createDeliveryQueue({ engine: fast, journal: redisJournal(await client(), { prefix: 'dead:' }) });
     await b.ready;
     assert.deepEqual(b.deadLetters().map((d) => [d.delivery.idempotency_key, d.lastStatus]), [['gone', 410]]);
     assert.deepEqual(b.pending(), []);
@@ -467,14 +441,14 @@ describe('redisJournal', { skip: redisSkip }, () => {
   });
 
   test('one queue per journal: a second queue on a held journal is refused', async () => {
-    const a = createDeliveryQueue({ journal: redisJournal(await client(), { prefix: 'lease:', leaseMs: 5000 }) });
+    const a = createDeliveryQueue({ engine: fast, journal: redisJournal(await client(), { prefix: 'lease:', leaseMs: 5000 }) });
     await a.ready;
-    const b = createDeliveryQueue({ journal: redisJournal(await client(), { prefix: 'lease:' }) });
+    const b = createDeliveryQueue({ engine: fast, journal: redisJournal(await client(), { prefix: 'lease:' }) });
     await assert.rejects(b.ready, /in use by another queue/);
     await assert.rejects(b.enqueue([delivery('http://127.0.0.1:9', 'x')]), /in use/);
     await b.close();
     await a.close();
-    const c = createDeliveryQueue({ journal: redisJournal(await client(), { prefix: 'lease:' }) });
+    const c = createDeliveryQueue({ engine: fast, journal: redisJournal(await client(), { prefix: 'lease:' }) });
     await c.ready;
     await c.close();
   });

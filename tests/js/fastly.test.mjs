@@ -386,7 +386,10 @@ describe('the Fastly program', { skip }, () => {
       assert.equal(outbox().length, 1);
       const entry = JSON.parse(host.kv.get(RECORDS, outbox()[0]).text);
       assert.equal(entry.attempts, 1);
-      assert.equal(entry.next_at, T0 + 120, 'Retry-After decides the next attempt');
+      // Retry-After: 120 from the moment of the attempt (the run's clock moves on from T0),
+      // rounded up to the whole second the outbox keeps: never early.
+      assert.ok(entry.next_at >= T0 + 120 && entry.next_at <= T0 + 121, `next_at ${entry.next_at - T0} s after T0`);
+      assert.equal(entry.code, 'retryable_status');
 
       receiver.answerWith(() => ({ status: 200 }));
       clockMs = (T0 + 60) * 1000;  // not yet due
@@ -416,8 +419,11 @@ describe('the Fastly program', { skip }, () => {
         const kept = down.kv.list(RECORDS, { prefix: 'outbox/' }).data;
         assert.equal(kept.length, 1, 'the delivery waits in the outbox');
         assert.equal(JSON.parse(down.kv.get(RECORDS, kept[0]).text).attempts, 1);
-        const line = down.logs.callhook_log.map((l) => JSON.parse(l)).find((l) => l.msg === 'delivery failed; will retry');
-        assert.match(line.detail, /^sink: fastly_http_req\.send: error$/);
+        // The engine's log line says why: the transport failed, and the next attempt's wait.
+        const line = down.logs.callhook_log.map((l) => JSON.parse(l)).find((l) => l.msg === 'delivery_retry');
+        assert.equal(line.code, 'transport_error');
+        assert.match(line.reason, /^transport error: fastly_http_req\.send: error$/);
+        assert.equal(line.destination, 'sink');
       } finally {
         await down.close();
       }
@@ -433,8 +439,8 @@ describe('the Fastly program', { skip }, () => {
       assert.equal(JSON.parse(host.kv.get(RECORDS, dead()[0]).text).delivery?.route ?? JSON.parse(host.kv.get(RECORDS, dead()[0]).text).route, 'each');
     });
 
-    test('eight failed attempts move a delivery to dead/', async () => {
-      fresh(retryConfig);
+    test('the config\'s attempts used up move a delivery to dead/, with the engine\'s reason', async () => {
+      fresh(JSON.stringify({ ...JSON.parse(retryConfig), delivery: { attempts: 5, schedule_seconds: [3600], jitter: 0 } }));
       receiver.answerWith(() => ({ status: 500 }));
       await post('/hook/flow-token-1234', withSid(initiate, 'CAmany'));
       await host.idle();
@@ -444,9 +450,12 @@ describe('the Fastly program', { skip }, () => {
         await fetch(`${server.url}/hook/flow-token-1234`);
         await host.idle();
       }
-      assert.equal(byRoute('each').length, 8, 'eight attempts in all');
+      assert.equal(byRoute('each').length, 5, 'five attempts in all, as the config says');
       assert.deepEqual(outbox(), []);
       assert.equal(dead().length, 1);
+      const letter = JSON.parse(host.kv.get(RECORDS, dead()[0]).text);
+      assert.equal(letter.code, 'attempts_exhausted');
+      assert.match(letter.reason, /gave up after 5 attempts; the last: HTTP 500/);
     });
 
     test('an Initiate with no Complete is swept as abandoned by a later request, once', async () => {

@@ -7,11 +7,18 @@ import http from 'node:http';
 import { createFetchHandler, sweepDue } from '../../bindings/js/fetch-handler.js';
 import { memoryStore, redisStore } from '../../bindings/js/stores.js';
 import { createDeliveryQueue } from '../../bindings/js/delivery.js';
+import { createEngine } from '../../bindings/js/index.js';
 import { redisSkip, redisFixture } from './redis-server.mjs';
 
 const T0 = 1714533342;
 const ABANDON_AFTER = 100;
 const RETENTION = 1000;
+// Delivery decisions are never faked: a real engine with a fast schedule makes them.
+const retryingEngine = await createEngine({
+  destinations: { sink: { format: 'canonical', url: 'http://127.0.0.1:9/sink' } },
+  routes: [{ name: 'r', to: ['sink'] }],
+  delivery: { schedule_seconds: [0.02], jitter: 0 },
+});
 
 // A fake engine: body {"sid", "event"}; record per call like README "Correlation" (format 1).
 // "event" routes fire for each first event, "complete" once on the first Complete, "abandoned"
@@ -45,6 +52,7 @@ function fakeEngine({ destination = 'http://127.0.0.1:9/sink' } = {}) {
   };
   return {
     calls,
+    attemptResult: (attempt) => retryingEngine.attemptResult(attempt),
     handle(req, { now, record }) {
       calls.handle += 1;
       calls.seen.push({ req, now, record });
@@ -426,7 +434,7 @@ describe('two instances on Redis with real delivery', { skip: redisSkip }, () =>
     const instances = [];
     for (let i = 0; i < 2; i++) {
       const c = await client();
-      const queue = createDeliveryQueue({ baseDelayMs: 20 });
+      const queue = createDeliveryQueue({ engine: retryingEngine });
       // The real clock: Redis judges expiry by its own.
       instances.push({ queue, handler: createFetchHandler({ engine: fakeEngine({ destination: sink }), store: redisStore(c, { prefix: 'e2e:' }), queue, maxConflictRetries: 20 }) });
     }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { packageDir, packageSkip } from './package-build.mjs';
 import {
+  attemptConfig, checkAttemptVector,
   checkEngineVector, checkPayloadVector, checkSequence, configTextOf, describeVectors, engineRequest,
   loadVectors, payloadInput, runEngineVector, runPayloadVector, runSequence, sequenceSteps,
 } from './vector-checks.mjs';
@@ -36,6 +37,20 @@ describe('engine vectors', { skip }, () => {
       configText: configTextOf(v), secrets: v.secrets ?? {}, now: v.now,
       request: v.request && engineRequest(v.request),
     })),
+  });
+});
+
+describe('delivery vectors', { skip }, () => {
+  describeVectors('delivery', {
+    skip,
+    check: (c, _index, file) => {
+      const engine = runtime.createEngine(attemptConfig(file, c), {});
+      try {
+        checkAttemptVector(c, engine.attemptResult(c.attempt));
+      } finally {
+        engine.close();
+      }
+    },
   });
 });
 

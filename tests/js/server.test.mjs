@@ -46,6 +46,7 @@ function writeConfig(name, receiverPort, extra = {}) {
     correlation: { abandon_after_seconds: 600, retention_seconds: 86400 },
     destinations: { sink: { url: `http://127.0.0.1:${receiverPort}/sink` } },
     routes: [{ name: 'each', to: ['sink'] }, { name: 'done', on: 'complete', to: ['sink'] }],
+    delivery: { schedule_seconds: [0.02], jitter: 0 },
     ...extra,
   }));
   return path;
@@ -55,7 +56,7 @@ function writeConfig(name, receiverPort, extra = {}) {
 function startServer(config, env = {}) {
   const child = spawn(process.execPath, [join(root, 'functions/node/server.mjs')], {
     env: { PATH: process.env.PATH, CALLHOOK_CONFIG: config, CALLHOOK_TOKEN: 'tok3n-s3cret', PORT: '0',
-      CALLHOOK_RETRY_BASE_MS: '20', CALLHOOK_JOURNAL: join(dir, `journal-${Math.random()}.jsonl`), ...env },
+      CALLHOOK_JOURNAL: join(dir, `journal-${Math.random()}.jsonl`), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs = [];

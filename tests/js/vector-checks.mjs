@@ -56,6 +56,24 @@ export function describeVectors(folder, { skip, prepare, check }) {
   }
 }
 
+// ---- delivery vectors ---------------------------------------------------------------------------
+
+/** The config of a delivery vector: its own, or its file's. */
+export function attemptConfig(file, c) {
+  if (c.config) return JSON.stringify(c.config);
+  const { document } = loadVectors('delivery').find((f) => f.file === file);
+  return JSON.stringify(document.config);
+}
+
+/** A verdict against a delivery vector's `expect`, as the native runner compares it. */
+export function checkAttemptVector(c, verdict) {
+  for (const [key, expected] of Object.entries(c.expect)) {
+    assert.deepEqual(verdict[key], expected, `${key} in ${JSON.stringify(verdict)}`);
+  }
+  assert.equal(verdict.log.attempt, c.attempt.attempt);
+  assert.ok(!JSON.stringify(verdict).includes('http://'), 'the verdict never carries a URL');
+}
+
 /** The config text of an engine vector: `config` as JSON, or the file `config_file` names. */
 export function configTextOf(vector) {
   return 'config_file' in vector

@@ -15,6 +15,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  attemptConfig, checkAttemptVector,
   DEFAULT_NOW, checkEngineVector, checkPayloadVector, checkSequence, configTextOf, describeVectors,
   engineRequest, payloadInput, root, runSequence, secretEnvironment, sequenceSteps,
 } from './vector-checks.mjs';
@@ -173,6 +174,19 @@ function engineThroughCli(v) {
   assert.ok(!checked.valid, `handle exited ${r.code} on a valid config: ${r.stderr}`);
   return { refused: true, errors: checked.errors, message: r.stderr };
 }
+
+describe('delivery vectors through attempt', { skip }, () => {
+  describeVectors('delivery', {
+    skip,
+    check: (c, _index, file) => {
+      put('config', attemptConfig(file, c));
+      put('attempt', JSON.stringify(c.attempt));
+      const r = run(['attempt', '--config', data('config'), data('attempt')]);
+      assert.equal(r.code, 0, r.stderr);
+      checkAttemptVector(c, JSON.parse(r.stdout));
+    },
+  });
+});
 
 describe('engine vectors through handle', { skip }, () => {
   describeVectors('engine', { skip, check: (v) => checkEngineVector(v, engineThroughCli(v)) });

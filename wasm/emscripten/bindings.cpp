@@ -304,6 +304,17 @@ View engine_sweep(int handle, std::uintptr_t at, std::size_t record_length, doub
   return finish();
 }
 
+// The attempt as JSON (parse_attempt_json's form); output 'R' + the verdict.
+View engine_attempt(int handle, std::uintptr_t at, std::size_t length) {
+  const Engine* engine = engine_at(handle);
+  if (engine == nullptr) return error("closed_engine", "this engine has been closed");
+  std::string problem;
+  const auto input = parse_attempt_json(bytes(at, length), problem);
+  if (!input) return error("bad_attempt", problem);
+  write_attempt_verdict_json(engine->attempt_result(*input), begin('R'));
+  return finish();
+}
+
 // ---- render -----------------------------------------------------------------------------------
 
 // Renders one destination, given as {"destinations": {"destination": ...}} so that the config
@@ -355,6 +366,7 @@ EMSCRIPTEN_BINDINGS(callhook) {
   emscripten::function("engineFree", &engine_free);
   emscripten::function("engineHandle", &engine_handle);
   emscripten::function("engineSweep", &engine_sweep);
+  emscripten::function("engineAttempt", &engine_attempt);
   emscripten::function("renderDestination", &render_destination);
   emscripten::function("schemaText", &schema);
 }

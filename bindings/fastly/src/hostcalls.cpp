@@ -1,5 +1,8 @@
 #include "callhook/fastly/hostcalls.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -259,21 +262,33 @@ Result<BackendResponse> send_to_backend(std::string_view backend, std::string_vi
     return failure("fastly_http_resp.status_get", s);
   }
   out.status = status;
-  static constexpr std::string_view kRetryAfter = "retry-after";
-  char value[256];
-  std::size_t written = 0;
-  const auto s = raw::resp_header_value_get(resp, kRetryAfter.data(), kRetryAfter.size(), value,
-                                            sizeof value, &written);
-  if (s == 0 && written <= sizeof value) {
-    out.retry_after.assign(value, written);
-  } else if (s != static_cast<raw::StatusCode>(Status::none) &&
-             s != static_cast<raw::StatusCode>(Status::buflen)) {
-    return failure("fastly_http_resp.header_value_get", s);
+  for (const std::string_view name :
+       {std::string_view("retry-after"), std::string_view("location")}) {
+    char value[256];
+    std::size_t written = 0;
+    const auto s =
+        raw::resp_header_value_get(resp, name.data(), name.size(), value, sizeof value, &written);
+    if (s == 0 && written <= sizeof value) {
+      out.headers.push_back({std::string(name), std::string(value, written)});
+    } else if (s != static_cast<raw::StatusCode>(Status::none) &&
+               s != static_cast<raw::StatusCode>(Status::buflen)) {
+      return failure("fastly_http_resp.header_value_get", s);
+    }
   }
-  // The body is not needed: read it off (bounded) so the connection can be reused, then free.
-  if (auto drained = read_body(resp_body, std::size_t{1} << 20);
-      !drained && drained.error().status != Status::limitexceeded) {
-    return drained.error();
+  // The core may read the answer (a Google Ads 200 can refuse rows); the rest is read off,
+  // bounded, so the connection can be reused.
+  std::uint8_t chunk[16384];
+  for (std::size_t total = 0; total < (std::size_t{1} << 20);) {
+    std::size_t got = 0;
+    if (const auto s = raw::body_read(resp_body, chunk, sizeof chunk, &got); s != 0) {
+      return failure("fastly_http_body.read", s);
+    }
+    if (got == 0 || got > sizeof chunk) break;
+    if (out.body.size() < kMaxAnswerBytes) {
+      out.body.append(reinterpret_cast<const char*>(chunk),
+                      std::min(got, kMaxAnswerBytes - out.body.size()));
+    }
+    total += got;
   }
   if (const auto c = raw::body_close(resp_body); c != 0)
     return failure("fastly_http_body.close", c);
@@ -462,6 +477,18 @@ std::int64_t now_seconds() {
   timespec ts{};
   if (clock_gettime(CLOCK_REALTIME, &ts) != 0) return 0;
   return static_cast<std::int64_t>(ts.tv_sec);
+}
+
+std::int64_t now_ms() {
+  timespec ts{};
+  if (clock_gettime(CLOCK_REALTIME, &ts) != 0) return 0;
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+double random_unit() {
+  std::uint32_t bits = 0;
+  if (getentropy(&bits, sizeof bits) != 0) return 0.5;  // no jitter rather than no delivery
+  return static_cast<double>(bits) / 4294967296.0;
 }
 
 }  // namespace callhook::fastly

@@ -10,8 +10,8 @@
 //   on the Queue, one request at a time: an Initiate and a Complete of one call cannot race.
 // - The Durable Object's alarm drops the record at expires_at and sweeps it at sweep_at
 //   (an Initiate whose Complete is overdue fires the `abandoned` routes once).
-// - queue: sends each delivery with fetch; retryable failures are retried through the Queue
-//   with backoff (Retry-After honoured), others go to the dead-letter queue.
+// - queue: sends each delivery with fetch and asks the engine what follows: ack, retry through
+//   the Queue after the wait the engine chose, or the dead-letter queue with the engine's reason.
 import { DurableObject } from 'cloudflare:workers';
 import { createEngine } from 'callhook';
 import { BodyTooLargeError, problem, readBody, toResponse } from 'callhook/fetch-handler';
@@ -235,73 +235,58 @@ async function fetchHandler(request, env) {
 
 // ---- queue: send the deliveries -----------------------------------------------------------------
 
-const RETRYABLE = new Set([408, 409, 425, 429]);
+// The Queue's own limit on a retry's delay (12 hours): a longer wait the core asks for is cut to
+// it, and the next attempt then asks the core again.
+const QUEUE_MAX_DELAY_SECONDS = 43200;
+const MAX_ANSWER_BYTES = 64 * 1024;
 
-/** Seconds a Retry-After header asks for (delta seconds or an HTTP date), or null. */
-export function retryAfterSeconds(value, nowMs = Date.now()) {
-  if (!value) return null;
-  const text = value.trim();
-  if (/^\d+$/.test(text)) return Number(text);
-  const at = Date.parse(text);
-  return Number.isFinite(at) ? Math.max(0, Math.ceil((at - nowMs) / 1000)) : null;
-}
-
-/** Exponential backoff with full jitter after `attempts` tries; Retry-After wins; at most `max`. */
-export function backoffSeconds(attempts, { base = 2, max = 3600, retryAfter = null } = {}) {
-  const cap = Math.min(max, 43200); // the Queue's delay limit is 12 hours
-  if (retryAfter !== null) return Math.min(cap, Math.max(0, retryAfter));
-  const ceiling = Math.min(cap, base * 2 ** Math.max(0, attempts - 1));
-  return Math.ceil(Math.random() * ceiling);
-}
-
-async function deliver(msg, env) {
-  const d = msg.body;
-  const fields = { route: d.route, destination: d.destination, key: d.idempotency_key, attempts: msg.attempts };
-  const retry = (retryAfter, status) => {
-    const delaySeconds = backoffSeconds(msg.attempts, {
-      base: Number(env.CALLHOOK_RETRY_BASE_SECONDS) || 2,
-      max: Number(env.CALLHOOK_RETRY_MAX_SECONDS) || 3600,
-      retryAfter,
-    });
-    log('info', 'delivery_retry', { ...fields, status, delaySeconds });
-    msg.retry({ delaySeconds });
-  };
-  let response;
+// One attempt, reported in the core's terms: {status, headers, body}, {timeout: true} or {error}.
+async function send(d) {
+  const timeout = AbortSignal.timeout(d.timeout_ms > 0 ? d.timeout_ms : 30000);
   try {
-    response = await fetch(d.url, {
+    const response = await fetch(d.url, {
       method: d.method || 'POST',
       headers: d.headers,
       body: d.method === 'GET' || d.method === 'HEAD' ? undefined : d.body,
-      signal: AbortSignal.timeout(15000),
+      redirect: 'manual',
+      signal: timeout,
     });
+    const text = await response.text();
+    return { status: response.status, headers: [...response.headers], body: text.slice(0, MAX_ANSWER_BYTES) };
   } catch (err) {
-    retry(null, null);
-    return;
+    if (timeout.aborted) return { timeout: true };
+    return { error: String(err?.message ?? err) };
   }
-  const status = response.status;
-  await response.body?.cancel().catch(() => {});
-  if (status >= 200 && status < 300) {
-    log('info', 'delivery_delivered', { ...fields, status });
+}
+
+async function deliver(msg, env, engine) {
+  const d = msg.body;
+  const answer = await send(d);
+  // Whether it is delivered, when to try again, or why it is dead: the engine decides.
+  const v = engine.attemptResult({
+    route: d.route, destination: d.destination, idempotency_key: d.idempotency_key,
+    attempt: msg.attempts, now_ms: Date.now(), random: Math.random(), answer,
+  });
+  console.log(JSON.stringify(v.log));
+  if (v.verdict === 'delivered') {
     msg.ack();
-    return;
-  }
-  if (status >= 500 || RETRYABLE.has(status)) {
-    retry(retryAfterSeconds(response.headers.get('retry-after')), status);
-    return;
-  }
-  // Not worth retrying (3xx, 4xx): dead-lettered at once, with the answer's status.
-  try {
-    await env.DEAD_LETTERS.send({ delivery: d, status, attempts: msg.attempts }, { contentType: 'json' });
-    log('error', 'delivery_dead', { ...fields, status });
-    msg.ack();
-  } catch {
-    retry(null, status);
+  } else if (v.verdict === 'retry') {
+    msg.retry({ delaySeconds: Math.min(QUEUE_MAX_DELAY_SECONDS, Math.ceil(v.delay_ms / 1000)) });
+  } else {
+    try {
+      await env.DEAD_LETTERS.send({ delivery: d, status: answer.status ?? null, attempts: msg.attempts, code: v.code, reason: v.reason },
+        { contentType: 'json' });
+      msg.ack();
+    } catch {
+      msg.retry({ delaySeconds: 60 }); // the dead-letter queue is unreachable: keep the delivery
+    }
   }
 }
 
 export default {
   fetch: fetchHandler,
   async queue(batch, env) {
-    await Promise.all(batch.messages.map((msg) => deliver(msg, env)));
+    const engine = await engineFor(env);
+    await Promise.all(batch.messages.map((msg) => deliver(msg, env, engine)));
   },
 };

@@ -11,7 +11,8 @@
 //  4. writes each delivery to the KV outbox (`outbox/<idempotency key>`) before answering, so
 //     an accepted webhook is never lost, then answers the sender;
 //  5. sends the deliveries to the backends named after their destinations, deleting each outbox
-//     entry once its backend answered 2xx and rescheduling it (backoff, Retry-After) otherwise;
+//     entry once the engine calls the answer delivered and rescheduling it when the engine says
+//     when (its retry policy: the destination's `delivery` settings), or moving it to `dead/`;
 //  6. retries a few overdue outbox entries and sweeps a few overdue calls (`due/` index) left by
 //     earlier runs: Fastly has no timers, so every request moves that work along.
 // Log lines go to the log endpoint `callhook_log` (stderr when it is not linked).
@@ -32,7 +33,11 @@
 namespace {
 
 namespace fastly = callhook::fastly;
+using callhook::AttemptAnswer;
+using callhook::AttemptInput;
+using callhook::AttemptVerdict;
 using callhook::Delivery;
+using callhook::Engine;
 using callhook::HttpHeader;
 using callhook::JsonWriter;
 
@@ -51,9 +56,7 @@ constexpr std::string_view kDeadPrefix = "dead/";
 constexpr std::string_view kDuePrefix = "due/";
 constexpr std::size_t kMaxRequestBytes = std::size_t{1} << 20;
 constexpr int kMaxConflictRetries = 5;
-constexpr int kMaxAttempts = 8;
-constexpr std::int64_t kLeaseSeconds = 60;       // an outbox entry being sent is not retried
-constexpr std::int64_t kMaxDelaySeconds = 3600;  // the longest wait between two attempts
+constexpr std::int64_t kLeaseSeconds = 60;  // an outbox entry being sent is not retried
 constexpr std::uint32_t kDeadTtlSeconds = 30 * 86400;
 constexpr std::uint32_t kBackgroundBatch = 8;
 // Fastly allows 32 backend requests per execution (10 on trial accounts): deliveries past this
@@ -147,6 +150,8 @@ struct OutboxEntry {
   Delivery delivery;
   int attempts = 0;
   std::int64_t next_at = 0;
+  std::string code;    // the engine's verdict code after the last attempt (dead/: why)
+  std::string reason;  // and its reason in words
 };
 
 std::string write_entry(const OutboxEntry& entry) {
@@ -158,7 +163,9 @@ std::string write_entry(const OutboxEntry& entry) {
   w.key("method").string(d.method).key("url").string(d.url);
   w.key("idempotency_key").string(d.idempotency_key).key("headers").begin_array();
   for (const HttpHeader& h : d.headers) w.begin_array().string(h.name).string(h.value).end_array();
-  w.end_array().key("body").string(d.body).end_object();
+  w.end_array().key("body").string(d.body);
+  if (!entry.code.empty()) w.key("code").string(entry.code).key("reason").string(entry.reason);
+  w.end_object();
   return out;
 }
 
@@ -193,6 +200,8 @@ std::optional<OutboxEntry> read_entry(std::string_view text) {
     return std::nullopt;
   }
   e.attempts = static_cast<int>(attempts);
+  text_of("code", e.code);  // absent before the first failed attempt
+  text_of("reason", e.reason);
   const auto headers = doc.find("headers");
   if (headers == doc.end() || !headers->is_array()) return std::nullopt;
   for (const auto& pair : *headers) {
@@ -204,31 +213,16 @@ std::optional<OutboxEntry> read_entry(std::string_view text) {
   return e;
 }
 
-enum class Verdict { delivered, retry, dead };
-
-Verdict verdict_of(int status) {
-  if (status >= 200 && status < 300) return Verdict::delivered;
-  if (status == 408 || status == 409 || status == 425 || status == 429 || status >= 500) {
-    return Verdict::retry;
-  }
-  return Verdict::dead;
-}
-
-// Delta-seconds Retry-After; HTTP dates fall back to the backoff.
-std::optional<std::int64_t> retry_after_seconds(std::string_view value) {
-  return callhook::parse_decimal(value, 9);
-}
-
 class Outbox {
  public:
-  Outbox(const fastly::KvStore& kv, const Log& log, std::int64_t now)
-      : kv_(kv), log_(log), now_(now) {}
+  Outbox(const fastly::KvStore& kv, const Engine& engine, const Log& log, std::int64_t now)
+      : kv_(kv), engine_(engine), log_(log), now_(now) {}
 
   // Persists deliveries before the sender is answered, leased to this run for kLeaseSeconds.
   bool persist(const std::vector<Delivery>& deliveries, std::vector<std::string>& keys) const {
     for (const Delivery& d : deliveries) {
       const std::string key = entry_key(kOutboxPrefix, d);
-      const OutboxEntry entry{d, 0, now_ + kLeaseSeconds};
+      const OutboxEntry entry{d, 0, now_ + kLeaseSeconds, {}, {}};
       auto written = kv_.insert(key, write_entry(entry), {});
       if (!written || !*written) {
         log_.event("error", "a delivery could not be written to the outbox",
@@ -248,33 +242,34 @@ class Outbox {
     entry.attempts += 1;
     const Delivery& d = entry.delivery;
     auto response = fastly::send_to_backend(d.destination, d.method, d.url, d.headers, d.body);
-    Verdict verdict = Verdict::retry;
-    std::optional<std::int64_t> wait;
-    std::string why;
+    AttemptInput input{d.route, d.destination,    d.idempotency_key,    entry.attempts,
+                       {},      fastly::now_ms(), fastly::random_unit()};
     if (response) {
-      verdict = verdict_of(response->status);
-      why = d.destination + ": status " + std::to_string(response->status);
-      if (verdict == Verdict::retry) wait = retry_after_seconds(response->retry_after);
+      input.answer.status = response->status;
+      input.answer.headers = std::move(response->headers);
+      input.answer.body = std::move(response->body);
     } else {
-      why = d.destination + ": " + response.error().message();
+      input.answer.kind = AttemptAnswer::Kind::transport_error;
+      input.answer.error = response.error().message();
     }
-    if (verdict == Verdict::delivered) {
+    // Delivered, retried (and when) or dead: the engine decides, from the destination's policy.
+    const AttemptVerdict verdict = engine_.attempt_result(input);
+    log_.line(verdict.log);
+    entry.code = verdict.code;
+    entry.reason = verdict.reason;
+    if (verdict.kind == AttemptVerdict::Kind::delivered) {
       if (auto removed = kv_.remove(key); !removed) {
         log_.event("warn", "delivered, but the outbox entry stays (it will be sent again)",
                    removed.error().message(), d.idempotency_key);
       }
-      log_.event("info", "delivered", why, d.idempotency_key);
       return;
     }
-    if (verdict == Verdict::retry && entry.attempts < kMaxAttempts) {
-      const std::int64_t backoff = std::min<std::int64_t>(
-          kMaxDelaySeconds, std::int64_t{1} << std::min(entry.attempts * 2, 20));
-      entry.next_at = now_ + std::min(kMaxDelaySeconds, wait.value_or(backoff));
+    if (verdict.kind == AttemptVerdict::Kind::retry) {
+      entry.next_at = (verdict.retry_at_ms + 999) / 1000;
       if (auto kept = kv_.insert(key, write_entry(entry), {}); !kept || !*kept) {
         log_.event("error", "a failed delivery could not be rescheduled",
                    kept ? "precondition failed" : kept.error().message(), d.idempotency_key);
       }
-      log_.event("warn", "delivery failed; will retry", why, d.idempotency_key);
       return;
     }
     // Dead letter: kept for 30 days under dead/ for an operator to look at and replay.
@@ -289,7 +284,7 @@ class Outbox {
       log_.event("warn", "the dead delivery is still in the outbox", removed.error().message(),
                  d.idempotency_key);
     }
-    log_.event("error", "delivery dead-lettered", why, d.idempotency_key);
+    log_.event("error", "delivery dead-lettered", verdict.reason, d.idempotency_key);
   }
 
   // Retries up to `batch` entries whose time has come, each claimed first with a
@@ -323,6 +318,7 @@ class Outbox {
 
  private:
   const fastly::KvStore& kv_;
+  const Engine& engine_;
   const Log& log_;
   std::int64_t now_;
   mutable int sends_left_ = kMaxSendsPerRun;
@@ -568,7 +564,7 @@ void sweep_due(const fastly::KvStore& kv, const callhook::Engine& engine, const 
         log.line(settled->outcome.log);
         index_due(kv, settled->outcome, now, log);
         for (std::size_t i = 0; i < keys.size(); ++i) {
-          outbox.attempt(keys[i], OutboxEntry{settled->outcome.deliveries[i], 0, 0});
+          outbox.attempt(keys[i], OutboxEntry{settled->outcome.deliveries[i], 0, 0, {}, {}});
         }
       }
     }
@@ -663,7 +659,7 @@ int run() {
     }
     return 0;
   }
-  const Outbox outbox(*kv, log, now);
+  const Outbox outbox(*kv, *engine, log, now);
   std::vector<std::string> keys;
   if (!outbox.persist(settled->outcome.deliveries, keys)) {
     if (settled->stored) roll_back(*kv, *settled, log);
@@ -678,7 +674,7 @@ int run() {
 
   // The sender has its answer: deliver, then move earlier work along.
   for (std::size_t i = 0; i < keys.size(); ++i) {
-    outbox.attempt(keys[i], OutboxEntry{settled->outcome.deliveries[i], 0, 0});
+    outbox.attempt(keys[i], OutboxEntry{settled->outcome.deliveries[i], 0, 0, {}, {}});
   }
   outbox.retry_due(kBackgroundBatch, keys);
   sweep_due(*kv, *engine, outbox, now, kBackgroundBatch, *settings, log);

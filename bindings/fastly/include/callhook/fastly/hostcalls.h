@@ -110,10 +110,13 @@ Outcome send_downstream(int status, const std::vector<HttpHeader>& headers, std:
 /// What a backend answered: the status and its Retry-After header ("" when absent).
 struct BackendResponse {
   int status = 0;
-  std::string retry_after;
+  std::vector<HttpHeader> headers;  // the ones the core reads: Retry-After, Location
+  std::string body;                 // the first kMaxAnswerBytes of it
 };
+inline constexpr std::size_t kMaxAnswerBytes = std::size_t{64} << 10;
 /// Sends one request to a named backend (declared on the service, or in fastly.toml's
-/// [local_server.backends] locally) and waits for its answer. The response body is discarded.
+/// [local_server.backends] locally) and waits for its answer. Past kMaxAnswerBytes the body is
+/// read off (up to 1 MiB, so the connection can be reused) and dropped.
 Result<BackendResponse> send_to_backend(std::string_view backend, std::string_view method,
                                         std::string_view url,
                                         const std::vector<HttpHeader>& headers,
@@ -191,5 +194,9 @@ class KvStore {
 
 /// Now, in seconds since the Unix epoch (WASI's realtime clock).
 std::int64_t now_seconds();
+/// Now, in milliseconds since the Unix epoch.
+std::int64_t now_ms();
+/// A number in [0, 1) from WASI's random source.
+double random_unit();
 
 }  // namespace callhook::fastly

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createHmac } from 'node:crypto';
+import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -123,6 +123,34 @@ test('verify checks a Standard Webhooks signature and its timestamp', () => {
   const stale = run([...args, '--now', '1714543342', '-'], { input: body });
   assert.equal(stale.code, 1);
   assert.match(stale.err, /stale_timestamp/);
+});
+
+test('verify checks a Standard Webhooks v1a (Ed25519) signature made by Node\'s own crypto', () => {
+  // A fresh key pair each run: the core's Ed25519 must agree with OpenSSL's on any key.
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);  // SPKI ends with the key
+  const whpk = `whpk_${raw.toString('base64')}`;
+  const body = readFileSync(join(root, 'examples/payloads/complete.json'));
+  const id = `msg_${Date.now()}`;
+  const ts = '1714533342';
+  const signed = (content) => sign(null, Buffer.from(content), privateKey).toString('base64');
+  const sig = signed(Buffer.concat([Buffer.from(`${id}.${ts}.`), body]));
+  const headers = (prefix, signature) => ['--header', `${prefix}-id: ${id}`, '--header', `${prefix}-timestamp: ${ts}`,
+    '--header', `${prefix}-signature: ${signature}`];
+  const verify = (scheme, hdrs, input = body) =>
+    run(['verify', '--scheme', scheme, '--secret', whpk, ...hdrs, '--now', '1714533400', '-'], { input });
+  const ok = verify('standard-webhooks', headers('webhook', `v1a,${sig}`));
+  assert.equal(ok.code, 0, ok.err);
+  assert.equal(verify('svix', headers('svix', `v1,bogus v1a,${sig}`)).code, 0, 'svix names and alias');
+  const tampered = verify('standard-webhooks', headers('webhook', `v1a,${sig}`), Buffer.concat([body, Buffer.from(' ')]));
+  assert.equal(tampered.code, 1);
+  assert.match(tampered.err, /bad_signature/);
+  assert.doesNotMatch(tampered.err, new RegExp(raw.toString('base64').replace(/[+/=]/g, '.')));
+  // Another message signed by the same key does not verify this one.
+  assert.equal(verify('standard-webhooks', headers('webhook', `v1a,${signed('other')}`)).code, 1);
+  // An HMAC v1 entry means nothing to a public key.
+  const hmac = createHmac('sha256', raw).update(`${id}.${ts}.`).update(body).digest('base64');
+  assert.equal(verify('standard-webhooks', headers('webhook', `v1,${hmac}`)).code, 1);
 });
 
 test('handle prints the outcome: response, deliveries, routes, log', () => {

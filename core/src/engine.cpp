@@ -4,6 +4,7 @@
 
 #include "callhook/auth.h"
 #include "callhook/filter.h"
+#include "callhook/front_door.h"
 #include "callhook/json_writer.h"
 #include "callhook/render.h"
 #include "text_util.h"
@@ -218,9 +219,8 @@ Outcome Engine::handle(const Request& request, std::int64_t now,
 
   // Only an authenticated sender learns which methods are accepted.
   if (request.method != "GET" && request.method != "POST") {
-    out.response = problem(405, "method-not-allowed", "Method not allowed",
+    out.response = refusal(Refusal::method_not_allowed,
                            "Webhooks are received by GET or POST, not " + request.method + ".");
-    out.response.headers.push_back({"Allow", "GET, POST"});
     out.log = log_line("warn", "rejected", 405,
                        [](JsonWriter& w) { w.key("code").string("method_not_allowed"); });
     return out;

@@ -1,0 +1,233 @@
+#include "callhook/front_door.h"
+
+#include <array>
+
+#include "callhook/json_writer.h"
+
+namespace callhook {
+namespace {
+
+struct RefusalInfo {
+  Refusal refusal;
+  std::string_view kind;
+  std::string_view code;
+  int status;
+  std::string_view title;
+  std::string_view detail;       // the default detail
+  std::string_view retry_after;  // empty: none
+};
+
+// One row per refusal: the table in the README ("The engine", problem types) is this one.
+constexpr std::array<RefusalInfo, 13> kRefusals{{
+    {Refusal::not_found, "not-found", "not_found", 404, "Not found",
+     "Webhooks are received at /hook (or /hook/TOKEN when a path token is configured).", ""},
+    {Refusal::method_not_allowed, "method-not-allowed", "method_not_allowed", 405,
+     "Method not allowed", "Webhooks are received by GET or POST.", ""},
+    {Refusal::bad_request, "bad-request", "bad_request", 400, "Bad request",
+     "The request target or its Host header is not valid.", ""},
+    {Refusal::body_too_large, "body-too-large", "body_too_large", 413,
+     "The request body is too large", "The request body is larger than this service accepts.", ""},
+    {Refusal::headers_too_large, "headers-too-large", "headers_too_large", 431,
+     "The request headers are too large",
+     "The request headers are larger than this service "
+     "accepts.",
+     ""},
+    {Refusal::request_timeout, "request-timeout", "request_timeout", 408,
+     "The request was not received in time", "The request was not sent in time; send it again.",
+     ""},
+    {Refusal::store_unavailable, "store-unavailable", "store_unavailable", 503,
+     "The record store is unavailable", "The call's record could not be read or stored; retry.",
+     "5"},
+    {Refusal::outbox_unavailable, "outbox-unavailable", "outbox_unavailable", 503,
+     "The deliveries could not be persisted",
+     "The webhook's deliveries could not be persisted; retry.", "5"},
+    {Refusal::conflict, "conflict", "conflict", 503, "The call's record is being changed",
+     "The call's record is being changed concurrently; retry.", "1"},
+    {Refusal::config_unavailable, "config-unavailable", "config_unavailable", 503,
+     "The config is unavailable", "The service's config could not be read; retry.", "5"},
+    {Refusal::config_invalid, "config-invalid", "config_invalid", 503, "The config is invalid",
+     "The service's config cannot be used; retry later.", "60"},
+    {Refusal::internal_error, "internal-error", "internal_error", 503,
+     "The request could not be handled",
+     "The request could not be handled; it was not accepted. Retry.", "5"},
+    {Refusal::shutting_down, "shutting-down", "shutting_down", 503, "The service is shutting down",
+     "This instance is shutting down; retry.", "1"},
+}};
+
+const RefusalInfo& info(Refusal refusal) {
+  for (const RefusalInfo& row : kRefusals) {
+    if (row.refusal == refusal) return row;
+  }
+  return kRefusals[0];
+}
+
+bool is_tchar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool is_token(std::string_view text) {
+  if (text.empty()) return false;
+  for (const char c : text) {
+    if (!is_tchar(c)) return false;
+  }
+  return true;
+}
+
+bool is_control_or_space(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return u <= 0x20 || u == 0x7f;
+}
+
+bool valid_host(std::string_view host) {
+  if (host.empty()) return false;
+  for (const char c : host) {
+    if (is_control_or_space(c) || c == '/' || c == '\\' || c == '?' || c == '#' || c == '@') {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool valid_scheme(std::string_view scheme) {
+  if (scheme.empty()) return false;
+  const auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  if (!alpha(scheme.front())) return false;
+  for (const char c : scheme) {
+    if (!alpha(c) && !(c >= '0' && c <= '9') && c != '+' && c != '-' && c != '.') return false;
+  }
+  return true;
+}
+
+// The path of an origin-form or absolute-form target, query and fragment stripped; nullopt for
+// any other form.
+std::optional<std::string_view> target_path(std::string_view target) {
+  for (const char c : target) {
+    if (is_control_or_space(c)) return std::nullopt;
+  }
+  std::string_view path = target;
+  if (!target.starts_with('/')) {
+    const auto colon = target.find("://");
+    if (colon == std::string_view::npos || !valid_scheme(target.substr(0, colon))) {
+      return std::nullopt;
+    }
+    const std::string_view rest = target.substr(colon + 3);
+    const auto end = rest.find_first_of("/?#");
+    const std::string_view authority = rest.substr(0, end);
+    if (!valid_host(authority)) return std::nullopt;
+    if (end == std::string_view::npos || rest[end] != '/') return std::string_view("/");
+    path = rest.substr(end);
+  }
+  return path.substr(0, path.find_first_of("?#"));
+}
+
+FrontDoorRoute refused(Refusal refusal, std::string_view detail) {
+  FrontDoorRoute r;
+  r.endpoint = Endpoint::refused;
+  r.response = callhook::refusal(refusal, detail);
+  return r;
+}
+
+}  // namespace
+
+std::optional<Refusal> parse_refusal(std::string_view kind) {
+  for (const RefusalInfo& row : kRefusals) {
+    if (row.kind == kind) return row.refusal;
+  }
+  return std::nullopt;
+}
+
+std::string_view refusal_kind(Refusal refusal) {
+  return info(refusal).kind;
+}
+
+Response refusal(Refusal refusal, std::string_view detail) {
+  const RefusalInfo& row = info(refusal);
+  Response r = problem(row.status, row.kind, row.title, detail.empty() ? row.detail : detail,
+                       nullptr, nullptr, row.code);
+  if (refusal == Refusal::method_not_allowed) r.headers.push_back({"Allow", "GET, POST"});
+  if (!row.retry_after.empty()) r.headers.push_back({"Retry-After", std::string(row.retry_after)});
+  // The connection cannot be trusted to carry another request after these.
+  if (refusal == Refusal::body_too_large || refusal == Refusal::headers_too_large ||
+      refusal == Refusal::request_timeout || refusal == Refusal::bad_request ||
+      refusal == Refusal::shutting_down) {
+    r.headers.push_back({"Connection", "close"});
+  }
+  return r;
+}
+
+std::string_view endpoint_name(Endpoint endpoint) {
+  switch (endpoint) {
+    case Endpoint::hook:
+      return "hook";
+    case Endpoint::healthz:
+      return "healthz";
+    case Endpoint::metrics:
+      return "metrics";
+    case Endpoint::assets:
+      return "static";
+    case Endpoint::refused:
+      break;
+  }
+  return "refused";
+}
+
+FrontDoorRoute route(std::string_view method, std::string_view target,
+                     std::optional<std::string_view> host) {
+  if (!is_token(method)) return refused(Refusal::bad_request, "The request method is not valid.");
+  if (host && !valid_host(*host)) {
+    return refused(Refusal::bad_request, "The Host header is not a valid host.");
+  }
+  const auto path = target_path(target);
+  if (!path) {
+    return refused(Refusal::bad_request,
+                   "The request target is neither a path (origin-form) nor an absolute URL.");
+  }
+  const bool read = method == "GET" || method == "HEAD";
+  FrontDoorRoute r;
+  r.path = std::string(*path);
+  if (*path == "/hook" || path->starts_with("/hook/")) {
+    if (method == "CONNECT" || method == "TRACE" || method == "TRACK") {
+      FrontDoorRoute no = refused(Refusal::method_not_allowed, {});
+      no.path = std::move(r.path);
+      return no;
+    }
+    r.endpoint = Endpoint::hook;
+    return r;
+  }
+  if (*path == "/healthz" || *path == "/metrics") {
+    if (!read) {
+      FrontDoorRoute no =
+          refused(Refusal::method_not_allowed, "This endpoint answers GET and HEAD.");
+      for (HttpHeader& h : no.response.headers) {
+        if (h.name == "Allow") h.value = "GET, HEAD";
+      }
+      no.path = std::move(r.path);
+      return no;
+    }
+    r.endpoint = *path == "/healthz" ? Endpoint::healthz : Endpoint::metrics;
+    return r;
+  }
+  if (read) {
+    r.endpoint = Endpoint::assets;
+    return r;
+  }
+  FrontDoorRoute no = refused(Refusal::not_found, {});
+  no.path = std::move(r.path);
+  return no;
+}
+
+Response health(std::string_view state, std::int64_t pending, std::int64_t dead_letters) {
+  Response r;
+  r.status = state == "ok" ? 200 : 503;
+  r.headers.push_back({"Content-Type", "application/json"});
+  r.headers.push_back({"Cache-Control", "no-store"});
+  JsonWriter w(r.body);
+  w.begin_object().key("status").string(state);
+  if (pending >= 0) w.key("pending").number(pending);
+  if (dead_letters >= 0) w.key("dead_letters").number(dead_letters);
+  w.end_object();
+  return r;
+}
+
+}  // namespace callhook

@@ -229,7 +229,8 @@ int cmd_verify(int argc, char** argv) {
         "Usage: callhook verify --scheme NAME --secret SECRET [--url URL] [--header 'Name: "
         "value']...\n"
         "                       [--now EPOCH_SECONDS] [--public-url URL] [BODY_FILE|-]\n\n"
-        "Checks a webhook signature over the body as received. Schemes: standard-webhooks,\n"
+        "Checks a webhook signature over the body as received. Schemes: standard-webhooks\n"
+        "(also svix: whsec_ secrets check v1 HMACs, whpk_ public keys v1a Ed25519 signatures),\n"
         "twilio, callrail, ctm, hmac (hmac: sha256, hex, header X-Signature).\n\n"
         "Exit status: 0 genuine, 1 not genuine (reason on stderr), 2 usage or I/O error.\n");
     return kExitOk;

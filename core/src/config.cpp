@@ -223,12 +223,18 @@ class Reader {
       const auto scheme = parse_signature_scheme(*scheme_name);
       if (!scheme) {
         error(p + "/scheme", "bad_value",
-              "Unknown scheme; expected standard-webhooks, twilio, callrail, ctm or hmac.");
+              "Unknown scheme; expected standard-webhooks (or svix), twilio, callrail, ctm or "
+              "hmac.");
       } else {
         sig.scheme = *scheme;
       }
     }
     sig.secret = string(s, "secret", p, true).value_or("");
+    if (sig.scheme == SignatureScheme::standard_webhooks && sig.secret.starts_with("whsk_")) {
+      // The sender's signing key must never sit in a receiver's config; its public half does.
+      error(p + "/secret", "bad_value",
+            "This is a private signing key (whsk_); configure its public key (whpk_) instead.");
+    }
     if (const auto t = integer(s, "tolerance_seconds", p, 1, 86400)) sig.tolerance_seconds = *t;
     sig.public_url = string(s, "public_url", p, false).value_or("");
     if (!sig.public_url.empty() && !detail::is_http_uri(sig.public_url)) {

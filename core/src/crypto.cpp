@@ -132,23 +132,42 @@ constexpr std::array<std::uint32_t, 64> kSha256K = {
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 };
 
-void sha256_compress(std::array<std::uint32_t, 8>& state, const std::uint8_t* block) {
-  std::array<std::uint32_t, 64> w{};
-  for (std::size_t t = 0; t < 16; ++t) w[t] = load_be32(block + 4 * t);
-  for (std::size_t t = 16; t < 64; ++t) {
-    const std::uint32_t s0 = rotr(w[t - 15], 7) ^ rotr(w[t - 15], 18) ^ (w[t - 15] >> 3);
-    const std::uint32_t s1 = rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^ (w[t - 2] >> 10);
+// FIPS 180-4's SHA-2 compression: SHA-256 and SHA-512 differ only in word size, round count,
+// constants and rotation amounts, which a shape supplies.
+struct Sha256Shape {
+  using Word = std::uint32_t;
+  static constexpr std::size_t kRounds = 64;
+  static constexpr int kSigma0[3] = {7, 18, 3}, kSigma1[3] = {17, 19, 10};  // message schedule
+  static constexpr int kSum0[3] = {2, 13, 22}, kSum1[3] = {6, 11, 25};      // rounds
+  static Word load(const std::uint8_t* p) { return load_be32(p); }
+  static Word rot(Word x, int n) { return rotr(x, n); }
+  static Word k(std::size_t t) { return kSha256K[t]; }
+};
+
+template <class Shape>
+void sha2_compress(std::array<typename Shape::Word, 8>& state, const std::uint8_t* block) {
+  using Word = typename Shape::Word;
+  std::array<Word, Shape::kRounds> w{};
+  for (std::size_t t = 0; t < 16; ++t) w[t] = Shape::load(block + sizeof(Word) * t);
+  for (std::size_t t = 16; t < Shape::kRounds; ++t) {
+    const auto* g0 = Shape::kSigma0;
+    const auto* g1 = Shape::kSigma1;
+    const Word s0 =
+        Shape::rot(w[t - 15], g0[0]) ^ Shape::rot(w[t - 15], g0[1]) ^ (w[t - 15] >> g0[2]);
+    const Word s1 = Shape::rot(w[t - 2], g1[0]) ^ Shape::rot(w[t - 2], g1[1]) ^ (w[t - 2] >> g1[2]);
     w[t] = w[t - 16] + s0 + w[t - 7] + s1;
   }
-  std::uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
-  std::uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
-  for (std::size_t t = 0; t < 64; ++t) {
-    const std::uint32_t s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
-    const std::uint32_t ch = (e & f) ^ (~e & g);
-    const std::uint32_t temp1 = h + s1 + ch + kSha256K[t] + w[t];
-    const std::uint32_t s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22);
-    const std::uint32_t maj = (a & b) ^ (a & c) ^ (b & c);
-    const std::uint32_t temp2 = s0 + maj;
+  Word a = state[0], b = state[1], c = state[2], d = state[3];
+  Word e = state[4], f = state[5], g = state[6], h = state[7];
+  for (std::size_t t = 0; t < Shape::kRounds; ++t) {
+    const auto* r0 = Shape::kSum0;
+    const auto* r1 = Shape::kSum1;
+    const Word s1 = Shape::rot(e, r1[0]) ^ Shape::rot(e, r1[1]) ^ Shape::rot(e, r1[2]);
+    const Word ch = (e & f) ^ (~e & g);
+    const Word temp1 = h + s1 + ch + Shape::k(t) + w[t];
+    const Word s0 = Shape::rot(a, r0[0]) ^ Shape::rot(a, r0[1]) ^ Shape::rot(a, r0[2]);
+    const Word maj = (a & b) ^ (a & c) ^ (b & c);
+    const Word temp2 = s0 + maj;
     h = g;
     g = f;
     f = e;
@@ -166,6 +185,10 @@ void sha256_compress(std::array<std::uint32_t, 8>& state, const std::uint8_t* bl
   state[5] += f;
   state[6] += g;
   state[7] += h;
+}
+
+void sha256_compress(std::array<std::uint32_t, 8>& state, const std::uint8_t* block) {
+  sha2_compress<Sha256Shape>(state, block);
 }
 
 // SHA-512's round constants (FIPS 180-4 section 4.2.3): the first 64 bits of the fractional
@@ -193,40 +216,18 @@ constexpr std::array<std::uint64_t, 80> kSha512K = {
     0x4cc5d4becb3e42b6, 0x597f299cfc657e2a, 0x5fcb6fab3ad6faec, 0x6c44198c4a475817,
 };
 
+struct Sha512Shape {
+  using Word = std::uint64_t;
+  static constexpr std::size_t kRounds = 80;
+  static constexpr int kSigma0[3] = {1, 8, 7}, kSigma1[3] = {19, 61, 6};
+  static constexpr int kSum0[3] = {28, 34, 39}, kSum1[3] = {14, 18, 41};
+  static Word load(const std::uint8_t* p) { return load_be64(p); }
+  static Word rot(Word x, int n) { return rotr64(x, n); }
+  static Word k(std::size_t t) { return kSha512K[t]; }
+};
+
 void sha512_compress(std::array<std::uint64_t, 8>& state, const std::uint8_t* block) {
-  std::array<std::uint64_t, 80> w{};
-  for (std::size_t t = 0; t < 16; ++t) w[t] = load_be64(block + 8 * t);
-  for (std::size_t t = 16; t < 80; ++t) {
-    const std::uint64_t s0 = rotr64(w[t - 15], 1) ^ rotr64(w[t - 15], 8) ^ (w[t - 15] >> 7);
-    const std::uint64_t s1 = rotr64(w[t - 2], 19) ^ rotr64(w[t - 2], 61) ^ (w[t - 2] >> 6);
-    w[t] = w[t - 16] + s0 + w[t - 7] + s1;
-  }
-  std::uint64_t a = state[0], b = state[1], c = state[2], d = state[3];
-  std::uint64_t e = state[4], f = state[5], g = state[6], h = state[7];
-  for (std::size_t t = 0; t < 80; ++t) {
-    const std::uint64_t s1 = rotr64(e, 14) ^ rotr64(e, 18) ^ rotr64(e, 41);
-    const std::uint64_t ch = (e & f) ^ (~e & g);
-    const std::uint64_t temp1 = h + s1 + ch + kSha512K[t] + w[t];
-    const std::uint64_t s0 = rotr64(a, 28) ^ rotr64(a, 34) ^ rotr64(a, 39);
-    const std::uint64_t maj = (a & b) ^ (a & c) ^ (b & c);
-    const std::uint64_t temp2 = s0 + maj;
-    h = g;
-    g = f;
-    f = e;
-    e = d + temp1;
-    d = c;
-    c = b;
-    b = a;
-    a = temp1 + temp2;
-  }
-  state[0] += a;
-  state[1] += b;
-  state[2] += c;
-  state[3] += d;
-  state[4] += e;
-  state[5] += f;
-  state[6] += g;
-  state[7] += h;
+  sha2_compress<Sha512Shape>(state, block);
 }
 
 // Derives the HMAC starting states (RFC 2104): the key, hashed first when longer than a block and

@@ -78,8 +78,9 @@ export class ConflictError extends Error {
 export class EngineError extends Error {}
 export class BodyTooLargeError extends Error {}
 
-/** An RFC 9457 problem document as a Response. */
-export function problem(status: number, title: string, detail: string, extraHeaders?: [string, string][]): Response;
+/** The core's refusal of `kind` as a Response: an RFC 9457 document of the urn:callhook:problem:
+ * scheme with its real status and headers (Retry-After, Allow, ...). Needs no config. */
+export function problem(kind: import('./index.js').RefusalKind, detail?: string): Promise<Response>;
 /** The engine's response object ({status, headers, body}) as a Response. */
 export function toResponse(response: { status: number; headers?: [string, string][] | Record<string, string>; body?: string }): Response;
 /** The request body as bytes; rejects with BodyTooLargeError past `limit` without reading on. */

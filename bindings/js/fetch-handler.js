@@ -6,6 +6,8 @@
 
 import { memoryStore, recordMeta } from './stores.js';
 import { createDeliveryQueue } from './delivery.js';
+// index.js imports this module too; init is only called at request time, after both are loaded.
+import { init } from './index.js';
 
 /** The outcome fields this shell needs, whatever the binding's spelling. */
 export function outcomeFields(outcome) {
@@ -44,12 +46,13 @@ export class BodyTooLargeError extends Error {
   }
 }
 
-/** An RFC 9457 problem document as a Response. */
-export function problem(status, title, detail, extraHeaders = []) {
-  return new Response(JSON.stringify({ type: 'about:blank', title, status, detail }), {
-    status,
-    headers: [['Content-Type', 'application/problem+json'], ...extraHeaders],
-  });
+/**
+ * The core's refusal of `kind` ("not-found", "body-too-large", "store-unavailable", ...; README,
+ * "The engine") as a Response: an RFC 9457 document of the urn:callhook:problem: scheme with
+ * its status and headers. `detail` (optional) must never hold a secret. Needs no config.
+ */
+export async function problem(kind, detail = '') {
+  return toResponse((await init()).refusal(kind, detail));
 }
 
 /** The engine's response object ({status, headers, body}) as a Response. */
@@ -231,8 +234,8 @@ export function createFetchHandler({
     try {
       body = await readBody(request, maxBodyBytes);
     } catch (err) {
-      if (err instanceof BodyTooLargeError) return problem(413, 'Content Too Large', err.message);
-      return problem(400, 'Bad Request', 'the request body could not be read');
+      if (err instanceof BodyTooLargeError) return problem('body-too-large', `Requests are limited to ${maxBodyBytes} bytes.`);
+      return problem('bad-request', 'The request body could not be read.');
     }
     const req = { method: request.method, url: request.url, headers: [...request.headers], body };
     const t = now();
@@ -249,14 +252,14 @@ export function createFetchHandler({
     } catch (err) {
       if (err instanceof EngineError) {
         state.onError(err, { phase: 'engine' });
-        return problem(500, 'Internal Server Error', 'the webhook could not be processed');
+        return problem('internal-error');
       }
       if (err instanceof ConflictError) {
         state.onError(err, { phase: 'store', key: err.key });
-        return problem(503, 'Service Unavailable', 'the call record is being changed concurrently; retry', [['Retry-After', '1']]);
+        return problem('conflict');
       }
       state.onError(err, { phase: 'store' });
-      return problem(503, 'Service Unavailable', 'the record store is unavailable; retry', [['Retry-After', '5']]);
+      return problem('store-unavailable');
     }
 
     let deliveries = 0;
@@ -264,7 +267,7 @@ export function createFetchHandler({
       deliveries = await persistDeliveries(state, settled);
     } catch (err) {
       state.onError(err, { phase: 'enqueue', key: outcomeFields(settled.outcome).recordKey });
-      return problem(503, 'Service Unavailable', 'the deliveries could not be persisted; retry', [['Retry-After', '5']]);
+      return problem('outbox-unavailable');
     }
     if (deliveries > 0 && ctx && typeof ctx.waitUntil === 'function') {
       ctx.waitUntil(queue.drain().catch((err) => state.onError(err, { phase: 'deliver' })));

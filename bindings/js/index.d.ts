@@ -402,9 +402,52 @@ export interface Callhook {
   createEngine(config: Config | string, options?: { secrets?: Secrets }): Engine | Promise<Engine>;
   checkConfig(config: Config | string, options?: { secrets?: Secrets }):
     { valid: boolean; errors: Diagnostic[] } | Promise<{ valid: boolean; errors: Diagnostic[] }>;
+  /** Which endpoint a request is for (see FrontDoor.route). */
+  route(method: string, target: string, host?: string | null): FrontDoorRoute;
+  /** A shell's refusal as a response (see FrontDoor.refusal). */
+  refusal(kind: RefusalKind, detail?: string): ShellResponse;
+  /** The /healthz answer (see FrontDoor.health). */
+  health(state: 'ok' | 'closing' | 'error' | string, counts?: HealthCounts): ShellResponse;
   /** The raw module (see loadModule). */
   readonly module: RawModule;
 }
+
+/** A response a shell sends as it is: the problem documents are RFC 9457, `urn:callhook:problem:*`. */
+export interface ShellResponse {
+  status: number;
+  headers: [string, string][];
+  body: string;
+}
+
+/** Every answer a shell gives on its own (README, "The engine", problem types). */
+export type RefusalKind =
+  | 'not-found' | 'method-not-allowed' | 'bad-request' | 'body-too-large' | 'headers-too-large'
+  | 'request-timeout' | 'store-unavailable' | 'outbox-unavailable' | 'conflict'
+  | 'config-unavailable' | 'config-invalid' | 'internal-error' | 'shutting-down';
+
+export interface FrontDoorRoute {
+  endpoint: 'hook' | 'healthz' | 'metrics' | 'static' | 'refused';
+  /** The target's path, query and fragment stripped, not percent-decoded. */
+  path: string;
+  /** The refusal (404, 405, 400 for a bad target or Host) when `endpoint` is "refused". */
+  response: ShellResponse | null;
+}
+
+export interface HealthCounts {
+  pending?: number;
+  deadLetters?: number;
+}
+
+/** The front door every shell shares; it needs no config, so a shell answers even without one. */
+export const frontDoor: {
+  /** The endpoint of `method` + `target` (origin-form or absolute URL); `host` is the Host
+   * header when there is one (empty, or holding '/', spaces or control characters, is a 400). */
+  route(method: string, target: string, host?: string | null): Promise<FrontDoorRoute>;
+  /** The refusal of `kind` (an empty detail takes the kind's default; never put a secret in it). */
+  refusal(kind: RefusalKind, detail?: string): Promise<ShellResponse>;
+  /** {status, pending?, dead_letters?}: 200 when "ok", 503 otherwise. */
+  health(state: string, counts?: HealthCounts): Promise<ShellResponse>;
+};
 
 export { memoryStore, redisStore } from './stores.js';
 export { createDeliveryQueue, memoryJournal, jsonlJournal, redisJournal } from './delivery.js';

@@ -274,6 +274,46 @@ class Runtime {
     return name === 'event' ? JSON.parse(text) : text;
   }
 
+  // ---- the front door (engine-independent: a shell answers with these even without a config)
+
+  /**
+   * Which endpoint a request is for: {endpoint: "hook"|"healthz"|"metrics"|"static"|"refused",
+   * path, response}; `response` ({status, headers, body}) is the refusal when refused. `host` is
+   * the Host header (null or undefined when the shell has none).
+   */
+  route(method, target, host) {
+    if (typeof method !== 'string' || typeof target !== 'string') {
+      throw new TypeError('route needs the method and the request target as strings');
+    }
+    const hasHost = host !== undefined && host !== null;
+    if (hasHost && typeof host !== 'string') throw new TypeError('host must be a string');
+    const ptr = this.write([method, target, hasHost ? host : '']);
+    const [status, text] = this.answer(this.module.frontDoorRoute(ptr, this.lengths[0],
+      this.lengths[1], this.lengths[2], hasHost));
+    if (status !== RESULT) throw Runtime.fail(text, 'route');
+    return JSON.parse(text);
+  }
+
+  /** A shell's refusal ("not-found", "body-too-large", ...) as {status, headers, body}. */
+  refusal(kind, detail = '') {
+    if (typeof kind !== 'string') throw new TypeError('kind must be a string');
+    if (typeof detail !== 'string') throw new TypeError('detail must be a string');
+    const ptr = this.write([kind, detail]);
+    const [status, text] =
+      this.answer(this.module.frontDoorRefusal(ptr, this.lengths[0], this.lengths[1]));
+    if (status !== RESULT) throw Runtime.fail(text, `refusal ${kind}`);
+    return JSON.parse(text);
+  }
+
+  /** The /healthz answer for `state` ("ok", "closing", "error") as {status, headers, body}. */
+  health(state, { pending, deadLetters } = {}) {
+    if (typeof state !== 'string') throw new TypeError('state must be a string');
+    const ptr = this.write([state]);
+    const [, text] = this.answer(this.module.frontDoorHealth(ptr, this.lengths[0],
+      Number.isFinite(pending) ? pending : -1, Number.isFinite(deadLetters) ? deadLetters : -1));
+    return JSON.parse(text);
+  }
+
   // The secret values a config references, looked up once; `then(values)` gets them as JSON.
   // Returns a promise only when the lookup does.
   withSecrets(configText, secrets, then) {
@@ -570,6 +610,17 @@ export async function render(destination, event, options) {
 export async function schema(name) {
   return (await init()).schema(name);
 }
+
+/**
+ * The front door every shell shares: `route(method, target, host?)`, `refusal(kind, detail?)`
+ * and `health(state, {pending, deadLetters}?)`, each resolving to what the runtime's method of
+ * the same name returns. They need no config.
+ */
+export const frontDoor = Object.freeze({
+  route: async (method, target, host) => (await init()).route(method, target, host),
+  refusal: async (kind, detail) => (await init()).refusal(kind, detail),
+  health: async (state, counts) => (await init()).health(state, counts),
+});
 
 // ---------------------------------------------------------------------------------------------
 // The shell pieces, re-exported so `import { createFetchHandler } from "callhook"` is enough.

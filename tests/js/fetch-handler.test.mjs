@@ -286,21 +286,27 @@ describe('createFetchHandler', () => {
     assert.equal(res.status, 503);
     assert.equal(res.headers.get('retry-after'), '1');
     assert.equal(res.headers.get('content-type'), 'application/problem+json');
-    assert.equal((await res.json()).status, 503);
+    const doc = await res.json();
+    assert.equal(doc.status, 503);
+    assert.equal(doc.type, 'urn:callhook:problem:conflict');
     assert.deepEqual(queue.enqueued, []);
     assert.deepEqual(errors, [['ConflictError', 'store']]);
   });
 
-  test('a failing store answers 503; a failing engine answers 500', async () => {
+  test('a failing store answers 503; a failing engine answers 503 too, never 500', async () => {
     const errors = [];
     const broken = { get: async () => { throw new Error('ECONNREFUSED'); }, compareAndSet: async () => true, due: async () => [], close: async () => {} };
     const h1 = createFetchHandler({ engine: fakeEngine(), store: broken, queue: recordingQueue(), now: () => T0, onError: (e, c) => errors.push(c.phase) });
     const r1 = await h1(event('CA6', 'Call.Initiate'));
     assert.equal(r1.status, 503);
     assert.equal(r1.headers.get('retry-after'), '5');
+    assert.equal((await r1.json()).type, 'urn:callhook:problem:store-unavailable');
     const h2 = createFetchHandler({ engine: fakeEngine(), store: storeAt(), queue: recordingQueue(), now: () => T0, onError: (e, c) => errors.push(c.phase) });
     const r2 = await h2(hook('{"sid":"CA6","explode":true}'));
-    assert.equal(r2.status, 500);
+    assert.equal(r2.status, 503);
+    const doc = await r2.json();
+    assert.equal(doc.type, 'urn:callhook:problem:internal-error');
+    assert.equal(doc.status, 503);
     assert.deepEqual(errors, ['store', 'engine']);
   });
 

@@ -67,3 +67,51 @@ describe('correlation vectors', { skip }, () => {
     },
   });
 });
+
+// tests/vectors/front_door: route, refusal and health, compared as the native runner
+// (tests/core/front_door_vectors_test.cpp) compares them.
+function checkProblem(response, expect) {
+  assert.equal(response.status, expect.status);
+  const doc = JSON.parse(response.body);
+  assert.equal(doc.type, expect.type);
+  assert.equal(doc.status, response.status, "the document's status");
+  assert.equal(typeof doc.title, 'string');
+  assert.equal(typeof doc.detail, 'string');
+  if (expect.code !== undefined) assert.equal(doc.code, expect.code);
+  if (expect.detail !== undefined) assert.equal(doc.detail, expect.detail);
+}
+
+describe('front door vectors', { skip }, () => {
+  describeVectors('front_door', {
+    skip,
+    check: (c, _index, file) => {
+      const { expect } = c;
+      if (file.includes('refusals')) {
+        if (expect.unknown) {
+          assert.throws(() => runtime.refusal(c.kind), /no refusal has that kind/);
+          return;
+        }
+        const response = runtime.refusal(c.kind, c.detail ?? '');
+        checkProblem(response, expect);
+        assert.deepEqual(Object.fromEntries(response.headers), expect.headers, 'its headers, exactly');
+      } else if (file.includes('health')) {
+        const response = runtime.health(c.state, { pending: c.pending, deadLetters: c.dead_letters });
+        assert.equal(response.status, expect.status);
+        assert.deepEqual(JSON.parse(response.body), expect.body);
+        assert.equal(Object.fromEntries(response.headers)['Content-Type'], 'application/json');
+      } else {
+        const route = runtime.route(c.method, c.target, c.host);
+        assert.equal(route.endpoint, expect.endpoint);
+        if (expect.path !== undefined) assert.equal(route.path, expect.path);
+        if (route.endpoint !== 'refused') {
+          assert.equal(route.response, null);
+          return;
+        }
+        checkProblem(route.response, expect);
+        const headers = Object.fromEntries(route.response.headers);
+        assert.equal(headers['Content-Type'], 'application/problem+json');
+        for (const [name, value] of Object.entries(expect.headers ?? {})) assert.equal(headers[name], value, name);
+      }
+    },
+  });
+});

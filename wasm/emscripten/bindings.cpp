@@ -20,6 +20,7 @@
 #include "callhook/config.h"
 #include "callhook/engine.h"
 #include "callhook/filter.h"
+#include "callhook/front_door.h"
 #include "callhook/json_writer.h"
 #include "callhook/normalize.h"
 #include "callhook/pipeline.h"
@@ -347,6 +348,56 @@ View render_destination(std::uintptr_t at, std::size_t config_length, std::size_
   return finish();
 }
 
+// ---- the front door ---------------------------------------------------------------------------
+// Engine-independent, so that a shell can answer even when its config cannot be built.
+
+void write_response(JsonWriter& w, const Response& response) {
+  w.begin_object().key("status").number(response.status).key("headers").begin_array();
+  for (const HttpHeader& h : response.headers) {
+    w.begin_array().string(h.name).string(h.value).end_array();
+  }
+  w.end_array().key("body").string(response.body).end_object();
+}
+
+// Method, target and (when `has_host`) the Host header, one after another; output 'R' +
+// {"endpoint", "path", "response": the refusal or null}.
+View front_door_route(std::uintptr_t at, std::size_t method_length, std::size_t target_length,
+                      std::size_t host_length, bool has_host) {
+  const std::string_view host = bytes(at + method_length + target_length, host_length);
+  const FrontDoorRoute r = route(bytes(at, method_length), bytes(at + method_length, target_length),
+                                 has_host ? std::optional<std::string_view>(host) : std::nullopt);
+  JsonWriter w(begin('R'));
+  w.begin_object().key("endpoint").string(endpoint_name(r.endpoint)).key("path").string(r.path);
+  w.key("response");
+  if (r.endpoint == Endpoint::refused) {
+    write_response(w, r.response);
+  } else {
+    w.null();
+  }
+  w.end_object();
+  return finish();
+}
+
+// The refusal's kind, then its detail; output 'R' + the response, or 'E' for an unknown kind.
+View front_door_refusal(std::uintptr_t at, std::size_t kind_length, std::size_t detail_length) {
+  const auto kind = parse_refusal(bytes(at, kind_length));
+  if (!kind) return error("unknown_refusal", "no refusal has that kind");
+  JsonWriter w(begin('R'));
+  write_response(w, refusal(*kind, bytes(at + kind_length, detail_length)));
+  return finish();
+}
+
+// The /healthz answer for a state; negative counts are left out.
+View front_door_health(std::uintptr_t at, std::size_t state_length, double pending,
+                       double dead_letters) {
+  const auto count = [](double n) {
+    return std::isfinite(n) && n >= 0 ? static_cast<std::int64_t>(n) : std::int64_t{-1};
+  };
+  JsonWriter w(begin('R'));
+  write_response(w, health(bytes(at, state_length), count(pending), count(dead_letters)));
+  return finish();
+}
+
 // ---- schemas ----------------------------------------------------------------------------------
 
 View schema(int which) {
@@ -369,4 +420,7 @@ EMSCRIPTEN_BINDINGS(callhook) {
   emscripten::function("engineAttempt", &engine_attempt);
   emscripten::function("renderDestination", &render_destination);
   emscripten::function("schemaText", &schema);
+  emscripten::function("frontDoorRoute", &front_door_route);
+  emscripten::function("frontDoorRefusal", &front_door_refusal);
+  emscripten::function("frontDoorHealth", &front_door_health);
 }

@@ -3,9 +3,9 @@
 import http from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { extname, join, normalize as normalizePath } from 'node:path';
+import { extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { hostname } from 'node:os';
-import { createEngine } from '../../bindings/js/index.js';
+import { createEngine, init } from '../../bindings/js/index.js';
 import { memoryStore, redisStore } from '../../bindings/js/stores.js';
 import { createDeliveryQueue, jsonlJournal, redisJournal } from '../../bindings/js/delivery.js';
 import { createFetchHandler } from '../../bindings/js/fetch-handler.js';
@@ -47,10 +47,29 @@ function redact(text) {
 }
 const secretValues = [];
 
-function problem(res, status, title, detail, extra = {}) {
-  const body = JSON.stringify({ type: `urn:callhook:problem:${title.toLowerCase().replace(/[^a-z]+/g, '-')}`, title, status, detail, ...extra });
-  res.writeHead(status, { 'content-type': 'application/problem+json', ...(extra.headers ?? {}) });
-  res.end(body);
+// Every answer this server gives of its own (404, 413, 503, ...) is the core's: its front door
+// (README, "The engine") routes the request and writes the refusal. It needs no config.
+const runtime = await init();
+
+/** Sends a {status, headers, body} of the core's. */
+function send(res, response) {
+  const headers = {};
+  for (const [name, value] of response.headers) headers[name] = value;
+  headers['Content-Length'] = Buffer.byteLength(response.body);
+  res.writeHead(response.status, headers);
+  res.end(response.body);
+}
+
+function problem(res, kind, detail = '') {
+  send(res, runtime.refusal(kind, detail));
+}
+
+/** The core's refusal as a raw HTTP/1.1 response, for a socket node:http gave up on. */
+function rawResponse(response) {
+  const lines = [`HTTP/1.1 ${response.status} ${http.STATUS_CODES[response.status] ?? ''}`];
+  for (const [name, value] of response.headers) if (name.toLowerCase() !== 'connection') lines.push(`${name}: ${value}`);
+  lines.push(`Content-Length: ${Buffer.byteLength(response.body)}`, 'Connection: close', '', '');
+  return lines.join('\r\n') + response.body;
 }
 
 async function main() {
@@ -101,7 +120,7 @@ async function main() {
       await route(req, res);
     } catch (error) {
       log({ level: 'error', msg: 'unhandled', error: String(error?.stack ?? error) });
-      if (!res.headersSent) problem(res, 500, 'Internal error', 'The request could not be handled; it was not accepted.');
+      if (!res.headersSent) problem(res, 'internal-error');
       else res.destroy();
     } finally {
       inFlight--;
@@ -109,23 +128,45 @@ async function main() {
     }
   });
 
-  async function route(req, res) {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/healthz') {
-      res.writeHead(closing ? 503 : 200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: closing ? 'closing' : 'ok', pending: queue.pending().length, dead_letters: queue.deadLetters().length }));
+  // node:http's own refusals (headers too large, a slow client, a request it cannot parse) are the
+  // core's documents too, written straight to the socket.
+  server.on('clientError', (error, socket) => {
+    if (error.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
       return;
     }
-    if (path === '/metrics') {
+    const kind = error.code === 'HPE_HEADER_OVERFLOW' ? 'headers-too-large'
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request-timeout' : 'bad-request';
+    metrics.rejected(kind.replace(/-/g, '_'));
+    socket.end(rawResponse(runtime.refusal(kind)));
+  });
+
+  async function route(req, res) {
+    const host = req.headers.host ?? null;
+    const door = runtime.route(req.method, req.url ?? '', host);
+    if (door.endpoint === 'healthz') {
+      send(res, runtime.health(closing ? 'closing' : 'ok',
+        { pending: queue.pending().length, deadLetters: queue.deadLetters().length }));
+      return;
+    }
+    if (door.endpoint === 'metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
       res.end(metrics.render());
       return;
     }
-    if (path === '/hook' || path.startsWith('/hook/')) {
+    if (door.endpoint === 'hook') {
       metrics.received();
+      if (closing) return problem(res, 'shutting-down');
+      // A declared length past the cap is refused before a byte of the body is read.
+      const declared = Number(req.headers['content-length']);
+      if (Number.isFinite(declared) && declared > settings.maxBodyBytes) {
+        metrics.rejected('body_too_large');
+        return problem(res, 'body-too-large', `Requests are limited to ${settings.maxBodyBytes} bytes.`);
+      }
       const body = await readBody(req, res);
       if (body === null) return;  // already answered (too large)
-      const request = new Request(`http://${req.headers.host ?? 'localhost'}${req.url}`, {
+      const url = req.url.startsWith('/') ? `http://${host ?? 'localhost'}${req.url}` : req.url;
+      const request = new Request(url, {
         method: req.method,
         headers: Object.entries(req.headers).flatMap(([n, v]) => (Array.isArray(v) ? v.map((x) => [n, x]) : [[n, v]])),
         body: req.method === 'GET' || req.method === 'HEAD' ? undefined : body,
@@ -135,10 +176,10 @@ async function main() {
       res.end(Buffer.from(await response.arrayBuffer()));
       return;
     }
-    if (req.method === 'GET' && existsSync(settings.playground)) {
-      if (await serveStatic(path, res)) return;
+    if (door.endpoint === 'static' && existsSync(settings.playground)) {
+      if (await serveStatic(door.path, res)) return;
     }
-    problem(res, 404, 'Not found', 'Post webhooks to /hook (or /hook/TOKEN when a path token is configured).');
+    send(res, door.response ?? runtime.refusal('not-found'));
   }
 
   // Reads the body, refusing at once past the server's cap rather than buffering it.
@@ -150,7 +191,7 @@ async function main() {
         size += chunk.length;
         if (size > settings.maxBodyBytes) {
           metrics.rejected('body_too_large');
-          problem(res, 413, 'Payload too large', `Requests are limited to ${settings.maxBodyBytes} bytes.`, { headers: { connection: 'close' } });
+          problem(res, 'body-too-large', `Requests are limited to ${settings.maxBodyBytes} bytes.`);
           req.destroy();
           resolve(null);
           return;
@@ -164,9 +205,12 @@ async function main() {
 
   const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript', '.css': 'text/css',
     '.wasm': 'application/wasm', '.json': 'application/json', '.png': 'image/png', '.svg': 'image/svg+xml' };
+  const playground = resolve(settings.playground);
   async function serveStatic(path, res) {
-    const file = normalizePath(join(settings.playground, path === '/' ? 'index.html' : path));
-    if (!file.startsWith(settings.playground)) return false;
+    const file = join(playground, path === '/' ? 'index.html' : path);
+    // Only files inside the playground folder: not a sibling whose name merely starts the same.
+    const inside = relative(playground, file);
+    if (inside === '' || inside === '..' || inside.startsWith('../') || isAbsolute(inside)) return false;
     try {
       const data = await readFile(file);
       res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' });

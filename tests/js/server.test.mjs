@@ -4,8 +4,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { redisSkip, startRedis } from './redis-server.mjs';
@@ -155,6 +156,88 @@ test('bad requests of every kind get the right status and a problem document; th
     assert.equal(get.status, 200, 'a GET with the payload in the query is accepted');
     assert.equal((await fetch(`${url}/healthz`)).status, 200, 'still up');
     assert.equal(receiver.received.length === 0 || receiver.received.every((d) => d.key.includes('Call.Initiate')), true);
+  } finally {
+    await stop(child);
+    receiver.server.close();
+  }
+});
+
+// Sends raw bytes and returns what came back once the server closes or `ms` pass: for requests
+// fetch() cannot make (TRACE, a bad Host, a body never sent).
+function rawExchange(url, text, ms = 3000) {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), hostname, () => socket.write(text));
+    let data = '';
+    const timer = setTimeout(() => { socket.destroy(); resolve(data); }, ms);
+    socket.on('data', (chunk) => {
+      data += chunk;
+      // One whole answer (its body is a problem document or JSON) is enough.
+      const at = data.indexOf('\r\n\r\n');
+      const length = /content-length: (\d+)/i.exec(data);
+      if (at >= 0 && length && data.length >= at + 4 + Number(length[1])) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(data);
+      }
+    });
+    socket.on('end', () => { clearTimeout(timer); resolve(data); });
+    socket.on('error', (error) => { clearTimeout(timer); data ? resolve(data) : reject(error); });
+  });
+}
+
+function parseRaw(text) {
+  const at = text.indexOf('\r\n\r\n');
+  const [statusLine, ...lines] = text.slice(0, at).split('\r\n');
+  const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+  return { status: Number(statusLine.split(' ')[1]), headers, body: text.slice(at + 4) };
+}
+
+test("the server's own answers are the core's problem documents, never a 500", { skip }, async () => {
+  const receiver = await startReceiver();
+  // A playground with a sibling folder whose name starts the same: the sibling is not served.
+  const playground = join(dir, 'playground');
+  mkdirSync(playground, { recursive: true });
+  mkdirSync(join(dir, 'playground-x'), { recursive: true });
+  writeFileSync(join(playground, 'index.html'), '<p>playground</p>');
+  writeFileSync(join(dir, 'playground-x', 'secret.txt'), 'not for you');
+  const { child, url } = await startServer(writeConfig('door', receiver.port),
+    { CALLHOOK_PLAYGROUND: playground, CALLHOOK_MAX_REQUEST_BYTES: '1000' });
+  const problemOf = (r, status, type) => {
+    assert.equal(r.status, status, JSON.stringify(r));
+    assert.match(r.headers['content-type'], /application\/problem\+json/);
+    const doc = JSON.parse(r.body);
+    assert.equal(doc.status, status);
+    assert.equal(doc.type, `urn:callhook:problem:${type}`);
+    assert.doesNotMatch(r.body, /\n\s+at |\.mjs:/, 'no stack trace');
+    return doc;
+  };
+  try {
+    const trace = parseRaw(await rawExchange(url, 'TRACE /hook/tok3n-s3cret HTTP/1.1\r\nHost: localhost\r\n\r\n'));
+    problemOf(trace, 405, 'method-not-allowed');
+    assert.equal(trace.headers.allow, 'GET, POST');
+    problemOf(parseRaw(await rawExchange(url, 'TRACE / HTTP/1.1\r\nHost: localhost\r\n\r\n')), 404, 'not-found');
+    problemOf(parseRaw(await rawExchange(url, 'POST /hook/tok3n-s3cret HTTP/1.1\r\nHost: a b\r\nContent-Length: 0\r\n\r\n')), 400, 'bad-request');
+    problemOf(parseRaw(await rawExchange(url, 'POST /hook/tok3n-s3cret HTTP/1.1\r\nHost: evil.com/x\r\nContent-Length: 0\r\n\r\n')), 400, 'bad-request');
+    // Content-Length past the cap: refused at once, although the body never comes.
+    const started = Date.now();
+    const big = parseRaw(await rawExchange(url,
+      'POST /hook/tok3n-s3cret HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 5000\r\n\r\n', 2500));
+    problemOf(big, 413, 'body-too-large');
+    assert.ok(Date.now() - started < 2000, 'answered before the body was sent');
+    // Headers past node:http's limit: 431 from the core, not node's bare answer.
+    const huge = parseRaw(await rawExchange(url, `GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20000)}\r\n\r\n`));
+    problemOf(huge, 431, 'headers-too-large');
+    // The playground, and nothing beside it.
+    const index = await fetch(`${url}/`);
+    assert.equal(index.status, 200);
+    assert.equal(await index.text(), '<p>playground</p>');
+    const sibling = parseRaw(await rawExchange(url, 'GET /../playground-x/secret.txt HTTP/1.1\r\nHost: localhost\r\n\r\n'));
+    problemOf(sibling, 404, 'not-found');
+    assert.ok(!sibling.body.includes('not for you'));
+    const health = await fetch(`${url}/healthz`);
+    assert.equal(health.status, 200);
+    assert.equal((await health.json()).status, 'ok');
   } finally {
     await stop(child);
     receiver.server.close();

@@ -225,6 +225,9 @@ test('payload vectors give the native verdict', { skip }, async () => {
 test('other paths are the playground or 404', { skip }, async () => {
   const r = await fetch(`${base}/nope-not-here`, { method: 'POST' });
   assert.equal(r.status, 404);
+  assert.equal(r.headers.get('content-type'), 'application/problem+json');
+  const doc = await r.json();
+  assert.deepEqual([doc.type, doc.status, doc.code], ['urn:callhook:problem:not-found', 404, 'not_found']);
   const page = await fetch(`${base}/`);
   assert.equal(page.status, 200);
   assert.match(await page.text(), /<html/i);

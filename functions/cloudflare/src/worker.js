@@ -13,7 +13,7 @@
 // - queue: sends each delivery with fetch and asks the engine what follows: ack, retry through
 //   the Queue after the wait the engine chose, or the dead-letter queue with the engine's reason.
 import { DurableObject } from 'cloudflare:workers';
-import { createEngine } from 'callhook';
+import { createEngine, init } from 'callhook';
 import { BodyTooLargeError, problem, readBody, toResponse } from 'callhook/fetch-handler';
 import exampleConfig from '../../../examples/configs/example.json';
 
@@ -47,11 +47,10 @@ function engineFor(env) {
 
 // ---- small helpers ------------------------------------------------------------------------------
 
-function json(status, value, headers = []) {
-  return new Response(JSON.stringify(value), { status, headers: [['Content-Type', 'application/json'], ...headers] });
+/** The core's refusal of `kind` as the plain {status, headers, body} the Durable Object returns. */
+async function refusal(kind, detail) {
+  return (await init()).refusal(kind, detail);
 }
-
-
 
 function log(level, msg, fields = {}) {
   const line = JSON.stringify({ level, msg, ...fields }, (key, value) =>
@@ -123,8 +122,7 @@ export class CallRecord extends DurableObject {
       const outcome = engine.handle(request, { now, record: previous });
       if (outcome.record !== null && outcome.recordKey !== key) {
         log('error', 'record_key_mismatch', { expected: key, got: outcome.recordKey });
-        return { status: 500, headers: [['Content-Type', 'application/problem+json']],
-          body: JSON.stringify({ type: 'about:blank', title: 'Internal Server Error', status: 500, detail: 'the webhook could not be processed' }) };
+        return refusal('internal-error');
       }
       if (outcome.record !== null) await this.store(outcome.record);
       try {
@@ -133,8 +131,7 @@ export class CallRecord extends DurableObject {
         // Put the previous record back so the sender's retry is not taken for a duplicate.
         if (outcome.record !== null) await this.store(previous);
         log('error', 'enqueue_failed', { key, error: String(err?.message ?? err) });
-        return { status: 503, headers: [['Content-Type', 'application/problem+json'], ['Retry-After', '5']],
-          body: JSON.stringify({ type: 'about:blank', title: 'Service Unavailable', status: 503, detail: 'the deliveries could not be persisted; retry' }) };
+        return refusal('outbox-unavailable');
       }
       if (outcome.log) log('info', 'webhook', { ...outcome.log });
       return outcome.response;
@@ -185,15 +182,15 @@ async function handleWebhook(request, env) {
     engine = await engineFor(env);
   } catch (err) {
     log('error', 'config', { code: err?.code, errors: err?.errors });
-    return problem(500, 'Internal Server Error', 'the webhook could not be processed');
+    return problem('config-invalid');
   }
   const limit = Number(env.CALLHOOK_MAX_REQUEST_BYTES) > 0 ? Number(env.CALLHOOK_MAX_REQUEST_BYTES) : 1 << 20;
   let body;
   try {
     body = await readBody(request, limit);
   } catch (err) {
-    if (err instanceof BodyTooLargeError) return problem(413, 'Content Too Large', `request body exceeds ${limit} bytes`);
-    return problem(400, 'Bad Request', 'the request body could not be read');
+    if (err instanceof BodyTooLargeError) return problem('body-too-large', `Requests are limited to ${limit} bytes.`);
+    return problem('bad-request', 'The request body could not be read.');
   }
   const req = { method: request.method, url: request.url, headers: [...request.headers], body };
   const now = Date.now() / 1000;
@@ -204,7 +201,7 @@ async function handleWebhook(request, env) {
       await enqueue(env, outcome.deliveries);
     } catch (err) {
       log('error', 'enqueue_failed', { error: String(err?.message ?? err) });
-      return problem(503, 'Service Unavailable', 'the deliveries could not be persisted; retry', [['Retry-After', '5']]);
+      return problem('outbox-unavailable');
     }
     if (outcome.log) log('info', 'webhook', { ...outcome.log });
     return toResponse(outcome.response);
@@ -214,23 +211,26 @@ async function handleWebhook(request, env) {
     return toResponse(await stub.handle(req, now, outcome.recordKey));
   } catch (err) {
     log('error', 'durable_object', { key: outcome.recordKey, error: String(err?.message ?? err) });
-    return problem(503, 'Service Unavailable', 'the call record is unavailable; retry', [['Retry-After', '5']]);
+    return problem('store-unavailable');
   }
 }
 
 async function fetchHandler(request, env) {
-  const { pathname } = new URL(request.url);
-  if (pathname === '/hook' || pathname.startsWith('/hook/')) return handleWebhook(request, env);
-  if (pathname === '/healthz') {
+  // Which endpoint, and every refusal, is the core's decision (README, "The engine").
+  const runtime = await init();
+  const route = runtime.route(request.method, request.url, request.headers.get('host'));
+  if (route.endpoint === 'hook') return handleWebhook(request, env);
+  if (route.endpoint === 'healthz') {
     try {
       await engineFor(env);
-      return json(200, { status: 'ok' });
+      return toResponse(runtime.health('ok'));
     } catch (err) {
-      return json(503, { status: 'error', detail: 'the config is invalid', code: err?.code ?? null });
+      log('error', 'config', { code: err?.code, errors: err?.errors });
+      return toResponse(runtime.health('error'));
     }
   }
-  if (env.ASSETS && (request.method === 'GET' || request.method === 'HEAD')) return env.ASSETS.fetch(request);
-  return problem(404, 'Not Found', 'no such endpoint');
+  if (route.endpoint === 'static' && env.ASSETS) return env.ASSETS.fetch(request);
+  return toResponse(route.response ?? runtime.refusal('not-found'));
 }
 
 // ---- queue: send the deliveries -----------------------------------------------------------------

@@ -215,7 +215,7 @@ describe('the Fastly program', { skip }, () => {
             const trace = run.traces.find((t) => !('sweep' in t));
             assert.ok(trace, `the program traced no outcome: ${run.status} ${run.body}`);
             if (trace.refused) {
-              assert.equal(run.status, 500, 'a refused config answers 500');
+              assert.equal(run.status, 503, 'a refused config answers 503 config-invalid');
               checkEngineVector(v, { refused: true, errors: trace.errors, message: run.body });
               return;
             }
@@ -324,6 +324,7 @@ describe('the Fastly program', { skip }, () => {
       const missing = await fetch(`${server.url}/elsewhere`);
       assert.equal(missing.status, 404);
       assert.equal(missing.headers.get('content-type'), 'application/problem+json');
+      assert.equal((await missing.json()).type, 'urn:callhook:problem:not-found');
       const wrong = await post('/hook/flow-token-9999', complete);
       assert.equal(wrong.status, 401);
       const text = await wrong.text();
@@ -333,17 +334,20 @@ describe('the Fastly program', { skip }, () => {
       assert.equal(put.status, 405);
       const huge = await post('/hook/flow-token-1234', 'x'.repeat((1 << 20) + 1));
       assert.equal(huge.status, 413);
-      assert.equal((await huge.json()).status, 413);
+      const tooLarge = await huge.json();
+      assert.deepEqual([tooLarge.status, tooLarge.type], [413, 'urn:callhook:problem:body-too-large']);
       await host.idle();
       assert.equal(receiver.received.length, 1, 'only the GET webhook was routed');
     });
 
-    test('an invalid config in the Config Store answers 500 and logs every error, secrets unechoed', async () => {
+    test('an invalid config in the Config Store answers 503 and logs every error, secrets unechoed', async () => {
       fresh(JSON.stringify({ routes: [{ name: 'x', to: ['nowhere'] }], auth: { token: { value: '${CALLHOOK_TOKEN}' } }, bogus: 1 }));
       const res = await post('/hook/flow-token-1234', complete);
-      assert.equal(res.status, 500);
+      assert.equal(res.status, 503);
+      assert.equal(res.headers.get('retry-after'), '60');
       const doc = await res.json();
-      assert.equal(doc.status, 500);
+      assert.equal(doc.status, 503);
+      assert.equal(doc.type, 'urn:callhook:problem:config-invalid');
       await host.idle();
       const line = host.logs.callhook_log.map((l) => JSON.parse(l)).findLast((l) => l.msg === 'the engine could not be built');
       assert.match(line.detail, /\/bogus/);

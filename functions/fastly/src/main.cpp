@@ -28,6 +28,7 @@
 #include "callhook/correlate.h"
 #include "callhook/engine.h"
 #include "callhook/fastly/hostcalls.h"
+#include "callhook/front_door.h"
 #include "callhook/json_writer.h"
 
 namespace {
@@ -100,11 +101,9 @@ void answer(const callhook::Response& response, const Log& log) {
   }
 }
 
-void answer_problem(int status, std::string_view type, std::string_view title,
-                    std::string_view detail, const Log& log, std::string_view retry_after = {}) {
-  callhook::Response r = callhook::problem(status, type, title, detail);
-  if (!retry_after.empty()) r.headers.push_back({"Retry-After", std::string(retry_after)});
-  answer(r, log);
+// Every refusal is the core's document (callhook/front_door.h); this program writes none.
+void answer_refusal(callhook::Refusal kind, const Log& log, std::string_view detail = {}) {
+  answer(callhook::refusal(kind, detail), log);
 }
 
 // KV keys may not hold control characters or [ ] * ? # and are at most 1024 bytes: escape them
@@ -583,31 +582,27 @@ int run() {
   auto request = fastly::read_downstream_request(kMaxRequestBytes);
   if (!request) {
     if (request.error().status == fastly::Status::limitexceeded) {
-      answer_problem(413, "body-too-large", "Content Too Large",
-                     "the request body exceeds " + std::to_string(kMaxRequestBytes) + " bytes",
-                     log);
+      answer_refusal(callhook::Refusal::body_too_large, log,
+                     "Requests are limited to " + std::to_string(kMaxRequestBytes) + " bytes.");
     } else {
       log.event("error", "the request could not be read", request.error().message());
-      answer_problem(400, "unreadable-request", "Bad Request", "the request could not be read",
-                     log);
+      answer_refusal(callhook::Refusal::bad_request, log, "The request could not be read.");
     }
     return 0;
   }
   callhook::Request req{std::move(request->method), std::move(request->url),
                         std::move(request->headers), std::move(request->body)};
-  // The path: what follows the authority of an absolute URL.
-  std::string_view path = req.url;
-  if (const auto scheme = path.find("://"); scheme != std::string_view::npos) {
-    const auto slash = path.find('/', scheme + 3);
-    path = slash == std::string_view::npos ? std::string_view("/") : path.substr(slash);
-  }
-  path = path.substr(0, path.find_first_of("?#"));
-  if (path == "/healthz") {
-    answer({200, {{"Content-Type", "application/json"}}, "{\"status\":\"ok\"}"}, log);
+  // Which endpoint is the core's decision; this program serves /hook and /healthz only.
+  const callhook::FrontDoorRoute door = callhook::route(req.method, req.url, req.header("Host"));
+  if (door.endpoint == callhook::Endpoint::healthz) {
+    answer(callhook::health("ok"), log);
     return 0;
   }
-  if (path != "/hook" && !path.starts_with("/hook/")) {
-    answer_problem(404, "not-found", "Not Found", "webhooks are received at /hook", log);
+  if (door.endpoint != callhook::Endpoint::hook) {
+    answer(door.endpoint == callhook::Endpoint::refused
+               ? door.response
+               : callhook::refusal(callhook::Refusal::not_found),
+           log);
     return 0;
   }
 
@@ -615,14 +610,13 @@ int run() {
   const auto settings = load_settings(why);
   if (!settings) {
     log.event("error", "the Config Store could not be read", why);
-    answer_problem(503, "config-unavailable", "Service Unavailable",
-                   "the service's config could not be read; retry", log, "5");
+    answer_refusal(callhook::Refusal::config_unavailable, log);
     return 0;
   }
   const auto engine = load_engine(*settings, log, why);
   if (!engine) {
     log.event("error", "the engine could not be built", why);
-    answer_problem(500, "config", "Internal Server Error", "the service is misconfigured", log);
+    answer_refusal(callhook::Refusal::config_invalid, log);
     return 0;
   }
   const std::int64_t now = fastly::now_seconds();
@@ -635,8 +629,7 @@ int run() {
     callhook::Outcome probe = engine->handle(req, now);
     if (probe.record || !probe.deliveries.empty()) {
       log.event("error", "the KV store is not linked", kv.error().message());
-      answer_problem(503, "store-unavailable", "Service Unavailable",
-                     "the record store is unavailable; retry", log, "60");
+      answer_refusal(callhook::Refusal::store_unavailable, log);
       return 0;
     }
     trace(*settings, probe, log);
@@ -651,11 +644,9 @@ int run() {
       log, error);
   if (!settled) {
     if (error == SettleError::conflict) {
-      answer_problem(503, "conflict", "Service Unavailable",
-                     "the call record is being changed concurrently; retry", log, "1");
+      answer_refusal(callhook::Refusal::conflict, log);
     } else {
-      answer_problem(503, "store-unavailable", "Service Unavailable",
-                     "the record store is unavailable; retry", log, "5");
+      answer_refusal(callhook::Refusal::store_unavailable, log);
     }
     return 0;
   }
@@ -663,8 +654,7 @@ int run() {
   std::vector<std::string> keys;
   if (!outbox.persist(settled->outcome.deliveries, keys)) {
     if (settled->stored) roll_back(*kv, *settled, log);
-    answer_problem(503, "outbox-unavailable", "Service Unavailable",
-                   "the deliveries could not be persisted; retry", log, "5");
+    answer_refusal(callhook::Refusal::outbox_unavailable, log);
     return 0;
   }
   if (settled->stored) index_due(*kv, settled->outcome, now, log);

@@ -39,7 +39,7 @@ export function init(options?: InitOptions): Promise<Callhook>;
 /**
  * Instantiates a fresh module and returns its raw Embind exports: `inspectPayload`,
  * `matchFilter`, `secretNames`, `engineCreate`, `engineHandle`, `engineSweep`, `engineFree`,
- * `renderDestination`, `schemaText`, `_malloc`, `_free`, `HEAPU8`, `HEAPU32`. They speak the
+ * `renderDestination`, `schemaText`, `frontDoorRoute`, `frontDoorRefusal`, `frontDoorHealth`, `_malloc`, `_free`, `HEAPU8`, `HEAPU32`. They speak the
  * byte protocol described in wasm/emscripten/bindings.cpp. For building new bindings only.
  */
 export function loadModule(options?: InitOptions): Promise<RawModule>;

@@ -1,5 +1,7 @@
 #include "callhook/correlate.h"
 
+#include <algorithm>
+
 #include "callhook/json_writer.h"
 
 namespace callhook {
@@ -55,6 +57,43 @@ void merge_into(json& base, const json& other, std::string& path, json& conflict
 }
 
 }  // namespace
+
+namespace {
+
+void touch(CallRecord& record, std::int64_t now, const CorrelationConfig& config) {
+  ++record.version;
+  record.expires_at = std::max(record.expires_at, now + config.retention_seconds);
+  record.sweep_at.reset();
+  if (record.initiate && !record.complete && !record.abandoned) {
+    record.sweep_at = record.initiate->received_at + config.abandon_after_seconds;
+  }
+}
+
+}  // namespace
+
+Fold fold_event(CallRecord& record, EventType event, std::string canonical, std::int64_t now,
+                const CorrelationConfig& config) {
+  Fold fold;
+  std::optional<SeenEvent>& slot = event == EventType::initiate ? record.initiate : record.complete;
+  if (slot) {
+    fold.duplicate = true;
+    ++record.duplicates;
+  } else {
+    slot = SeenEvent{now, std::move(canonical)};
+    fold.first_complete = event == EventType::complete;
+  }
+  // Retention counts from the last change, duplicates included.
+  record.expires_at = 0;
+  touch(record, now, config);
+  return fold;
+}
+
+bool abandon_if_due(CallRecord& record, std::int64_t now, const CorrelationConfig& config) {
+  if (!record.sweep_at || now < *record.sweep_at) return false;
+  record.abandoned = true;
+  touch(record, now, config);
+  return true;
+}
 
 std::string record_key(std::string_view account_sid, std::string_view call_sid) {
   std::string key(account_sid);

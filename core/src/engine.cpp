@@ -1,195 +1,47 @@
+// The engine: prepare (authenticate, check the method, decode, validate, normalize) then decide
+// (correlate, route, render, answer). Each stage is a unit of its own: auth.cpp, pipeline.cpp,
+// correlate.cpp (the record's state machine), routing.cpp (route firing), answers.cpp (what the
+// sender is answered and what is logged), delivery.cpp (what follows a delivery attempt).
 #include "callhook/engine.h"
 
 #include <algorithm>
 
+#include "answers.h"
 #include "callhook/auth.h"
-#include "callhook/filter.h"
-#include "callhook/front_door.h"
 #include "callhook/json_writer.h"
 #include "callhook/render.h"
+#include "routing.h"
 #include "text_util.h"
 
 namespace callhook {
 
-Response problem(int status, std::string_view type, std::string_view title, std::string_view detail,
-                 const std::vector<Diagnostic>* errors, const std::vector<Diagnostic>* warnings,
-                 std::string_view code) {
-  Response r;
-  r.status = status;
-  r.headers.push_back({"Content-Type", "application/problem+json"});
-  JsonWriter w(r.body);
-  w.begin_object();
-  w.key("type").string(std::string("urn:callhook:problem:") + std::string(type));
-  w.key("title").string(title);
-  w.key("status").number(status);
-  w.key("detail").string(detail);
-  if (!code.empty()) w.key("code").string(code);
-  if (errors != nullptr) {
-    w.key("errors");
-    write_diagnostics(w, *errors);
-  }
-  if (warnings != nullptr) {
-    w.key("warnings");
-    write_diagnostics(w, *warnings);
-  }
-  w.end_object();
-  return r;
-}
-
-namespace {
-
 using nlohmann::json;
 
-std::string log_line(std::string_view level, std::string_view message, int status,
-                     const std::function<void(JsonWriter&)>& more) {
-  std::string line;
-  JsonWriter w(line);
-  w.begin_object().key("level").string(level).key("msg").string(message);
-  w.key("status").number(status);
-  more(w);
-  w.end_object();
-  return line;
-}
-
-// The document filters and templates see.
-json filter_context(const std::string& canonical, const Inspection& inspection,
-                    const Request& request, std::string_view url, const Limits& limits) {
-  json context = json::parse(canonical, nullptr, false);
-  if (!context.is_object()) context = json::object();
-  json fields = json::object();
-  for (std::size_t i = 0; i < inspection.fields.size(); ++i) {
-    const std::string name(inspection.fields.name(i));
-    if (fields.contains(name)) continue;
-    fields[name] = std::string(inspection.fields.value(i));
-    if (!name.empty() && name[0] >= 'A' && name[0] <= 'Z') context[name] = fields[name];
-  }
-  context["fields"] = std::move(fields);
-  json headers = json::object();
-  for (const HttpHeader& h : request.headers) {
-    const std::string name = detail::ascii_lower_copy(h.name);
-    // Credentials never reach filters or templates, so no template can forward them.
-    if (name == "authorization" || name == "proxy-authorization" || name == "cookie") continue;
-    if (!headers.contains(name)) headers[name] = h.value;
-  }
-  context["headers"] = std::move(headers);
-  json query = json::object();
-  FieldList pairs;
-  if (!decode_form(query_of(url), limits, pairs)) {
-    for (std::size_t i = 0; i < pairs.size(); ++i) {
-      const std::string name(pairs.name(i));
-      if (!query.contains(name)) query[name] = std::string(pairs.value(i));
-    }
-  }
-  context["query"] = std::move(query);
-  return context;
-}
+namespace {
 
 std::string dump_json(const json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-void update_sweep_at(CallRecord& record, const CorrelationConfig& config) {
-  record.sweep_at.reset();
-  if (record.initiate && !record.complete && !record.abandoned) {
-    record.sweep_at = record.initiate->received_at + config.abandon_after_seconds;
+// Headers as filters and templates see them: lower-case names, the first of each, and never a
+// credential, so no template can forward one.
+void filterable_headers(const std::vector<HttpHeader>& headers, FieldList& out) {
+  for (const HttpHeader& h : headers) {
+    const std::string name = detail::ascii_lower_copy(h.name);
+    if (name == "authorization" || name == "proxy-authorization" || name == "cookie") continue;
+    out.add(name, h.value);
   }
 }
 
-Outcome unreadable_record(Outcome out, const std::string& why) {
-  // A record this engine did not write cannot be trusted to deduplicate: answer 503 so the
-  // sender retries once an operator has looked, rather than risk routing twice or losing it.
-  out.response = problem(503, "record-unreadable", "The call's stored record cannot be read",
-                         "The correlation record for this call is unreadable: " + why + ".");
-  out.response.headers.push_back({"Retry-After", "60"});
-  out.log = log_line("error", "record_unreadable", 503,
-                     [&](JsonWriter& w) { w.key("reason").string(why); });
-  return out;
+void set_record(Outcome& out, const CallRecord& record, std::int64_t expected_version) {
+  out.record = write_record(record);
+  out.record_key = record.key;
+  out.record_expected_version = expected_version;
+  out.record_expires_at = record.expires_at;
+  out.record_sweep_at = record.sweep_at;
 }
 
 }  // namespace
-
-bool Engine::has_routes(Trigger trigger) const {
-  for (const Route& route : config_.routes) {
-    if (route.on == trigger) return true;
-  }
-  return false;
-}
-
-void Engine::fire(Trigger trigger, const std::string& canonical, const json& context,
-                  const std::string& key_prefix, Outcome& out) const {
-  for (const Route& route : config_.routes) {
-    if (route.on != trigger) continue;
-    RouteDecision decision;
-    decision.name = route.name;
-    decision.matched = route.when.is_null() || filter_matches(route.when, context);
-    if (decision.matched) {
-      for (const std::string& name : route.to) {
-        const Destination* dest = config_.destination(name);
-        if (dest == nullptr) continue;  // refused by the config check
-        Rendered rendered = render(*dest, canonical, context);
-        if (!rendered.skipped.empty()) {
-          decision.skipped.push_back(name + ": " + rendered.skipped);
-          continue;
-        }
-        Delivery d;
-        d.route = route.name;
-        d.destination = name;
-        d.method = dest->method;
-        d.url = dest->url;
-        d.idempotency_key = key_prefix + ":" + route.name;
-        d.timeout_ms = dest->delivery.timeout_ms;
-        d.headers.push_back({"Content-Type", rendered.content_type});
-        d.headers.push_back({"Idempotency-Key", d.idempotency_key});
-        for (const HttpHeader& h : dest->headers) d.headers.push_back(h);
-        d.body = std::move(rendered.body);
-        out.deliveries.push_back(std::move(d));
-      }
-    }
-    out.routes.push_back(std::move(decision));
-  }
-}
-
-AttemptVerdict Engine::attempt_result(const AttemptInput& attempt) const {
-  const Destination* dest = config_.destination(attempt.destination);
-  return decide_attempt(dest != nullptr ? dest->delivery : config_.delivery,
-                        dest != nullptr ? answer_reader(dest->format) : nullptr, attempt);
-}
-
-Outcome Engine::sweep(const std::string& record, std::int64_t now) const {
-  Outcome out;
-  out.report.slot.fill(-1);
-  out.response.status = 0;  // a sweep answers nobody
-  std::string why;
-  auto current = parse_record(record, why);
-  if (!current) {
-    out.log = log_line("error", "record_unreadable", 0,
-                       [&](JsonWriter& w) { w.key("reason").string(why); });
-    return out;
-  }
-  out.record_key = current->key;
-  if (!current->sweep_at || now < *current->sweep_at) return out;  // nothing due
-  out.record_expected_version = current->version;
-  current->abandoned = true;
-  ++current->version;
-  current->expires_at = std::max(current->expires_at, now + config_.correlation.retention_seconds);
-  update_sweep_at(*current, config_.correlation);
-  const json merged = merged_view(*current);
-  const std::string call_sid = merged.contains("call") && merged["call"].is_object()
-                                   ? merged["call"].value("sid", std::string())
-                                   : std::string();
-  json context = merged;
-  for (const char* part : {"fields", "headers", "query"}) context[part] = json::object();
-  fire(Trigger::abandoned, dump_json(merged), context, call_sid + ":abandoned", out);
-  out.record = write_record(*current);
-  out.record_expires_at = current->expires_at;
-  out.log = log_line("info", "abandoned", 0, [&](JsonWriter& w) {
-    w.key("call_sid").string(call_sid).key("record_key").string(current->key);
-    w.key("deliveries").number(static_cast<std::int64_t>(out.deliveries.size()));
-  });
-  return out;
-}
-
-namespace {}  // namespace
 
 std::optional<Engine> Engine::from_config(std::string_view config_json, const SecretLookup& secrets,
                                           std::vector<Diagnostic>* errors) {
@@ -201,192 +53,257 @@ std::optional<Engine> Engine::from_config(std::string_view config_json, const Se
 
 Outcome Engine::handle(const Request& request, std::int64_t now,
                        const std::optional<std::string>& record) const {
-  Outcome out;
+  return decide(prepare(request, now), now, record);
+}
+
+Prepared Engine::prepare(const Request& request, std::int64_t now) const {
+  Prepared p;
+  Outcome& out = p.answer_;
   out.report.slot.fill(-1);
+  p.finished_ = true;  // until the payload proves good
+
   const AuthResult auth = authenticate(config_.auth, request, now);
   if (!auth.ok) {
-    out.response = problem(401, "unauthorized", "Authentication failed", auth.message, nullptr,
-                           nullptr, auth.code);
-    if (config_.auth.basic) {
-      out.response.headers.push_back({"WWW-Authenticate", "Basic realm=\"callhook\""});
-    }
-    out.log =
-        log_line("warn", "rejected", 401, [&](JsonWriter& w) { w.key("code").string(auth.code); });
-    return out;
+    detail::answer_unauthorized(auth, config_.auth.basic.has_value(), out);
+    return p;
   }
   out.authenticated = true;
   out.auth_scheme = auth.scheme;
-
   // Only an authenticated sender learns which methods are accepted.
   if (request.method != "GET" && request.method != "POST") {
-    out.response = refusal(Refusal::method_not_allowed,
-                           "Webhooks are received by GET or POST, not " + request.method + ".");
-    out.log = log_line("warn", "rejected", 405,
-                       [](JsonWriter& w) { w.key("code").string("method_not_allowed"); });
-    return out;
+    detail::answer_method_not_allowed(request.method, out);
+    return p;
   }
 
   PayloadSource source;
   source.method = request.method;
   source.url = auth.url;
   source.body = request.body;
-  const auto content_type = request.header("Content-Type");
-  if (content_type) source.content_type = *content_type;
+  if (const auto content_type = request.header("Content-Type")) source.content_type = *content_type;
   Inspection inspection;
   inspect(source, PipelineOptions{config_.mode, config_.limits}, inspection);
-  out.report = inspection.report;
-
-  if (!inspection.report.valid) {
-    int status = 400;
-    std::string_view type = "invalid-payload";
-    std::string_view title = "The webhook payload is invalid";
-    const std::string& first_code = inspection.report.errors.front().code;
-    if (first_code == "body_too_large") {
-      status = 413;
-      type = "payload-too-large";
-      title = "The webhook payload is too large";
-    } else if (first_code == "unsupported_media_type") {
-      status = 415;
-      type = "unsupported-media-type";
-      title = "The webhook's content type is not accepted";
-    }
-    const std::size_t count = inspection.report.errors.size();
-    const std::string detail = (count == 1 ? std::string("1 problem: ")
-                                           : std::to_string(count) + " problems; the first: ") +
-                               inspection.report.errors.front().message;
-    out.response = problem(status, type, title, detail, &inspection.report.errors,
-                           &inspection.report.warnings);
-    if (config_.response.always_200) {
-      // 200 for senders that disable failing endpoints. A problem document must carry the real
-      // status (RFC 9457), so the answer is a JSON body that holds the problem instead.
-      Response wrapped;
-      wrapped.status = 200;
-      wrapped.headers.push_back({"Content-Type", "application/json"});
-      wrapped.body = "{\"status\":\"rejected\",\"problem\":" + out.response.body + "}";
-      out.response = std::move(wrapped);
-    }
-    out.log = log_line("warn", "rejected", out.response.status, [&](JsonWriter& w) {
-      w.key("event");
-      if (inspection.report.event) {
-        w.string(to_string(*inspection.report.event));
-      } else {
-        w.null();
-      }
-      w.key("codes").begin_array();
-      for (const Diagnostic& d : inspection.report.errors) w.string(d.code);
-      w.end_array();
-    });
-    return out;
+  out.report = std::move(inspection.report);
+  if (!out.report.valid) {
+    detail::answer_invalid(out.report, config_.response.always_200, out);
+    return p;
   }
 
-  write_canonical_json(inspection.fields, inspection.report, out.canonical);
-  const std::string call_sid(inspection.fields.find("Call.Sid").value_or(""));
-  const std::string account_sid(inspection.fields.find("Account.Sid").value_or(""));
-  const EventType event_type = *inspection.report.event;
-  const std::string event(to_string(event_type));
+  write_canonical_json(inspection.fields, out.report, out.canonical);
+  p.finished_ = false;
+  p.event_ = *out.report.event;
+  p.call_sid_ = std::string(inspection.fields.find("Call.Sid").value_or(""));
+  p.account_sid_ = std::string(inspection.fields.find("Account.Sid").value_or(""));
+  if (config_.correlation.enabled) p.record_key_ = record_key(p.account_sid_, p.call_sid_);
+  p.fields_ = std::move(inspection.fields);
+  filterable_headers(request.headers, p.headers_);
+  p.query_ = std::string(query_of(auth.url));
+  return p;
+}
+
+Outcome Engine::decide(const Prepared& p, std::int64_t now,
+                       const std::optional<std::string>& record) const {
+  Outcome out = p.answer_;
+  if (p.finished_) return out;
+  const std::string event(to_string(p.event_));
 
   // Correlation: fold this event into the call's record. The new record replaces exactly the
-  // version that was read; a shell that loses the compare-and-set calls handle() again with
-  // the fresh record, so the decision below is always taken on the latest state.
+  // version that was read; a shell that loses the compare-and-set decides again on the fresh
+  // record, so the decision below is always taken on the latest state.
   std::optional<CallRecord> next;
-  bool first_complete = false;
+  Fold fold{false, p.event_ == EventType::complete};
   if (config_.correlation.enabled) {
-    const std::string key = record_key(account_sid, call_sid);
     CallRecord current;
-    current.key = key;
+    current.key = p.record_key_;
     if (record) {
-      std::string problem_text;
-      auto stored = parse_record(*record, problem_text);
-      if (stored && stored->key != key) problem_text = "the record belongs to another call";
-      if (!stored || stored->key != key) {
-        return unreadable_record(std::move(out), problem_text);
+      std::string why;
+      auto stored = parse_record(*record, why);
+      if (stored && stored->key != p.record_key_) why = "the record belongs to another call";
+      if (!stored || stored->key != p.record_key_) {
+        detail::answer_unreadable_record(why, out);
+        return out;
       }
       current = std::move(*stored);
     }
-    out.record_expected_version = current.version;
-    std::optional<SeenEvent>& slot =
-        event_type == EventType::initiate ? current.initiate : current.complete;
-    if (slot) {
-      out.duplicate = true;
-      ++current.duplicates;
-    } else {
-      slot = SeenEvent{now, out.canonical};
-      first_complete = event_type == EventType::complete;
-    }
-    ++current.version;
-    current.expires_at = now + config_.correlation.retention_seconds;
-    update_sweep_at(current, config_.correlation);
-    out.record_key = key;
-    out.record_expires_at = current.expires_at;
-    out.record = write_record(current);
+    const std::int64_t expected = current.version;
+    fold = fold_event(current, p.event_, out.canonical, now, config_.correlation);
+    set_record(out, current, expected);
     next = std::move(current);
   }
-
-  if (out.duplicate) {
-    out.response.status = 200;
-    out.response.headers.push_back({"Content-Type", "application/json"});
-    JsonWriter w(out.response.body);
-    w.begin_object().key("status").string("duplicate").key("event").string(event);
-    w.key("call_sid").string(call_sid).key("routes").begin_array().end_array();
-    w.key("deliveries").number(0).end_object();
-    out.log = log_line("info", "duplicate", 200, [&](JsonWriter& lw) {
-      lw.key("event").string(event).key("call_sid").string(call_sid);
-      lw.key("account_sid").string(account_sid);
-      lw.key("duplicates").number(next->duplicates);
-    });
+  if (fold.duplicate) {
+    out.duplicate = true;
+    detail::answer_duplicate(event, p.call_sid_, p.account_sid_, next->duplicates, out);
     return out;
   }
 
   // The documents filters and templates see are built only when some route will look at them.
-  const bool event_routes = has_routes(Trigger::event);
-  const bool complete_routes = first_complete && has_routes(Trigger::complete);
+  const bool event_routes = detail::has_routes(config_, Trigger::event);
+  const bool complete_routes =
+      fold.first_complete && next && detail::has_routes(config_, Trigger::complete);
   json context;
   json merged;
   if (event_routes || complete_routes) {
-    context = filter_context(out.canonical, inspection, request, auth.url, config_.limits);
+    context =
+        detail::filter_context(out.canonical, p.fields_, p.headers_, p.query_, config_.limits);
     if (next) {
       merged = merged_view(*next);
       context["correlation"] = merged["correlation"];
     }
   }
-  if (event_routes) fire(Trigger::event, out.canonical, context, call_sid + ":" + event, out);
+  if (event_routes) {
+    detail::fire_routes(config_, Trigger::event, out.canonical, context, p.call_sid_ + ":" + event,
+                        out);
+  }
   if (complete_routes) {
     // The call is complete: `complete` routes see the merged call, once.
     json call_context = merged;
     for (const char* part : {"fields", "headers", "query"}) call_context[part] = context[part];
     for (const auto& [name, value] : context["fields"].items()) call_context[name] = value;
-    fire(Trigger::complete, dump_json(merged), call_context, call_sid + ":complete", out);
+    detail::fire_routes(config_, Trigger::complete, dump_json(merged), call_context,
+                        p.call_sid_ + ":complete", out);
   }
+  detail::answer_accepted(event, p.call_sid_, p.account_sid_, out);
+  return out;
+}
 
-  Response& r = out.response;
-  r.status = 200;
-  r.headers.push_back({"Content-Type", "application/json"});
-  JsonWriter w(r.body);
-  w.begin_object().key("status").string("accepted").key("event").string(event);
-  w.key("call_sid").string(call_sid);
-  w.key("routes").begin_array();
-  for (const RouteDecision& d : out.routes) {
-    if (d.matched) w.string(d.name);
+Outcome Engine::sweep(const std::string& record, std::int64_t now) const {
+  Outcome out;
+  out.report.slot.fill(-1);
+  out.response.status = 0;  // a sweep answers nobody
+  std::string why;
+  auto current = parse_record(record, why);
+  if (!current) {
+    out.log = detail::log_line("error", "record_unreadable", 0,
+                               [&](JsonWriter& w) { w.key("reason").string(why); });
+    return out;
   }
-  w.end_array();
-  w.key("deliveries").number(static_cast<std::int64_t>(out.deliveries.size()));
-  w.key("warnings");
-  write_diagnostics(w, inspection.report.warnings);
-  w.end_object();
-
-  out.log = log_line("info", "accepted", 200, [&](JsonWriter& lw) {
-    lw.key("event").string(event).key("call_sid").string(call_sid);
-    lw.key("account_sid").string(account_sid);
-    lw.key("auth").string(auth.scheme);
-    lw.key("routes").begin_array();
-    for (const RouteDecision& d : out.routes) {
-      if (d.matched) lw.string(d.name);
-    }
-    lw.end_array();
-    lw.key("deliveries").number(static_cast<std::int64_t>(out.deliveries.size()));
-    lw.key("warnings").number(static_cast<std::int64_t>(inspection.report.warnings.size()));
+  out.record_key = current->key;
+  const std::int64_t expected = current->version;
+  if (!abandon_if_due(*current, now, config_.correlation)) return out;  // nothing due
+  const json merged = merged_view(*current);
+  const std::string call_sid = merged.contains("call") && merged["call"].is_object()
+                                   ? merged["call"].value("sid", std::string())
+                                   : std::string();
+  json context = merged;
+  for (const char* part : {"fields", "headers", "query"}) context[part] = json::object();
+  detail::fire_routes(config_, Trigger::abandoned, dump_json(merged), context,
+                      call_sid + ":abandoned", out);
+  set_record(out, *current, expected);
+  out.log = detail::log_line("info", "abandoned", 0, [&](JsonWriter& w) {
+    w.key("call_sid").string(call_sid).key("record_key").string(current->key);
+    w.key("deliveries").number(static_cast<std::int64_t>(out.deliveries.size()));
   });
   return out;
+}
+
+AttemptVerdict Engine::attempt_result(const AttemptInput& attempt) const {
+  const Destination* dest = config_.destination(attempt.destination);
+  return decide_attempt(dest != nullptr ? dest->delivery : config_.delivery,
+                        dest != nullptr ? answer_reader(dest->format) : nullptr, attempt);
+}
+
+// ---- the prepared request as text -------------------------------------------------------------
+
+namespace {
+
+void write_pairs(JsonWriter& w, const FieldList& list) {
+  w.begin_array();
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    w.begin_array().string(list.name(i)).string(list.value(i)).end_array();
+  }
+  w.end_array();
+}
+
+bool read_pairs(const json& doc, const char* key, FieldList& out) {
+  const auto it = doc.find(key);
+  if (it == doc.end() || !it->is_array()) return false;
+  for (const json& pair : *it) {
+    if (!pair.is_array() || pair.size() != 2 || !pair[0].is_string() || !pair[1].is_string()) {
+      return false;
+    }
+    out.add(pair[0].get_ref<const std::string&>(), pair[1].get_ref<const std::string&>());
+  }
+  return true;
+}
+
+}  // namespace
+
+void Prepared::write_json(std::string& out) const {
+  JsonWriter w(out);
+  w.begin_object().key("v").number(1).key("finished").boolean(finished_);
+  if (finished_) {
+    std::string outcome;
+    write_outcome_json(answer_, outcome);
+    w.key("outcome").raw(outcome);
+  } else {
+    w.key("record_key").string(record_key_).key("event").string(to_string(event_));
+    w.key("call_sid").string(call_sid_).key("account_sid").string(account_sid_);
+    w.key("auth_scheme").string(answer_.auth_scheme);
+    w.key("canonical").string(answer_.canonical);  // as text: deliveries carry it byte for byte
+    w.key("warnings");
+    write_diagnostics(w, answer_.report.warnings);
+    w.key("fields");
+    write_pairs(w, fields_);
+    w.key("headers");
+    write_pairs(w, headers_);
+    w.key("query").string(query_);
+  }
+  w.end_object();
+}
+
+std::optional<Prepared> Prepared::read_json(std::string_view text) {
+  const json doc = json::parse(text.begin(), text.end(), nullptr, false);
+  if (!doc.is_object() || doc.value("v", 0) != 1) return std::nullopt;
+  Prepared p;
+  p.answer_.report.slot.fill(-1);
+  if (doc.value("finished", true)) {
+    // A finished request is answered where it was prepared; only its answer travels.
+    const auto o = doc.find("outcome");
+    if (o == doc.end() || !o->is_object()) return std::nullopt;
+    const json& r = (*o)["response"];
+    if (!r.is_object() || !r["status"].is_number_integer() || !r["body"].is_string()) {
+      return std::nullopt;
+    }
+    p.finished_ = true;
+    p.answer_.response.status = r["status"].get<int>();
+    p.answer_.response.body = r["body"].get<std::string>();
+    if (r["headers"].is_array()) {
+      for (const json& h : r["headers"]) {
+        if (h.is_array() && h.size() == 2 && h[0].is_string() && h[1].is_string()) {
+          p.answer_.response.headers.push_back({h[0].get<std::string>(), h[1].get<std::string>()});
+        }
+      }
+    }
+    return p;
+  }
+  const auto text_of = [&](const char* key, std::string& into) {
+    const auto it = doc.find(key);
+    if (it == doc.end() || !it->is_string()) return false;
+    into = it->get<std::string>();
+    return true;
+  };
+  std::string event;
+  if (!text_of("record_key", p.record_key_) || !text_of("event", event) ||
+      !text_of("call_sid", p.call_sid_) || !text_of("account_sid", p.account_sid_) ||
+      !text_of("auth_scheme", p.answer_.auth_scheme) ||
+      !text_of("canonical", p.answer_.canonical) || !text_of("query", p.query_) ||
+      !read_pairs(doc, "fields", p.fields_) || !read_pairs(doc, "headers", p.headers_)) {
+    return std::nullopt;
+  }
+  const auto type = parse_event(event);
+  if (!type) return std::nullopt;
+  p.event_ = *type;
+  p.answer_.authenticated = true;
+  p.answer_.report.valid = true;
+  p.answer_.report.event = *type;
+  if (const auto w = doc.find("warnings"); w != doc.end() && w->is_array()) {
+    for (const json& d : *w) {
+      if (!d.is_object()) continue;
+      p.answer_.report.warnings.push_back({d.value("field", std::string()),
+                                           d.value("code", std::string()),
+                                           d.value("message", std::string())});
+    }
+  }
+  return p;
 }
 
 namespace {

@@ -292,5 +292,99 @@ const bool kSequencesRegistered = [] {
   return true;
 }();
 
+// Splitting handle into prepare and decide changes nothing, even when the prepared request
+// travels as text (the Worker prepares, a Durable Object decides): every engine vector's
+// request and every correlation step gives the same outcome byte for byte.
+class PreparedRoundTrip : public ::testing::Test {
+ public:
+  explicit PreparedRoundTrip(json vector) : v_(std::move(vector)) {}
+
+  void TestBody() override {
+    std::string config_text = v_.value("config", json::object()).dump();
+    if (v_.contains("config_file")) {
+      config_text = read_file(source_path(v_["config_file"].get<std::string>()));
+    }
+    const json secrets = v_.value("secrets", json::object());
+    const SecretLookup lookup = [&secrets](std::string_view name) -> std::optional<std::string> {
+      const auto it = secrets.find(std::string(name));
+      if (it == secrets.end() || !it->is_string()) return std::nullopt;
+      return it->get<std::string>();
+    };
+    const auto engine = Engine::from_config(config_text, lookup);
+    ASSERT_TRUE(engine.has_value());
+    std::map<std::string, std::string> store;
+    std::vector<json> steps;
+    if (v_.contains("request"))
+      steps.push_back({{"request", v_["request"]}, {"now", v_.value("now", 0)}});
+    for (const json& step : v_.value("steps", json::array())) {
+      if (step.contains("request")) steps.push_back(step);
+    }
+    for (const json& step : steps) {
+      const Request request = request_from(step["request"]);
+      const std::int64_t now = step.value("now", std::int64_t{1714533342});
+      const Prepared prepared = engine->prepare(request, now);
+      std::optional<std::string> record;
+      if (const auto it = store.find(prepared.record_key()); it != store.end()) record = it->second;
+      const Outcome direct = engine->handle(request, now, record);
+      std::string text;
+      prepared.write_json(text);
+      const auto travelled = Prepared::read_json(text);
+      ASSERT_TRUE(travelled.has_value()) << text;
+      EXPECT_EQ(travelled->finished(), prepared.finished());
+      EXPECT_EQ(travelled->record_key(), prepared.record_key());
+      if (!prepared.finished() && engine->config().correlation.enabled) {
+        EXPECT_EQ(prepared.record_key(), direct.record_key);
+      }
+      std::string a, b, c;
+      write_outcome_json(direct, a);
+      write_outcome_json(engine->decide(prepared, now, record), b);
+      EXPECT_EQ(a, b);
+      const Outcome via_text = engine->decide(*travelled, now, record);
+      if (prepared.finished()) {
+        EXPECT_EQ(via_text.response.status, direct.response.status);
+        EXPECT_EQ(via_text.response.body, direct.response.body);
+      } else {
+        write_outcome_json(via_text, c);
+        EXPECT_EQ(a, c);
+      }
+      if (direct.record) store[direct.record_key] = *direct.record;
+    }
+  }
+
+ private:
+  json v_;
+};
+
+const bool kRoundTripsRegistered = [] {
+  for (const std::string folder : {"engine", "correlation"}) {
+    for (const VectorFile& file : load_vectors(folder)) {
+      if (file.document.is_discarded() || !file.document.contains("cases")) continue;
+      const std::string suite = "PreparedRoundTrip_" + folder + "_" +
+                                test_name(std::filesystem::path(file.path).stem().string());
+      for (const json& vector : file.document["cases"]) {
+        // Only the vectors that run requests on a config that is valid.
+        const json expect = vector.value("expect", json::object());
+        if (expect.contains("config_errors") ||
+            (!vector.contains("request") && !vector.contains("steps"))) {
+          continue;
+        }
+        const std::string name = test_name(vector.value("name", std::string("case")));
+        ::testing::RegisterTest(
+            suite.c_str(), name.c_str(), nullptr, nullptr, file.path.c_str(), 0,
+            [vector]() -> ::testing::Test* { return new PreparedRoundTrip(vector); });
+      }
+    }
+  }
+  return true;
+}();
+
+TEST(PreparedText, RefusesWhatItDidNotWrite) {
+  for (const char* text :
+       {"", "[]", "{}", R"({"v":2,"finished":false})",
+        R"({"v":1,"finished":false,"record_key":"a"})", R"({"v":1,"finished":true})"}) {
+    EXPECT_FALSE(Prepared::read_json(text).has_value()) << text;
+  }
+}
+
 }  // namespace
 }  // namespace callhook::testing

@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "callhook/spec.h"
+
 namespace callhook {
 
 struct CorrelationConfig {
@@ -50,6 +52,23 @@ struct CallRecord {
 /// wins and the disagreement is listed. Adds `correlation`: key, state (initiated, completed,
 /// abandoned), initiate_seen, complete_seen, seconds_between_receipts, duplicates, conflicts.
 [[nodiscard]] nlohmann::json merged_view(const CallRecord& record);
+
+/// The state machine over one call's record. Every step bumps the version and the expiry and
+/// sets the next wake-up (`sweep_at`).
+///
+///   (none) --Initiate--> initiated --Complete--> completed
+///   (none) --Complete--> completed (an older sender, or the Initiate lost)
+///   initiated --sweep past sweep_at--> abandoned (fires once; a late Complete still completes)
+///   any --the same event again--> the same state, a duplicate counted
+struct Fold {
+  bool duplicate = false;       // this event of this call was accepted before
+  bool first_complete = false;  // the call's Complete arrived just now: `complete` routes fire
+};
+/// Folds an accepted event (its canonical JSON) received at `now` into `record`.
+Fold fold_event(CallRecord& record, EventType event, std::string canonical, std::int64_t now,
+                const CorrelationConfig& config);
+/// Abandons the call when its sweep is due at `now`; false (nothing changed) otherwise.
+bool abandon_if_due(CallRecord& record, std::int64_t now, const CorrelationConfig& config);
 
 /// The `correlation` facts alone.
 [[nodiscard]] nlohmann::json correlation_facts(const CallRecord& record,

@@ -58,6 +58,9 @@ struct Outcome {
   std::string record_key;
   std::int64_t record_expected_version = 0;
   std::int64_t record_expires_at = 0;
+  /// When the shell must sweep this call next (engine.sweep), in epoch seconds: an Initiate
+  /// still waiting for its Complete. None when no sweep is due.
+  std::optional<std::int64_t> record_sweep_at;
   bool duplicate = false;  // this event of this call was accepted before: nothing is routed
   std::string log;         // one JSON log line; no secrets, tokens or caller numbers
 };
@@ -79,6 +82,34 @@ enum class OutcomeStyle { cli, javascript };
 void write_outcome_json(const Outcome& outcome, std::string& out,
                         OutcomeStyle style = OutcomeStyle::cli);
 
+/// A request after the first step: authenticated, decoded, validated and normalized, once.
+/// Either its answer is already known (`finished()`: refused, or nothing to correlate), or the
+/// shell reads the call's record under `record_key()` and passes it to Engine::decide, as many
+/// times as its compare-and-set needs. Opaque to shells but for those two facts.
+class Prepared {
+ public:
+  [[nodiscard]] bool finished() const { return finished_; }
+  /// The record to read before deciding; empty when there is none to read.
+  [[nodiscard]] const std::string& record_key() const { return record_key_; }
+  /// The prepared request as JSON text, for a shell that decides in another place than it
+  /// prepared (the Worker prepares, the call's Durable Object decides).
+  void write_json(std::string& out) const;
+  /// Reads write_json's text back; nullopt when it is not that.
+  [[nodiscard]] static std::optional<Prepared> read_json(std::string_view text);
+
+ private:
+  friend class Engine;
+  bool finished_ = false;
+  Outcome answer_;  // finished: the whole outcome; otherwise what decide() starts from
+  std::string record_key_;
+  EventType event_ = EventType::initiate;
+  std::string call_sid_;
+  std::string account_sid_;
+  FieldList fields_;   // the decoded parameters
+  FieldList headers_;  // lower-case names, first of each, credentials left out
+  std::string query_;  // the URL's query as received, the token removed
+};
+
 class Engine {
  public:
   /// Builds an engine from a config document; nullopt, with every error (each with its JSON
@@ -89,8 +120,17 @@ class Engine {
   explicit Engine(Config config) : config_(std::move(config)) {}
 
   /// Decides what to do with one request received at `now` (seconds since the Unix epoch).
-  /// `record` is the stored correlation record for the call, if any.
+  /// `record` is the stored correlation record for the call, if any. The same as
+  /// decide(prepare(request, now), now, record).
   [[nodiscard]] Outcome handle(const Request& request, std::int64_t now,
+                               const std::optional<std::string>& record = std::nullopt) const;
+
+  /// The first step of handle: authenticates, decodes, validates and normalizes the request,
+  /// and says which record to read (see Prepared).
+  [[nodiscard]] Prepared prepare(const Request& request, std::int64_t now) const;
+  /// The second: folds the prepared request into the call's stored record (none: nullopt) and
+  /// routes it. Pure, so a shell that lost its compare-and-set decides again on the fresh record.
+  [[nodiscard]] Outcome decide(const Prepared& prepared, std::int64_t now,
                                const std::optional<std::string>& record = std::nullopt) const;
 
   /// Looks at a stored record at `now`: an Initiate whose Complete is overdue becomes an
@@ -109,9 +149,6 @@ class Engine {
   [[nodiscard]] const Config& config() const { return config_; }
 
  private:
-  [[nodiscard]] bool has_routes(Trigger trigger) const;
-  void fire(Trigger trigger, const std::string& canonical, const nlohmann::json& context,
-            const std::string& key_prefix, Outcome& out) const;
   Config config_;
 };
 

@@ -1,0 +1,80 @@
+#include "routing.h"
+
+#include "callhook/filter.h"
+#include "callhook/render.h"
+
+namespace callhook::detail {
+
+using nlohmann::json;
+
+namespace {
+
+json first_of_each(const FieldList& list) {
+  json out = json::object();
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const std::string name(list.name(i));
+    if (!out.contains(name)) out[name] = std::string(list.value(i));
+  }
+  return out;
+}
+
+}  // namespace
+
+json filter_context(const std::string& canonical, const FieldList& fields, const FieldList& headers,
+                    std::string_view query, const Limits& limits) {
+  json context = json::parse(canonical, nullptr, false);
+  if (!context.is_object()) context = json::object();
+  json by_name = first_of_each(fields);
+  for (const auto& [name, value] : by_name.items()) {
+    if (!name.empty() && name[0] >= 'A' && name[0] <= 'Z') context[name] = value;
+  }
+  context["fields"] = std::move(by_name);
+  context["headers"] = first_of_each(headers);
+  FieldList pairs;  // a query that cannot be decoded is an empty one
+  if (decode_form(query, limits, pairs)) pairs.clear();
+  context["query"] = first_of_each(pairs);
+  return context;
+}
+
+bool has_routes(const Config& config, Trigger trigger) {
+  for (const Route& route : config.routes) {
+    if (route.on == trigger) return true;
+  }
+  return false;
+}
+
+void fire_routes(const Config& config, Trigger trigger, const std::string& canonical,
+                 const json& context, const std::string& key_prefix, Outcome& out) {
+  for (const Route& route : config.routes) {
+    if (route.on != trigger) continue;
+    RouteDecision decision;
+    decision.name = route.name;
+    decision.matched = route.when.is_null() || filter_matches(route.when, context);
+    if (decision.matched) {
+      for (const std::string& name : route.to) {
+        const Destination* dest = config.destination(name);
+        if (dest == nullptr) continue;  // refused by the config check
+        Rendered rendered = render(*dest, canonical, context);
+        if (!rendered.skipped.empty()) {
+          decision.skipped.push_back(name + ": " + rendered.skipped);
+          continue;
+        }
+        Delivery d;
+        d.route = route.name;
+        d.destination = name;
+        d.method = dest->method;
+        d.url = dest->url;
+        d.idempotency_key = key_prefix + ":" + route.name;
+        d.timeout_ms = dest->delivery.timeout_ms;
+        d.headers.push_back({"Content-Type", rendered.content_type});
+        d.headers.push_back({"Idempotency-Key", d.idempotency_key});
+        for (const HttpHeader& h : dest->headers) d.headers.push_back(h);
+        d.body = std::move(rendered.body);
+        out.deliveries.push_back(std::move(d));
+      }
+    }
+    out.routes.push_back(std::move(decision));
+  }
+}
+
+}  // namespace callhook::detail

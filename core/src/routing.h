@@ -1,0 +1,26 @@
+// Route firing: the filter document, each matching route's destinations rendered into deliveries
+// (internal to the core).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "callhook/config.h"
+#include "callhook/engine.h"
+
+namespace callhook::detail {
+
+/// The document filters and templates see: the canonical event's keys, every decoded parameter
+/// by its spec name, and `fields`, `headers` and `query` objects.
+[[nodiscard]] nlohmann::json filter_context(const std::string& canonical, const FieldList& fields,
+                                            const FieldList& headers, std::string_view query,
+                                            const Limits& limits);
+
+[[nodiscard]] bool has_routes(const Config& config, Trigger trigger);
+
+/// Evaluates every route of `trigger` on `context` and appends its decisions and deliveries
+/// (idempotency key `key_prefix:route`) to `out`.
+void fire_routes(const Config& config, Trigger trigger, const std::string& canonical,
+                 const nlohmann::json& context, const std::string& key_prefix, Outcome& out);
+
+}  // namespace callhook::detail

@@ -14,15 +14,22 @@ export interface HandlerOutcome {
   response: { status: number; headers: Array<[string, string]> | Record<string, string>; body: string | null } | null;
   deliveries: DeliveryInput[];
   record: string | null;
-  recordKey: string | null;
-  expectedVersion: number | null;
-  expiresAt: number | null;
+  record_key: string | null;
+  expected_version: number | null;
+  version: number | null;
+  expires_at: number | null;
+  sweep_at: number | null;
 }
 
 /** What createFetchHandler needs of an engine (createEngine's result). */
 export interface HandlerEngine {
-  handle(request: EngineRequest, facts: { now: number; record: string | null }): HandlerOutcome | Promise<HandlerOutcome>;
+  prepare(request: EngineRequest, facts: { now: number }): {
+    record_key: string | null;
+    decide(facts: { now: number; record: string | null }): HandlerOutcome;
+    close(): void;
+  };
   sweep(record: string, now: number): HandlerOutcome | null | Promise<HandlerOutcome | null>;
+  attemptResult(attempt: object): object;
 }
 
 export interface FetchHandlerOptions {
@@ -70,7 +77,6 @@ export interface FetchHandler {
 
 export function createFetchHandler(options: FetchHandlerOptions): FetchHandler;
 export function sweepDue(state: HandlerState, now: number): Promise<SweepResult>;
-export function outcomeFields(outcome: unknown): Pick<HandlerOutcome, 'record' | 'recordKey' | 'expectedVersion' | 'expiresAt' | 'deliveries'>;
 
 export class ConflictError extends Error {
   key: string;

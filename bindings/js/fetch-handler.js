@@ -1,28 +1,13 @@
 // A Fetch-API handler around the engine: `(request, ctx?) => Response` for Node (with any
 // Request/Response server adapter), Cloudflare Workers, Deno, Bun. It carries out the README's
-// "What a shell does": read the call's record, handle, compare-and-set the new record (on a
-// conflict read again and handle again), persist the deliveries only once the record is
-// stored, answer the sender.
+// loop: prepare the request once, read the record it names, decide, compare-and-set the new
+// record (on a conflict read again and decide again), persist the deliveries only once the
+// record is stored, answer the sender. It never reads inside a record.
 
-import { memoryStore, recordMeta } from './stores.js';
+import { memoryStore, entryOf } from './stores.js';
 import { createDeliveryQueue } from './delivery.js';
 // index.js imports this module too; init is only called at request time, after both are loaded.
 import { init } from './index.js';
-
-/** The outcome fields this shell needs, whatever the binding's spelling. */
-export function outcomeFields(outcome) {
-  if (!outcome || typeof outcome !== 'object') {
-    return { record: null, recordKey: null, expectedVersion: 0, expiresAt: null, deliveries: [] };
-  }
-  const raw = outcome.record ?? null;
-  return {
-    record: raw === null ? null : typeof raw === 'string' ? raw : JSON.stringify(raw),
-    recordKey: outcome.recordKey ?? outcome.record_key ?? null,
-    expectedVersion: outcome.expectedVersion ?? outcome.expected_version ?? 0,
-    expiresAt: outcome.expiresAt ?? outcome.expires_at ?? null,
-    deliveries: Array.isArray(outcome.deliveries) ? outcome.deliveries : [],
-  };
-}
 
 export class ConflictError extends Error {
   constructor(key, attempts) {
@@ -95,58 +80,33 @@ export async function readBody(request, limit) {
 }
 
 /**
- * Runs `run(record | null) -> outcome` (or a promise of one) against the store until its record is stored or there
- * is none to store. `key` is the record's key when known (sweeps); for a request it is learnt
- * from the first outcome (the engine derives it from the payload), then the record is read and
- * the request handled again with it. Returns {outcome, stored, previous, conflicts}.
+ * Runs `run(record | null) -> outcome` against the record under `key` until the outcome's record
+ * is stored or there is none to store. `key` null: there is no record to read (correlation off,
+ * or a refused request). With `existing`, a missing record means there is nothing to do (sweeps).
+ * Returns {outcome, stored, previous, conflicts}.
  */
-async function settle({ store, maxConflictRetries }, key, run) {
-  let current = null;
-  let read = false;
-  if (key) {
-    current = await store.get(key);
-    read = true;
-    if (current === null) return { outcome: null, stored: false, previous: null, conflicts: 0 };
-  }
+async function settle({ store, maxConflictRetries }, key, run, { existing = false } = {}) {
+  let current = key ? await store.get(key) : null;
+  if (existing && current === null) return { outcome: null, stored: false, previous: null, conflicts: 0 };
   let outcome = await run(current ? current.record : null);
   let conflicts = 0;
-  // Each pass is one read or one failed compare-and-set; bound them together.
-  for (let passes = 0; passes <= 2 * maxConflictRetries + 2; passes++) {
-    const f = outcomeFields(outcome);
-    if (f.record === null || !f.recordKey) return { outcome, stored: false, previous: current, conflicts };
-    if (!read || f.recordKey !== key) {
-      key = f.recordKey;
-      read = true;
-      current = await store.get(key);
-      if (current !== null) {
-        outcome = await run(current.record);
-        continue;
-      }
+  for (;;) {
+    if (!outcome || outcome.record === null || !outcome.record_key) {
+      return { outcome, stored: false, previous: current, conflicts };
     }
-    if (await store.compareAndSet(key, f.expectedVersion, f.record, f.expiresAt)) {
+    if (await store.compareAndSet(outcome.record_key, outcome.expected_version, entryOf(outcome))) {
       return { outcome, stored: true, previous: current, conflicts };
     }
     conflicts += 1;
-    if (conflicts > maxConflictRetries) break;
-    current = await store.get(key);
+    if (conflicts > maxConflictRetries) throw new ConflictError(outcome.record_key, conflicts);
+    current = await store.get(outcome.record_key);
     outcome = await run(current ? current.record : null);
   }
-  throw new ConflictError(key, conflicts);
 }
 
 /** Puts the previous record back after its successor's deliveries could not be persisted. */
-async function rollback(store, f, previous) {
-  const newVersion = recordMeta(f.record).version;
-  let expiresAt = f.expiresAt;
-  if (previous) {
-    try {
-      const old = JSON.parse(previous.record).expires_at;
-      if (Number.isFinite(old)) expiresAt = old;
-    } catch {
-      // keep the new expiry
-    }
-  }
-  return store.compareAndSet(f.recordKey, newVersion, previous ? previous.record : null, expiresAt);
+function rollback(store, outcome, previous) {
+  return store.compareAndSet(outcome.record_key, outcome.version, previous ?? null);
 }
 
 /**
@@ -155,15 +115,15 @@ async function rollback(store, f, previous) {
  * duplicate, and the error is rethrown.
  */
 async function persistDeliveries(state, settled) {
-  const f = outcomeFields(settled.outcome);
-  if (f.deliveries.length === 0) return 0;
+  const deliveries = settled.outcome?.deliveries ?? [];
+  if (deliveries.length === 0) return 0;
   try {
-    await state.queue.enqueue(f.deliveries);
+    await state.queue.enqueue(deliveries);
   } catch (err) {
     if (settled.stored) {
       let restored = false;
       try {
-        restored = await rollback(state.store, f, settled.previous);
+        restored = await rollback(state.store, settled.outcome, settled.previous);
       } catch {
         restored = false;
       }
@@ -171,7 +131,7 @@ async function persistDeliveries(state, settled) {
     }
     throw err;
   }
-  return f.deliveries.length;
+  return deliveries.length;
 }
 
 /**
@@ -184,7 +144,8 @@ export async function sweepDue(state, now) {
   const result = { keys: keys.length, changed: 0, deliveries: 0, conflicts: 0, errors: [] };
   for (const key of keys) {
     try {
-      const settled = await settle(state, key, (record) => (record === null ? null : state.engine.sweep(record, now)));
+      const settled = await settle(state, key, (record) => (record === null ? null : state.engine.sweep(record, now)),
+        { existing: true });
       result.conflicts += settled.conflicts;
       if (settled.stored) result.changed += 1;
       if (settled.outcome) result.deliveries += await persistDeliveries(state, settled);
@@ -215,7 +176,7 @@ export function createFetchHandler({
   maxConflictRetries = 5,
   maxBodyBytes = 1 << 20,
 } = {}) {
-  if (!engine || typeof engine.handle !== 'function') throw new TypeError('createFetchHandler needs an engine with handle()');
+  if (!engine || typeof engine.prepare !== 'function') throw new TypeError('createFetchHandler needs an engine with prepare()');
   const state = { engine, store, queue, maxConflictRetries, onError: safe(onError) };
 
   function safe(fn) {
@@ -241,10 +202,17 @@ export function createFetchHandler({
     const t = now();
 
     let settled;
+    let prepared = null;
     try {
-      settled = await settle(state, null, async (record) => {
+      // Authenticated, decoded and validated once; decided on the record it names.
+      try {
+        prepared = engine.prepare(req, { now: t });
+      } catch (err) {
+        throw new EngineError(err);
+      }
+      settled = await settle(state, prepared.record_key, (record) => {
         try {
-          return await engine.handle(req, { now: t, record });
+          return prepared.decide({ now: t, record });
         } catch (err) {
           throw new EngineError(err);
         }
@@ -260,13 +228,15 @@ export function createFetchHandler({
       }
       state.onError(err, { phase: 'store' });
       return problem('store-unavailable');
+    } finally {
+      prepared?.close();
     }
 
     let deliveries = 0;
     try {
       deliveries = await persistDeliveries(state, settled);
     } catch (err) {
-      state.onError(err, { phase: 'enqueue', key: outcomeFields(settled.outcome).recordKey });
+      state.onError(err, { phase: 'enqueue', key: settled.outcome?.record_key ?? null });
       return problem('outbox-unavailable');
     }
     if (deliveries > 0 && ctx && typeof ctx.waitUntil === 'function') {

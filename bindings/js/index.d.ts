@@ -288,9 +288,8 @@ export interface RouteDecision {
 }
 
 /**
- * What the shell must do: the CLI's `handle` output, except that the record is kept as text and
- * the keys about it are camelCase (`recordKey`, `expectedVersion`, `expiresAt`), and
- * `authScheme` is added.
+ * What the shell must do: the same JSON as the CLI's `handle` output (one spelling everywhere):
+ * the record as text, stored byte for byte, with the facts a store keeps beside it.
  */
 export interface Outcome {
   /** The answer to the sender; `status` is 0 for sweeps (nobody to answer). */
@@ -300,7 +299,7 @@ export interface Outcome {
   routes: RouteDecision[];
   authenticated: boolean;
   /** The signature scheme that passed, if any. */
-  authScheme: string | null;
+  auth_scheme: string | null;
   /** This event of this call was accepted before: nothing is routed. */
   duplicate: boolean;
   /**
@@ -309,11 +308,15 @@ export interface Outcome {
    */
   record: string | null;
   /** The store key (`Account.Sid:Call.Sid`) when `record` is set. */
-  recordKey: string | null;
+  record_key: string | null;
   /** Store `record` only if the stored version is still this (0: none may exist yet). */
-  expectedVersion: number | null;
+  expected_version: number | null;
+  /** The new record's version: what the store keeps beside it for the next compare-and-set. */
+  version: number | null;
   /** When the store may drop the record (epoch seconds). */
-  expiresAt: number | null;
+  expires_at: number | null;
+  /** When to sweep this call next (epoch seconds): engine.sweep(record) then. Null: never. */
+  sweep_at: number | null;
   /** The verdict (empty when refused before decoding). */
   verdict: Verdict;
   /** The canonical event when accepted, else null. */
@@ -356,7 +359,25 @@ export interface AttemptVerdict {
   log: Record<string, unknown>;
 }
 
+/** A request after its first step (Engine.prepare): decoded and checked once. */
+export interface Prepared {
+  /** The record to read before deciding; null when there is none to read. */
+  readonly record_key: string | null;
+  /** The answer is known already (refused, or nothing to correlate): decide() returns it. */
+  readonly finished: boolean;
+  /** Folds the prepared request into the call's record (null: none yet) and routes it. */
+  decide(options?: { now?: number; record?: string | null }): Outcome;
+  /** The prepared request as text, for Engine.decidePrepared in another place. */
+  text(): string;
+  /** Frees its wasm memory now (it is also freed when garbage-collected). */
+  close(): void;
+}
+
 export interface Engine {
+  /** Authenticates, decodes, validates and normalizes once; see Prepared. */
+  prepare(request: RequestInit, options?: { now?: number }): Prepared;
+  /** Prepared.decide for a prepared request that travelled as text. */
+  decidePrepared(text: string, options?: { now?: number; record?: string | null }): Outcome;
   /**
    * What follows one attempt of a delivery: delivered, retry at a time, or dead with a reason,
    * decided by the destination's `delivery` settings and its format's reading of the answer.
@@ -449,7 +470,7 @@ export const frontDoor: {
   health(state: string, counts?: HealthCounts): Promise<ShellResponse>;
 };
 
-export { memoryStore, redisStore } from './stores.js';
+export { memoryStore, redisStore, entryOf } from './stores.js';
 export { createDeliveryQueue, memoryJournal, jsonlJournal, redisJournal } from './delivery.js';
 import type { FetchHandlerOptions, FetchHandler } from './fetch-handler.js';
 

@@ -160,6 +160,9 @@ class Runtime {
     this.engines = typeof FinalizationRegistry === 'function'
       ? new FinalizationRegistry((handle) => module.engineFree(handle))
       : null;
+    this.prepared = typeof FinalizationRegistry === 'function'
+      ? new FinalizationRegistry((id) => module.preparedFree(id))
+      : null;
   }
 
   // Copies `parts` (strings as UTF-8, or bytes) one after another into the input buffer and
@@ -487,6 +490,64 @@ function recordText(record) {
   throw new TypeError('record must be the stored record text (a string) or null');
 }
 
+// A request and its metadata as the wasm takes them.
+function encodeRequest(request) {
+  if (request === null || typeof request !== 'object') {
+    throw new TypeError('request must be an object {method, url, headers, body}');
+  }
+  const method = request.method ?? 'POST';
+  const url = request.url ?? '/';
+  if (typeof method !== 'string' || typeof url !== 'string') {
+    throw new TypeError('request.method and request.url must be strings');
+  }
+  const body = typeof request.body_base64 === 'string'
+    ? fromBase64(request.body_base64)
+    : toBytes(request.body, 'request.body');
+  return { body, meta: JSON.stringify({ method, url, headers: headerPairs(request.headers) }) };
+}
+
+// A prepared request (Engine.prepare). Finished ones (refused, or nothing to correlate) carry
+// their outcome and hold no wasm memory.
+class Prepared {
+  constructor(engine, { id, record_key: recordKey, outcome }) {
+    this.engine = engine;
+    this.id = id;
+    this.record_key = recordKey ?? null;
+    this.finished = id === 0;
+    this.outcome = outcome ?? null;
+    if (id) engine.runtime.prepared?.register(this, id, this);
+  }
+
+  decide({ now, record } = {}) {
+    if (this.finished) return this.outcome;
+    if (!this.id) throw new CallhookError('this prepared request has been closed', { code: 'closed' });
+    const stored = recordText(record);
+    const { runtime } = this.engine;
+    const handle = this.engine.live();
+    const ptr = runtime.write(stored === null ? [] : [stored]);
+    const [status, text] = runtime.answer(runtime.module.engineDecide(handle, this.id, ptr,
+      stored === null ? 0 : runtime.lengths[0], stored !== null, epochNow(now)));
+    if (status !== RESULT) throw Runtime.fail(text, 'decide');
+    return JSON.parse(text);
+  }
+
+  /** The prepared request as text, for Engine.decidePrepared elsewhere (a Durable Object). */
+  text() {
+    if (this.finished || !this.id) throw new CallhookError('only an open, unfinished prepared request has a text', { code: 'closed' });
+    const { runtime } = this.engine;
+    const [status, text] = runtime.answer(runtime.module.preparedText(this.id));
+    if (status !== RESULT) throw Runtime.fail(text, 'prepare');
+    return text;
+  }
+
+  close() {
+    if (!this.id) return;
+    this.engine.runtime.prepared?.unregister(this);
+    this.engine.runtime.module.preparedFree(this.id);
+    this.id = 0;
+  }
+}
+
 class Engine {
   constructor(runtime, handle) {
     this.runtime = runtime;
@@ -501,18 +562,7 @@ class Engine {
   }
 
   handle(request, { now, record } = {}) {
-    if (request === null || typeof request !== 'object') {
-      throw new TypeError('request must be an object {method, url, headers, body}');
-    }
-    const method = request.method ?? 'POST';
-    const url = request.url ?? '/';
-    if (typeof method !== 'string' || typeof url !== 'string') {
-      throw new TypeError('request.method and request.url must be strings');
-    }
-    const body = typeof request.body_base64 === 'string'
-      ? fromBase64(request.body_base64)
-      : toBytes(request.body, 'request.body');
-    const meta = JSON.stringify({ method, url, headers: headerPairs(request.headers) });
+    const { body, meta } = encodeRequest(request);
     const stored = recordText(record);
     const { runtime } = this;
     const handle = this.live();
@@ -521,6 +571,35 @@ class Engine {
       runtime.lengths[0], runtime.lengths[1], stored === null ? 0 : runtime.lengths[2],
       stored !== null, epochNow(now)));
     if (status !== RESULT) throw Runtime.fail(text, 'handle');
+    return JSON.parse(text);
+  }
+
+  /**
+   * The first step of handle: authenticates, decodes, validates and normalizes the request once.
+   * Returns a Prepared: `record_key` names the record to read (null: none), then
+   * `decide({now, record})` folds it in, as often as a compare-and-set needs; `close()` frees it.
+   */
+  prepare(request, { now } = {}) {
+    const { body, meta } = encodeRequest(request);
+    const { runtime } = this;
+    const handle = this.live();
+    const ptr = runtime.write([body, meta]);
+    const [status, text] = runtime.answer(runtime.module.enginePrepare(handle, ptr,
+      runtime.lengths[0], runtime.lengths[1], epochNow(now)));
+    if (status !== RESULT) throw Runtime.fail(text, 'prepare');
+    return new Prepared(this, JSON.parse(text));
+  }
+
+  /** decide() for a prepared request that travelled as text (Prepared.text()). */
+  decidePrepared(preparedText, { now, record } = {}) {
+    if (typeof preparedText !== 'string') throw new TypeError('the prepared request must be its text');
+    const stored = recordText(record);
+    const { runtime } = this;
+    const handle = this.live();
+    const ptr = runtime.write(stored === null ? [preparedText] : [preparedText, stored]);
+    const [status, text] = runtime.answer(runtime.module.engineDecideText(handle, ptr,
+      runtime.lengths[0], stored === null ? 0 : runtime.lengths[1], stored !== null, epochNow(now)));
+    if (status !== RESULT) throw Runtime.fail(text, 'decide');
     return JSON.parse(text);
   }
 
@@ -625,7 +704,7 @@ export const frontDoor = Object.freeze({
 // ---------------------------------------------------------------------------------------------
 // The shell pieces, re-exported so `import { createFetchHandler } from "callhook"` is enough.
 
-export { memoryStore, redisStore } from './stores.js';
+export { memoryStore, redisStore, entryOf } from './stores.js';
 export { createDeliveryQueue, memoryJournal, jsonlJournal, redisJournal } from './delivery.js';
 import { createFetchHandler as handlerForEngine } from './fetch-handler.js';
 

@@ -1,9 +1,13 @@
-/** A stored correlation record and the version it carries. */
+/** A stored correlation record and what the engine's outcome said to keep beside it. */
 export interface StoredRecord {
-  /** The record JSON exactly as the engine produced it. */
+  /** The record exactly as the engine produced it. */
   record: string;
-  /** The record's `version` (-1 for a stored value that is not a readable record). */
+  /** The outcome's `version`: what the next compare-and-set compares. */
   version: number;
+  /** When the store may drop it (epoch seconds), or null. */
+  expires_at: number | null;
+  /** When to sweep it next (epoch seconds), or null. */
+  sweep_at: number | null;
 }
 
 /**
@@ -13,13 +17,13 @@ export interface StoredRecord {
 export interface RecordStore {
   get(key: string): Promise<StoredRecord | null>;
   /**
-   * Stores `record` under `key` only if the stored version is `expectedVersion`
-   * (0: no record may exist), expiring at `expiresAt`. Resolves false on a conflict.
-   * `record === null` deletes the record when the version matches (used to undo a store).
-   * Rejects with a TypeError for a record that is not JSON with a positive integer `version`.
+   * Stores `entry` under `key` only if the stored version is `expectedVersion` (0: no record may
+   * exist); entryOf(outcome) makes the entry from an outcome. Resolves false on a conflict.
+   * `entry === null` deletes the record when the version matches (used to undo a store).
+   * Rejects with a TypeError for an entry without record text and a positive integer version.
    */
-  compareAndSet(key: string, expectedVersion: number, record: string | null, expiresAt: number | null): Promise<boolean>;
-  /** Keys whose record's `sweep_at` is at or before `now`. */
+  compareAndSet(key: string, expectedVersion: number, entry: StoredRecord | null): Promise<boolean>;
+  /** Keys whose `sweep_at` is at or before `now`. */
   due(now: number): Promise<string[]>;
   close(): Promise<void>;
 }
@@ -51,6 +55,6 @@ export interface RedisCommandClient {
 export function memoryStore(options?: MemoryStoreOptions): MemoryStore;
 /** Records in Redis with PXAT expiry and a sorted set of sweep times; close() leaves the client open. */
 export function redisStore(client: RedisCommandClient, options?: RedisStoreOptions): RecordStore;
-/** Reads `version` and `sweep_at` from a record; throws TypeError on a record the engine cannot have made. */
-export function recordMeta(record: string): { version: number; sweepAt: number | null };
+/** The entry an outcome says to store (record, version, expires_at, sweep_at), or null. */
+export function entryOf(outcome: { record: string | null; version: number | null; expires_at: number | null; sweep_at: number | null }): StoredRecord | null;
 export function redisCommand(client: RedisCommandClient, args: Array<string | number>): Promise<unknown>;

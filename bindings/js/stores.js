@@ -1,33 +1,32 @@
 // Record stores for the correlation protocol (README "Correlation", "What a shell does").
 //
 // Every store has the same four methods:
-//   get(key)                                   -> {record, version} | null
-//   compareAndSet(key, expectedVersion, record, expiresAt) -> true | false
-//   due(now)                                   -> keys whose record's sweep_at <= now
+//   get(key)                                          -> {record, version, expires_at, sweep_at} | null
+//   compareAndSet(key, expectedVersion, entry | null) -> true | false
+//   due(now)                                          -> keys whose sweep_at <= now
 //   close()
 //
-// A store never interprets a record beyond the two numbers the protocol needs, both read from
-// the record JSON the engine produced: `version` (what compare-and-set compares) and
-// `sweep_at` (what `due` looks at). `expectedVersion` 0 means "no record may exist". As an
-// extension used by the fetch handler to undo a store whose deliveries could not be
-// persisted, `record === null` deletes the record when its version still matches.
+// An entry is what the engine's outcome says to keep: {record, version, expires_at, sweep_at}
+// (the record as text, stored byte for byte; the three numbers beside it). A store never reads
+// inside a record. `expectedVersion` 0 means "no record may exist"; a null entry deletes the
+// record when its version still matches (the fetch handler's undo of a store whose deliveries
+// could not be persisted).
 //
 // Times are epoch seconds (fractions allowed), like the engine's `now`.
 
-/** Reads the two protocol numbers from a record; throws on a record the engine cannot have made. */
-export function recordMeta(record) {
-  if (typeof record !== 'string') throw new TypeError('record must be a JSON string');
-  let parsed;
-  try {
-    parsed = JSON.parse(record);
-  } catch {
-    throw new TypeError('record is not JSON');
-  }
-  if (parsed === null || typeof parsed !== 'object') throw new TypeError('record is not a JSON object');
-  const { version } = parsed;
-  if (!Number.isSafeInteger(version) || version < 1) throw new TypeError('record has no positive integer "version"');
-  const sweepAt = typeof parsed.sweep_at === 'number' && Number.isFinite(parsed.sweep_at) ? parsed.sweep_at : null;
-  return { version, sweepAt };
+/** The entry the engine's outcome says to store under `outcome.record_key`, or null. */
+export function entryOf(outcome) {
+  if (!outcome || typeof outcome.record !== 'string') return null;
+  return { record: outcome.record, version: outcome.version, expires_at: outcome.expires_at, sweep_at: outcome.sweep_at ?? null };
+}
+
+function checkEntry(entry) {
+  if (entry === null) return null;
+  if (!entry || typeof entry.record !== 'string') throw new TypeError('entry.record must be the record text');
+  if (!Number.isSafeInteger(entry.version) || entry.version < 1) throw new TypeError('entry.version must be a positive integer');
+  const sweepAt = Number.isFinite(entry.sweep_at) ? entry.sweep_at : null;
+  const expiresAt = Number.isFinite(entry.expires_at) ? entry.expires_at : null;
+  return { record: entry.record, version: entry.version, expires_at: expiresAt, sweep_at: sweepAt };
 }
 
 function checkKey(key) {
@@ -47,14 +46,14 @@ function checkExpected(expectedVersion) {
  * handler when the handler's clock is not the real one.
  */
 export function memoryStore({ now = () => Date.now() / 1000, purgeIntervalMs = 60_000 } = {}) {
-  /** @type {Map<string, {record: string, version: number, sweepAt: number|null, expiresAt: number}>} */
+  /** @type {Map<string, {record: string, version: number, sweep_at: number|null, expires_at: number|null}>} */
   const records = new Map();
   let closed = false;
 
   const live = (key) => {
     const entry = records.get(key);
     if (!entry) return null;
-    if (entry.expiresAt <= now()) {
+    if (entry.expires_at !== null && entry.expires_at <= now()) {
       records.delete(key);
       return null;
     }
@@ -63,7 +62,7 @@ export function memoryStore({ now = () => Date.now() / 1000, purgeIntervalMs = 6
 
   const purge = () => {
     const t = now();
-    for (const [key, entry] of records) if (entry.expiresAt <= t) records.delete(key);
+    for (const [key, entry] of records) if (entry.expires_at !== null && entry.expires_at <= t) records.delete(key);
   };
 
   let timer = null;
@@ -81,23 +80,19 @@ export function memoryStore({ now = () => Date.now() / 1000, purgeIntervalMs = 6
       ensureOpen();
       checkKey(key);
       const entry = live(key);
-      return entry ? { record: entry.record, version: entry.version } : null;
+      return entry ? { ...entry } : null;
     },
 
-    async compareAndSet(key, expectedVersion, record, expiresAt) {
+    async compareAndSet(key, expectedVersion, entry) {
       ensureOpen();
       checkKey(key);
       checkExpected(expectedVersion);
-      // Validate before comparing so a bad record is an error, not a silent "conflict".
-      const meta = record === null ? null : recordMeta(record);
+      // Checked before comparing so a bad entry is an error, not a silent "conflict".
+      const next = checkEntry(entry);
       const current = live(key);
       if ((current ? current.version : 0) !== expectedVersion) return false;
-      if (meta === null) {
-        records.delete(key);
-        return true;
-      }
-      const expiry = Number.isFinite(expiresAt) ? expiresAt : Infinity;
-      records.set(key, { record, version: meta.version, sweepAt: meta.sweepAt, expiresAt: expiry });
+      if (next === null) records.delete(key);
+      else records.set(key, next);
       return true;
     },
 
@@ -106,11 +101,11 @@ export function memoryStore({ now = () => Date.now() / 1000, purgeIntervalMs = 6
       const t = now();
       const keys = [];
       for (const [key, entry] of records) {
-        if (entry.expiresAt <= t) {
+        if (entry.expires_at !== null && entry.expires_at <= t) {
           records.delete(key);
           continue;
         }
-        if (entry.sweepAt !== null && entry.sweepAt <= at) keys.push(key);
+        if (entry.sweep_at !== null && entry.sweep_at <= at) keys.push(key);
       }
       return keys;
     },
@@ -128,33 +123,31 @@ export function memoryStore({ now = () => Date.now() / 1000, purgeIntervalMs = 6
   };
 }
 
-// KEYS[1] the record, KEYS[2] the sweep index.
-// ARGV: expected version, mode ("set" | "del"), record, expiry in epoch ms ("" for none),
-// sweep_at ("" for none), the call key (the sweep index's member).
-// A stored value that is not a record with a numeric version compares as version -1, so it
-// can never be overwritten by accident (the engine answers 503 for it, and it expires).
+// KEYS[1] the record (a hash: record, version, expires_at, sweep_at), KEYS[2] the sweep index.
+// ARGV: expected version, mode ("set" | "del"), record, version, expiry in epoch ms ("" for
+// none), sweep_at ("" for none), the call key (the sweep index's member).
+// A key that is not such a hash compares as version -1, so it is never overwritten by accident.
 const CAS_SCRIPT = `
-local cur = redis.call('GET', KEYS[1])
 local v = 0
-if cur then
-  local ok, d = pcall(cjson.decode, cur)
-  if ok and type(d) == 'table' and type(d.version) == 'number' then v = d.version else v = -1 end
+local t = redis.call('TYPE', KEYS[1])['ok']
+if t == 'hash' then
+  v = tonumber(redis.call('HGET', KEYS[1], 'version')) or -1
+elseif t ~= 'none' then
+  v = -1
 end
 if v ~= tonumber(ARGV[1]) then return 0 end
 if ARGV[2] == 'del' then
   redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[2], ARGV[6])
+  redis.call('ZREM', KEYS[2], ARGV[7])
   return 1
 end
-if ARGV[4] == '' then
-  redis.call('SET', KEYS[1], ARGV[3])
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'record', ARGV[3], 'version', ARGV[4], 'expires_at', ARGV[5], 'sweep_at', ARGV[6])
+if ARGV[5] ~= '' then redis.call('PEXPIREAT', KEYS[1], ARGV[5]) end
+if ARGV[6] == '' then
+  redis.call('ZREM', KEYS[2], ARGV[7])
 else
-  redis.call('SET', KEYS[1], ARGV[3], 'PXAT', ARGV[4])
-end
-if ARGV[5] == '' then
-  redis.call('ZREM', KEYS[2], ARGV[6])
-else
-  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
+  redis.call('ZADD', KEYS[2], ARGV[6], ARGV[7])
 end
 return 1
 `;
@@ -186,7 +179,8 @@ export function redisCommand(client, args) {
 /**
  * Records in Redis, shared by every instance that uses the same client target and prefix.
  * The record lives at `${prefix}record:${key}` with Redis's own expiry (PXAT); a sorted set
- * `${prefix}sweep` holds each key's sweep_at. Compare-and-set is one Lua script, atomic on the
+ * `${prefix}sweep` holds each key's sweep_at. The record lives in a hash beside its version, expiry
+ * and sweep_at. Compare-and-set is one Lua script, atomic on the
  * server. The script reads `${prefix}record:*` keys it is not handed, so on Redis Cluster put
  * a hash tag in the prefix (`{callhook}:`), which keeps every key on one slot.
  * `close()` leaves the client open: whoever created it closes it.
@@ -203,31 +197,31 @@ export function redisStore(client, { prefix = 'callhook:', dueLimit = 1000 } = {
     async get(key) {
       ensureOpen();
       checkKey(key);
-      const record = await redisCommand(client, ['GET', recordPrefix + key]);
-      if (record === null || record === undefined) return null;
-      const text = typeof record === 'string' ? record : String(record);
-      let version = -1;
-      try {
-        version = recordMeta(text).version;
-      } catch {
-        // Unreadable: handed to the engine as is (it answers 503); never matches a CAS.
-      }
-      return { record: text, version };
+      const reply = await redisCommand(client, ['HMGET', recordPrefix + key, 'record', 'version', 'expires_at', 'sweep_at']);
+      if (!Array.isArray(reply) || reply[0] === null || reply[0] === undefined) return null;
+      const [record, version, expiresMs, sweepAt] = reply.map((v) => (v === null || v === undefined ? '' : String(v)));
+      return {
+        record,
+        version: Number(version),
+        expires_at: expiresMs === '' ? null : Number(expiresMs) / 1000,
+        sweep_at: sweepAt === '' ? null : Number(sweepAt),
+      };
     },
 
-    async compareAndSet(key, expectedVersion, record, expiresAt) {
+    async compareAndSet(key, expectedVersion, entry) {
       ensureOpen();
       checkKey(key);
       checkExpected(expectedVersion);
-      const meta = record === null ? null : recordMeta(record);
-      const expiryMs = Number.isFinite(expiresAt) ? String(Math.max(1, Math.round(expiresAt * 1000))) : '';
+      const next = checkEntry(entry);
+      const expiryMs = next && next.expires_at !== null ? String(Math.max(1, Math.round(next.expires_at * 1000))) : '';
       const args = [
         'EVAL', CAS_SCRIPT, '2', recordPrefix + key, sweepKey,
         String(expectedVersion),
-        meta === null ? 'del' : 'set',
-        record === null ? '' : record,
+        next === null ? 'del' : 'set',
+        next === null ? '' : next.record,
+        next === null ? '' : String(next.version),
         expiryMs,
-        meta === null || meta.sweepAt === null ? '' : String(meta.sweepAt),
+        next === null || next.sweep_at === null ? '' : String(next.sweep_at),
         key,
       ];
       const reply = await redisCommand(client, args);

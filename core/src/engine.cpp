@@ -37,6 +37,7 @@ void set_record(Outcome& out, const CallRecord& record, std::int64_t expected_ve
   out.record = write_record(record);
   out.record_key = record.key;
   out.record_expected_version = expected_version;
+  out.record_version = record.version;
   out.record_expires_at = record.expires_at;
   out.record_sweep_at = record.sweep_at;
 }
@@ -316,8 +317,7 @@ void write_headers(JsonWriter& w, const std::vector<HttpHeader>& headers) {
 
 }  // namespace
 
-void write_outcome_json(const Outcome& outcome, std::string& out, OutcomeStyle style) {
-  const bool js = style == OutcomeStyle::javascript;
+void write_outcome_json(const Outcome& outcome, std::string& out) {
   JsonWriter w(out);
   w.begin_object();
   w.key("response").begin_object();
@@ -347,13 +347,11 @@ void write_outcome_json(const Outcome& outcome, std::string& out, OutcomeStyle s
   }
   w.end_array();
   w.key("authenticated").boolean(outcome.authenticated);
-  if (js) {
-    w.key("authScheme");
-    if (outcome.auth_scheme.empty()) {
-      w.null();
-    } else {
-      w.string(outcome.auth_scheme);
-    }
+  w.key("auth_scheme");
+  if (outcome.auth_scheme.empty()) {
+    w.null();
+  } else {
+    w.string(outcome.auth_scheme);
   }
   std::string verdict;
   write_report_json(outcome.report, verdict);
@@ -365,27 +363,23 @@ void write_outcome_json(const Outcome& outcome, std::string& out, OutcomeStyle s
     w.raw(outcome.canonical);
   }
   w.key("duplicate").boolean(outcome.duplicate);
-  if (js) {
-    // A string, so a store saves the record byte for byte; the keys beside it in camelCase.
-    if (outcome.record) {
-      w.key("record").string(*outcome.record);
-      w.key("recordKey").string(outcome.record_key);
-      w.key("expectedVersion").number(outcome.record_expected_version);
-      w.key("expiresAt").number(outcome.record_expires_at);
-    } else {
-      w.key("record").null().key("recordKey").null();
-      w.key("expectedVersion").null().key("expiresAt").null();
-    }
-  } else {
-    w.key("record");
-    if (outcome.record) {
-      w.raw(*outcome.record);
-      w.key("record_key").string(outcome.record_key);
-      w.key("expected_version").number(outcome.record_expected_version);
-      w.key("expires_at").number(outcome.record_expires_at);
+  // What a store keeps: the record as text (saved byte for byte) and the facts about it, so no
+  // shell ever reads inside a record.
+  if (outcome.record) {
+    w.key("record").string(*outcome.record);
+    w.key("record_key").string(outcome.record_key);
+    w.key("expected_version").number(outcome.record_expected_version);
+    w.key("version").number(outcome.record_version);
+    w.key("expires_at").number(outcome.record_expires_at);
+    w.key("sweep_at");
+    if (outcome.record_sweep_at) {
+      w.number(*outcome.record_sweep_at);
     } else {
       w.null();
     }
+  } else {
+    w.key("record").null().key("record_key").null().key("expected_version").null();
+    w.key("version").null().key("expires_at").null().key("sweep_at").null();
   }
   w.key("log");
   if (outcome.log.empty()) {

@@ -498,7 +498,7 @@ function evaluateSequence(engine, config, secrets) {
     return;
   }
   const start = Math.floor(Date.now() / 1000);
-  const records = new Map(); // recordKey -> record text
+  const records = new Map(); // record key (the engine names it) -> record text
   const items = [];
   state.steps.forEach((step, index) => {
     const now = start + Math.max(0, Math.floor(step.at));
@@ -517,11 +517,12 @@ function evaluateSequence(engine, config, secrets) {
     }
     const kind = detectKind(step.text);
     const { request, inspection } = inspectPayload(step.text, kind, config, secrets);
-    const sid = (name) => inspection.fields.find(([field]) => field === name)?.[1];
-    const key = `${sid('Account.Sid') ?? ''}:${sid('Call.Sid') ?? ''}`;
-    const outcome = engine.handle({ method: request.method, url: request.url, headers: request.headers,
-      body: request.body }, { now, record: records.get(key) ?? null });
-    if (outcome.record !== null) records.set(outcome.recordKey ?? key, outcome.record);
+    // As a shell does: prepare once, read the record the engine names, decide on it.
+    const prepared = engine.prepare({ method: request.method, url: request.url, headers: request.headers,
+      body: request.body }, { now });
+    const outcome = prepared.decide({ now, record: records.get(prepared.record_key) ?? null });
+    prepared.close();
+    if (outcome.record !== null) records.set(outcome.record_key, outcome.record);
     let status = '';
     try {
       status = JSON.parse(outcome.response.body).status ?? JSON.parse(outcome.response.body).title ?? '';

@@ -505,10 +505,10 @@ describe('the Fastly program', { skip }, () => {
                 // Nothing due: the program did nothing, which is engine.sweep's empty outcome.
                 const outcome = swept[0]?.outcome ?? {
                   response: { status: 200, headers: [], body: '' }, deliveries: [], routes: [],
-                  record: null, recordKey: null, expectedVersion: null, duplicate: false, log: null,
+                  record: null, record_key: null, expected_version: null, duplicate: false, log: null,
                 };
                 const entry = { outcome };
-                if (outcome.record !== null) entry.storedVersion = before[outcome.recordKey] ?? 0;
+                if (outcome.record !== null) entry.storedVersion = before[outcome.record_key] ?? 0;
                 trace.steps.push(entry);
                 continue;
               }
@@ -524,7 +524,7 @@ describe('the Fastly program', { skip }, () => {
               assertAnswered(run, traced.outcome);
               const entry = { outcome: traced.outcome };
               if (traced.outcome.record !== null && !('record' in step)) {
-                entry.storedVersion = before[traced.outcome.recordKey] ?? 0;
+                entry.storedVersion = before[traced.outcome.record_key] ?? 0;
               }
               trace.steps.push(entry);
               if ('record' in step) clearStore();

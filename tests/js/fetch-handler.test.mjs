@@ -29,9 +29,11 @@ function fakeEngine({ destination = 'http://127.0.0.1:9/sink' } = {}) {
     response,
     deliveries: [],
     record: null,
-    recordKey: null,
-    expectedVersion: 0,
-    expiresAt: null,
+    record_key: null,
+    expected_version: 0,
+    version: null,
+    expires_at: null,
+    sweep_at: null,
     ...extra,
   });
   const json = (status, body, headers = []) => ({ status, headers: [['Content-Type', 'application/json'], ...headers], body: JSON.stringify(body) });
@@ -48,11 +50,31 @@ function fakeEngine({ destination = 'http://127.0.0.1:9/sink' } = {}) {
     r.version = expected + 1;
     r.expires_at = now + RETENTION;
     r.sweep_at = r.initiate && !r.complete && !r.abandoned ? r.initiate.received_at + ABANDON_AFTER : null;
-    return outcome(response, { record: JSON.stringify(r), recordKey: r.key, expectedVersion: expected, expiresAt: r.expires_at, deliveries });
+    return outcome(response, { record: JSON.stringify(r), record_key: r.key, expected_version: expected,
+      version: r.version, expires_at: r.expires_at, sweep_at: r.sweep_at, deliveries });
+  };
+  // The record key, as the real engine's prepare names it: from the payload, once.
+  const keyOf = (req) => {
+    try {
+      if (!new URL(req.url, 'http://x').pathname.startsWith('/hook/secret')) return null;
+      const p = JSON.parse(new TextDecoder().decode(req.body));
+      return typeof p.sid === 'string' ? `AC1:${p.sid}` : null;
+    } catch {
+      return null;
+    }
   };
   return {
     calls,
     attemptResult: (attempt) => retryingEngine.attemptResult(attempt),
+    prepare(req, { now }) {
+      calls.prepare = (calls.prepare ?? 0) + 1;
+      const engine = this;
+      return {
+        record_key: keyOf(req),
+        decide: ({ now: at = now, record = null } = {}) => engine.handle(req, { now: at, record }),
+        close() {},
+      };
+    },
     handle(req, { now, record }) {
       calls.handle += 1;
       calls.seen.push({ req, now, record });
@@ -129,9 +151,9 @@ function instrumented(store, log = []) {
       log.push(['get', key, v ? v.version : 0]);
       return v;
     },
-    async compareAndSet(key, expected, record, expiresAt) {
+    async compareAndSet(key, expected, entry) {
       if (this.beforeCas) await this.beforeCas(key, expected);
-      const ok = await store.compareAndSet(key, expected, record, expiresAt);
+      const ok = await store.compareAndSet(key, expected, entry);
       log.push(['cas', key, expected, ok]);
       return ok;
     },

@@ -329,7 +329,7 @@ export function checkSequence(v, trace) {
     const where = `step ${index}`;
     const { outcome } = entry;
     if ('storedVersion' in entry) {
-      assert.equal(outcome.expectedVersion, entry.storedVersion, `${where}: expected version`);
+      assert.equal(outcome.expected_version, entry.storedVersion, `${where}: expected version`);
     }
     try {
       checkOutcome(outcome, steps[index].expect ?? {});

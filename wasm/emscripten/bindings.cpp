@@ -266,14 +266,14 @@ void engine_free(int handle) {
   if (engine_at(handle) != nullptr) list[static_cast<std::size_t>(handle) - 1].reset();
 }
 
-// Metadata: {"method", "url", "headers": [[name, value], ...]}; the record (when `has_record`)
-// follows it.
-View engine_handle(int handle, std::uintptr_t at, std::size_t body_length, std::size_t meta_length,
-                   std::size_t record_length, bool has_record, double now) {
-  const Engine* engine = engine_at(handle);
-  if (engine == nullptr) return error("closed_engine", "this engine has been closed");
-  const json meta = parse_json(bytes(at + body_length, meta_length));
-  if (!meta.is_object()) return error("bad_request", "the request metadata is not an object");
+// A request from its metadata {"method", "url", "headers": [[name, value], ...]} and its body.
+std::optional<Request> request_from(std::string_view body, std::string_view meta_text,
+                                    std::string& problem) {
+  const json meta = parse_json(meta_text);
+  if (!meta.is_object()) {
+    problem = "the request metadata is not an object";
+    return std::nullopt;
+  }
   Request request;
   if (const auto it = meta.find("method"); it != meta.end() && it->is_string()) {
     request.method = it->get<std::string>();
@@ -284,16 +284,122 @@ View engine_handle(int handle, std::uintptr_t at, std::size_t body_length, std::
   if (const auto it = meta.find("headers"); it != meta.end() && it->is_array()) {
     for (const json& pair : *it) {
       if (!pair.is_array() || pair.size() != 2 || !pair[0].is_string() || !pair[1].is_string()) {
-        return error("bad_request", "headers must be [name, value] string pairs");
+        problem = "headers must be [name, value] string pairs";
+        return std::nullopt;
       }
       request.headers.push_back({pair[0].get<std::string>(), pair[1].get<std::string>()});
     }
   }
-  request.body.assign(bytes(at, body_length));
+  request.body.assign(body);
+  return request;
+}
+
+// Metadata as for request_from; the record (when `has_record`) follows it.
+View engine_handle(int handle, std::uintptr_t at, std::size_t body_length, std::size_t meta_length,
+                   std::size_t record_length, bool has_record, double now) {
+  const Engine* engine = engine_at(handle);
+  if (engine == nullptr) return error("closed_engine", "this engine has been closed");
+  std::string problem;
+  const auto request =
+      request_from(bytes(at, body_length), bytes(at + body_length, meta_length), problem);
+  if (!request) return error("bad_request", problem);
   std::optional<std::string> record;
   if (has_record) record.emplace(bytes(at + body_length + meta_length, record_length));
-  const Outcome outcome = engine->handle(request, epoch_seconds(now), record);
-  write_outcome_json(outcome, begin('R'), OutcomeStyle::javascript);
+  const Outcome outcome = engine->handle(*request, epoch_seconds(now), record);
+  write_outcome_json(outcome, begin('R'));
+  return finish();
+}
+
+// Prepared requests live here between prepare and decide; their ids start at 1.
+std::vector<std::unique_ptr<Prepared>>& prepared_list() {
+  static std::vector<std::unique_ptr<Prepared>> list;
+  return list;
+}
+
+const Prepared* prepared_at(int id) {
+  auto& list = prepared_list();
+  if (id <= 0 || static_cast<std::size_t>(id) > list.size()) return nullptr;
+  return list[static_cast<std::size_t>(id) - 1].get();
+}
+
+int keep_prepared(Prepared prepared) {
+  auto& list = prepared_list();
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (!list[i]) {
+      list[i] = std::make_unique<Prepared>(std::move(prepared));
+      return static_cast<int>(i) + 1;
+    }
+  }
+  list.push_back(std::make_unique<Prepared>(std::move(prepared)));
+  return static_cast<int>(list.size());
+}
+
+void prepared_free(int id) {
+  if (prepared_at(id) != nullptr) prepared_list()[static_cast<std::size_t>(id) - 1].reset();
+}
+
+// Output 'R' + {"id", "record_key"}: a finished request has no id (0) and carries its outcome,
+// so it costs one crossing; the others keep their prepared state here until freed.
+View engine_prepare(int handle, std::uintptr_t at, std::size_t body_length, std::size_t meta_length,
+                    double now) {
+  const Engine* engine = engine_at(handle);
+  if (engine == nullptr) return error("closed_engine", "this engine has been closed");
+  std::string problem;
+  const auto request =
+      request_from(bytes(at, body_length), bytes(at + body_length, meta_length), problem);
+  if (!request) return error("bad_request", problem);
+  const std::int64_t t = epoch_seconds(now);
+  Prepared prepared = engine->prepare(*request, t);
+  std::string& out = begin('R');
+  JsonWriter w(out);
+  w.begin_object();
+  if (prepared.finished()) {
+    std::string outcome;
+    write_outcome_json(engine->decide(prepared, t), outcome);
+    w.key("id").number(0).key("record_key").null().key("outcome").raw(outcome);
+  } else {
+    w.key("record_key");
+    if (prepared.record_key().empty()) {
+      w.null();
+    } else {
+      w.string(prepared.record_key());
+    }
+    w.key("id").number(keep_prepared(std::move(prepared)));
+  }
+  w.end_object();
+  return finish();
+}
+
+// Decides a kept prepared request on the record that follows (when `has_record`).
+View engine_decide(int handle, int id, std::uintptr_t at, std::size_t record_length,
+                   bool has_record, double now) {
+  const Engine* engine = engine_at(handle);
+  if (engine == nullptr) return error("closed_engine", "this engine has been closed");
+  const Prepared* prepared = prepared_at(id);
+  if (prepared == nullptr) return error("closed_prepared", "this prepared request has been freed");
+  std::optional<std::string> record;
+  if (has_record) record.emplace(bytes(at, record_length));
+  write_outcome_json(engine->decide(*prepared, epoch_seconds(now), record), begin('R'));
+  return finish();
+}
+
+View prepared_text(int id) {
+  const Prepared* prepared = prepared_at(id);
+  if (prepared == nullptr) return error("closed_prepared", "this prepared request has been freed");
+  prepared->write_json(begin('R'));
+  return finish();
+}
+
+// Decides a prepared request given as text (Prepared::write_json), then the record.
+View engine_decide_text(int handle, std::uintptr_t at, std::size_t text_length,
+                        std::size_t record_length, bool has_record, double now) {
+  const Engine* engine = engine_at(handle);
+  if (engine == nullptr) return error("closed_engine", "this engine has been closed");
+  const auto prepared = Prepared::read_json(bytes(at, text_length));
+  if (!prepared) return error("bad_prepared", "the prepared request text is not one");
+  std::optional<std::string> record;
+  if (has_record) record.emplace(bytes(at + text_length, record_length));
+  write_outcome_json(engine->decide(*prepared, epoch_seconds(now), record), begin('R'));
   return finish();
 }
 
@@ -301,7 +407,7 @@ View engine_sweep(int handle, std::uintptr_t at, std::size_t record_length, doub
   const Engine* engine = engine_at(handle);
   if (engine == nullptr) return error("closed_engine", "this engine has been closed");
   const Outcome outcome = engine->sweep(std::string(bytes(at, record_length)), epoch_seconds(now));
-  write_outcome_json(outcome, begin('R'), OutcomeStyle::javascript);
+  write_outcome_json(outcome, begin('R'));
   return finish();
 }
 
@@ -418,6 +524,11 @@ EMSCRIPTEN_BINDINGS(callhook) {
   emscripten::function("engineHandle", &engine_handle);
   emscripten::function("engineSweep", &engine_sweep);
   emscripten::function("engineAttempt", &engine_attempt);
+  emscripten::function("enginePrepare", &engine_prepare);
+  emscripten::function("engineDecide", &engine_decide);
+  emscripten::function("engineDecideText", &engine_decide_text);
+  emscripten::function("preparedText", &prepared_text);
+  emscripten::function("preparedFree", &prepared_free);
   emscripten::function("renderDestination", &render_destination);
   emscripten::function("schemaText", &schema);
   emscripten::function("frontDoorRoute", &front_door_route);

@@ -57,6 +57,7 @@ struct Outcome {
   std::optional<std::string> record;
   std::string record_key;
   std::int64_t record_expected_version = 0;
+  std::int64_t record_version = 0;  // the new record's version, what the store keeps beside it
   std::int64_t record_expires_at = 0;
   /// When the shell must sweep this call next (engine.sweep), in epoch seconds: an Initiate
   /// still waiting for its Complete. None when no sweep is due.
@@ -73,14 +74,11 @@ struct Outcome {
                                const std::vector<Diagnostic>* warnings = nullptr,
                                std::string_view code = {});
 
-/// How write_outcome_json names things: `cli` is the `callhook handle` output (the record as a
-/// JSON value, snake_case keys); `javascript` is the npm package's (the record as a string a
-/// store saves byte for byte, camelCase keys beside it, and `authScheme`).
-enum class OutcomeStyle { cli, javascript };
-
-/// Serialises an outcome as JSON.
-void write_outcome_json(const Outcome& outcome, std::string& out,
-                        OutcomeStyle style = OutcomeStyle::cli);
+/// Serialises an outcome as JSON, spelt the same for every binding and the CLI: `response`,
+/// `deliveries`, `routes`, `authenticated`, `auth_scheme`, `verdict`, `event`, `duplicate`, and
+/// what a store keeps: `record` (the text to store byte for byte, or null), `record_key`,
+/// `expected_version`, `version` (the new record's), `expires_at`, `sweep_at`; then `log`.
+void write_outcome_json(const Outcome& outcome, std::string& out);
 
 /// A request after the first step: authenticated, decoded, validated and normalized, once.
 /// Either its answer is already known (`finished()`: refused, or nothing to correlate), or the

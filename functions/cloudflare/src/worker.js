@@ -3,17 +3,17 @@
 //
 // - fetch: `/hook` and `/hook/*` take webhooks, `/healthz` answers, anything else is the
 //   playground's static files (the [assets] binding) or 404.
-// - A webhook is first handled without a record to learn its call's record key (the engine
-//   derives it from the payload; refused requests have none and are answered at once). The
-//   request then goes to that call's Durable Object (idFromName(recordKey)), which reads the
-//   record, handles the request again with it, stores the new record and puts the deliveries
-//   on the Queue, one request at a time: an Initiate and a Complete of one call cannot race.
+// - A webhook is prepared once here (authenticated, decoded, validated), which names its call's
+//   record key (refused requests have none and are answered at once). The prepared request, as
+//   text, then goes to that call's Durable Object (idFromName(key)), which reads the record,
+//   decides on it, stores what the outcome says to keep and puts the deliveries on the Queue,
+//   one request at a time: an Initiate and a Complete of one call cannot race.
 // - The Durable Object's alarm drops the record at expires_at and sweeps it at sweep_at
 //   (an Initiate whose Complete is overdue fires the `abandoned` routes once).
 // - queue: sends each delivery with fetch and asks the engine what follows: ack, retry through
 //   the Queue after the wait the engine chose, or the dead-letter queue with the engine's reason.
 import { DurableObject } from 'cloudflare:workers';
-import { createEngine, init } from 'callhook';
+import { createEngine, entryOf, init } from 'callhook';
 import { BodyTooLargeError, problem, readBody, toResponse } from 'callhook/fetch-handler';
 import exampleConfig from '../../../examples/configs/example.json';
 
@@ -68,15 +68,9 @@ async function enqueue(env, deliveries) {
   }
 }
 
-/** When the record's Durable Object must wake up: its sweep or its expiry, whichever is first. */
-function nextAlarm(record) {
-  let parsed;
-  try {
-    parsed = JSON.parse(record);
-  } catch {
-    return null;
-  }
-  const times = [parsed?.sweep_at, parsed?.expires_at].filter((t) => typeof t === 'number' && Number.isFinite(t));
+/** When the call's Durable Object must wake up: its sweep or its expiry, whichever is first. */
+function nextAlarm(entry) {
+  const times = [entry?.sweep_at, entry?.expires_at].filter((t) => typeof t === 'number' && Number.isFinite(t));
   return times.length ? Math.min(...times) * 1000 : null;
 }
 
@@ -97,34 +91,37 @@ export class CallRecord extends DurableObject {
     return run;
   }
 
-  /** Stores (or deletes) the record and schedules the alarm for its sweep or expiry. */
-  async store(record) {
+  /**
+   * Stores (or deletes) the entry the engine's outcome said to keep ({record, version,
+   * expires_at, sweep_at}) and schedules the alarm for its sweep or expiry.
+   */
+  async store(entry) {
     const storage = this.ctx.storage;
-    if (record === null) {
+    if (entry === null) {
       await storage.delete(RECORD);
       await storage.deleteAlarm();
       return;
     }
-    await storage.put(RECORD, record);
-    const at = nextAlarm(record);
+    await storage.put(RECORD, entry);
+    const at = nextAlarm(entry);
     if (at === null) await storage.deleteAlarm();
     else await storage.setAlarm(at);
   }
 
   /**
-   * Handles one webhook for this call (RPC from the Worker): {method, url, headers, body} at
-   * `now`, expecting the record key `key`. Returns the response to give the sender.
+   * Decides one webhook for this call (RPC from the Worker, which prepared it once: the text of
+   * Prepared) at `now`, expecting the record key `key`. Returns the response for the sender.
    */
-  handle(request, now, key) {
+  handle(preparedText, now, key) {
     return this.serialized(async () => {
       const engine = await engineFor(this.env);
       const previous = (await this.ctx.storage.get(RECORD)) ?? null;
-      const outcome = engine.handle(request, { now, record: previous });
-      if (outcome.record !== null && outcome.recordKey !== key) {
-        log('error', 'record_key_mismatch', { expected: key, got: outcome.recordKey });
+      const outcome = engine.decidePrepared(preparedText, { now, record: previous?.record ?? null });
+      if (outcome.record !== null && outcome.record_key !== key) {
+        log('error', 'record_key_mismatch', { expected: key, got: outcome.record_key });
         return refusal('internal-error');
       }
-      if (outcome.record !== null) await this.store(outcome.record);
+      if (outcome.record !== null) await this.store(entryOf(outcome));
       try {
         await enqueue(this.env, outcome.deliveries);
       } catch (err) {
@@ -141,34 +138,28 @@ export class CallRecord extends DurableObject {
   /** Drops an expired record; sweeps one whose sweep_at has passed. Throwing retries the alarm. */
   alarm() {
     return this.serialized(async () => {
-      const record = (await this.ctx.storage.get(RECORD)) ?? null;
-      if (record === null) return;
+      const entry = (await this.ctx.storage.get(RECORD)) ?? null;
+      if (entry === null) return;
       const now = Date.now() / 1000;
-      let parsed = null;
-      try {
-        parsed = JSON.parse(record);
-      } catch {
-        // unreadable: keep it for people to look at, until its expiry is known
-      }
-      if (typeof parsed?.expires_at === 'number' && parsed.expires_at <= now) {
+      if (typeof entry.expires_at === 'number' && entry.expires_at <= now) {
         await this.ctx.storage.deleteAll();
         await this.ctx.storage.deleteAlarm();
         return;
       }
-      if (typeof parsed?.sweep_at === 'number' && parsed.sweep_at <= now) {
+      if (typeof entry.sweep_at === 'number' && entry.sweep_at <= now) {
         const engine = await engineFor(this.env);
-        const outcome = engine.sweep(record, now);
-        if (outcome.record !== null) await this.store(outcome.record);
+        const outcome = engine.sweep(entry.record, now);
+        if (outcome.record !== null) await this.store(entryOf(outcome));
         try {
           await enqueue(this.env, outcome.deliveries);
         } catch (err) {
-          if (outcome.record !== null) await this.store(record);
+          if (outcome.record !== null) await this.store(entry);
           throw err;
         }
-        if (outcome.deliveries.length) log('info', 'swept', { key: outcome.recordKey, deliveries: outcome.deliveries.length });
+        if (outcome.deliveries.length) log('info', 'swept', { key: outcome.record_key, deliveries: outcome.deliveries.length });
         return;
       }
-      const at = nextAlarm(record);
+      const at = nextAlarm(entry);
       if (at !== null) await this.ctx.storage.setAlarm(at);
     });
   }
@@ -194,9 +185,12 @@ async function handleWebhook(request, env) {
   }
   const req = { method: request.method, url: request.url, headers: [...request.headers], body };
   const now = Date.now() / 1000;
-  // Without a record: refused requests, and everything when correlation is off, end here.
-  const outcome = engine.handle(req, { now, record: null });
-  if (outcome.record === null || !outcome.recordKey) {
+  // Decoded and checked once, here; the call's Durable Object decides on its record.
+  const prepared = engine.prepare(req, { now });
+  const key = prepared.record_key;
+  if (key === null) {
+    // Refused requests, and everything when correlation is off, end here.
+    const outcome = prepared.decide({ now });
     try {
       await enqueue(env, outcome.deliveries);
     } catch (err) {
@@ -206,11 +200,13 @@ async function handleWebhook(request, env) {
     if (outcome.log) log('info', 'webhook', { ...outcome.log });
     return toResponse(outcome.response);
   }
-  const stub = env.CALL_RECORDS.get(env.CALL_RECORDS.idFromName(outcome.recordKey));
+  const text = prepared.text();
+  prepared.close();
+  const stub = env.CALL_RECORDS.get(env.CALL_RECORDS.idFromName(key));
   try {
-    return toResponse(await stub.handle(req, now, outcome.recordKey));
+    return toResponse(await stub.handle(text, now, key));
   } catch (err) {
-    log('error', 'durable_object', { key: outcome.recordKey, error: String(err?.message ?? err) });
+    log('error', 'durable_object', { key, error: String(err?.message ?? err) });
     return problem('store-unavailable');
   }
 }

@@ -331,12 +331,6 @@ std::string due_key(std::int64_t at, std::string_view record_key) {
   return kv_key(std::string(kDuePrefix) + stamp, record_key);
 }
 
-std::optional<std::int64_t> sweep_at_of(const std::string& record) {
-  std::string problem;
-  const auto parsed = callhook::parse_record(record, problem);
-  return parsed ? parsed->sweep_at : std::nullopt;
-}
-
 // The record store under the engine: compare-and-set through KV generations.
 struct Settled {
   callhook::Outcome outcome;
@@ -346,31 +340,34 @@ struct Settled {
 
 enum class SettleError { none, store, conflict };
 
+// Decides with `run(record)` on the record under `key` (empty: none to read) and stores what the
+// outcome says to keep, with compare-and-set; on a conflict it reads again and decides again.
+// `current` is the record already read, when `read`.
 template <class Run>
-std::optional<Settled> settle(const fastly::KvStore& kv, std::string key,
+std::optional<Settled> settle(const fastly::KvStore& kv, const std::string& key,
                               std::optional<fastly::KvStore::Entry> current, bool read, Run run,
                               const Log& log, SettleError& error) {
+  const auto lookup = [&]() -> bool {
+    auto found = kv.lookup(kv_key("", key));
+    if (!found) {
+      log.event("error", "the record store could not be read", found.error().message(), key);
+      error = SettleError::store;
+      return false;
+    }
+    current = *found;
+    return true;
+  };
+  if (!key.empty() && !read && !lookup()) return std::nullopt;
   callhook::Outcome outcome =
       run(current ? std::optional<std::string>(current->value) : std::nullopt);
-  int conflicts = 0;
-  for (int pass = 0; pass <= 2 * kMaxConflictRetries + 2; ++pass) {
+  for (int conflicts = 0;;) {
     if (!outcome.record || outcome.record_key.empty()) {
       return Settled{std::move(outcome), std::move(current), false};
     }
-    if (!read || outcome.record_key != key) {
-      key = outcome.record_key;
-      read = true;
-      auto found = kv.lookup(kv_key("", key));
-      if (!found) {
-        log.event("error", "the record store could not be read", found.error().message(), key);
-        error = SettleError::store;
-        return std::nullopt;
-      }
-      current = *found;
-      if (current) {
-        outcome = run(current->value);
-        continue;
-      }
+    if (outcome.record_key != key) {  // the engine names the record it decided on
+      log.event("error", "the outcome's record is not the one read", outcome.record_key, key);
+      error = SettleError::store;
+      return std::nullopt;
     }
     fastly::KvStore::Write how;
     if (current) {
@@ -387,12 +384,7 @@ std::optional<Settled> settle(const fastly::KvStore& kv, std::string key,
     }
     if (*written) return Settled{std::move(outcome), std::move(current), true};
     if (++conflicts > kMaxConflictRetries) break;
-    auto found = kv.lookup(kv_key("", key));
-    if (!found) {
-      error = SettleError::store;
-      return std::nullopt;
-    }
-    current = *found;
+    if (!lookup()) return std::nullopt;
     outcome = run(current ? std::optional<std::string>(current->value) : std::nullopt);
   }
   log.event("warn", "the record changed under every compare-and-set attempt", {}, key);
@@ -423,9 +415,8 @@ void roll_back(const fastly::KvStore& kv, const Settled& settled, const Log& log
 
 void index_due(const fastly::KvStore& kv, const callhook::Outcome& outcome, std::int64_t now,
                const Log& log) {
-  if (!outcome.record) return;
-  const auto at = sweep_at_of(*outcome.record);
-  if (!at) return;
+  if (!outcome.record || !outcome.record_sweep_at) return;
+  const auto at = outcome.record_sweep_at;
   auto written =
       kv.insert(due_key(*at, outcome.record_key), "", expiring(ttl_until(*at + 7 * 86400, now)));
   if (!written || !*written) {
@@ -514,7 +505,7 @@ void trace(const Settings& settings, const callhook::Outcome& outcome, const Log
     line += ',';
   }
   line += "\"outcome\":";
-  callhook::write_outcome_json(outcome, line, callhook::OutcomeStyle::javascript);
+  callhook::write_outcome_json(outcome, line);
   line += '}';
   if (auto written = settings.trace->write(line); !written) {
     log.event("warn", "the outcome could not be traced", written.error().message());
@@ -540,20 +531,20 @@ void sweep_due(const fastly::KvStore& kv, const callhook::Engine& engine, const 
     const std::string escaped(rest.substr(13));
     auto found = kv.lookup(escaped);
     if (!found) continue;
-    std::string problem;
-    const auto record = *found ? callhook::parse_record((*found)->value, problem) : std::nullopt;
-    if (*found && !record) {
-      log.event("error", "an unreadable record was left as it is", problem, escaped);
-    } else if (record) {
+    // The engine names the call's record key; a record it cannot read has none.
+    const std::string key = *found ? engine.sweep((*found)->value, now).record_key : std::string();
+    if (*found && key.empty()) {
+      log.event("error", "an unreadable record was left as it is", {}, escaped);
+    } else if (*found) {
       SettleError error = SettleError::none;
       auto settled = settle(
-          kv, record->key, *found, true,
+          kv, key, *found, true,
           [&](const std::optional<std::string>& stored) {
             return stored ? engine.sweep(*stored, now) : callhook::Outcome{};
           },
           log, error);
       if (!settled) continue;  // left in the index: the next request tries again
-      trace(settings, settled->outcome, log, record->key);
+      trace(settings, settled->outcome, log, key);
       if (settled->stored) {
         std::vector<std::string> keys;
         if (!outbox.persist(settled->outcome.deliveries, keys)) {
@@ -626,7 +617,7 @@ int run() {
   if (!kv) {
     // Without a KV store nothing can be kept: refuse rather than route calls that will never
     // be joined or retried.
-    callhook::Outcome probe = engine->handle(req, now);
+    callhook::Outcome probe = engine->handle(req, now);  // nothing to read: one pass
     if (probe.record || !probe.deliveries.empty()) {
       log.event("error", "the KV store is not linked", kv.error().message());
       answer_refusal(callhook::Refusal::store_unavailable, log);
@@ -637,10 +628,14 @@ int run() {
     answer(probe.response, log);
     return 0;
   }
+  // Decoded and checked once; decided on the record it names, as often as compare-and-set needs.
+  const callhook::Prepared prepared = engine->prepare(req, now);
   SettleError error = SettleError::none;
   settled = settle(
-      *kv, {}, std::nullopt, false,
-      [&](const std::optional<std::string>& record) { return engine->handle(req, now, record); },
+      *kv, prepared.record_key(), std::nullopt, false,
+      [&](const std::optional<std::string>& record) {
+        return engine->decide(prepared, now, record);
+      },
       log, error);
   if (!settled) {
     if (error == SettleError::conflict) {

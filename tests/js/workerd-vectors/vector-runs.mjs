@@ -90,33 +90,38 @@ export function runEngineVector(runtime, { configText, secrets, request, now }) 
  * stopped early.
  */
 export function runSequence(engine, steps) {
-  const store = new Map();
+  const store = new Map(); // key -> {record, version}: what the outcomes said to keep
   const trace = [];
-  const done = (failure) => ({ steps: trace, records: Object.fromEntries(store), ...(failure ? { failure } : {}) });
+  const records = () => Object.fromEntries([...store].map(([key, entry]) => [key, entry.record]));
+  const done = (failure) => ({ steps: trace, records: records(), ...(failure ? { failure } : {}) });
   for (const step of steps) {
     const now = step.now ?? DEFAULT_NOW;
     let outcome;
     if (step.sweep) {
       const key = step.key ?? '';
       if (!store.has(key)) return done(`step ${trace.length}: no record for ${key}`);
-      outcome = engine.sweep(store.get(key), now);
+      outcome = engine.sweep(store.get(key).record, now);
     } else if ('record' in step) {
       // A record given as is (e.g. one that cannot be read): nothing is stored.
       trace.push({ outcome: engine.handle(step.request, { now, record: step.record }) });
       continue;
+    } else if (typeof engine.prepare === 'function') {
+      // As a shell does: prepare once, read the record the engine names, decide on it.
+      const prepared = engine.prepare(step.request, { now });
+      outcome = prepared.decide({ now, record: store.get(prepared.record_key)?.record ?? null });
+      prepared.close();
     } else {
-      // Learn the call's key from a first decision, then decide on the stored record (handle
-      // is pure, so deciding twice changes nothing).
+      // An engine with handle alone (the CLI): learn the key from a first decision, then decide
+      // on the stored record (handle is pure, so deciding twice changes nothing).
       outcome = engine.handle(step.request, { now });
-      if (outcome.record !== null && store.has(outcome.recordKey)) {
-        outcome = engine.handle(step.request, { now, record: store.get(outcome.recordKey) });
+      if (outcome.record !== null && store.has(outcome.record_key)) {
+        outcome = engine.handle(step.request, { now, record: store.get(outcome.record_key).record });
       }
     }
     const entry = { outcome };
     if (outcome.record !== null) {
-      const stored = store.get(outcome.recordKey);
-      entry.storedVersion = stored === undefined ? 0 : (JSON.parse(stored).version ?? 0);
-      store.set(outcome.recordKey, outcome.record);
+      entry.storedVersion = store.get(outcome.record_key)?.version ?? 0;
+      store.set(outcome.record_key, { record: outcome.record, version: outcome.version });
     }
     trace.push(entry);
   }

@@ -374,6 +374,9 @@ export interface Prepared {
 }
 
 export interface Engine {
+  /** `text` without the config's secret values (as `${NAME}`) and callers' phone numbers
+   * (`[number]`): every log line a shell writes goes through it. */
+  redact(text: string): string;
   /** Authenticates, decodes, validates and normalizes once; see Prepared. */
   prepare(request: RequestInit, options?: { now?: number }): Prepared;
   /** Prepared.decide for a prepared request that travelled as text. */
@@ -427,6 +430,9 @@ export interface Callhook {
   route(method: string, target: string, host?: string | null): FrontDoorRoute;
   /** A shell's refusal as a response (see FrontDoor.refusal). */
   refusal(kind: RefusalKind, detail?: string): ShellResponse;
+  /** `text` without callers' phone numbers, for a shell with no engine yet (Engine.redact
+   * also takes out the config's secrets). */
+  redact(text: string): string;
   /** The /healthz answer (see FrontDoor.health). */
   health(state: 'ok' | 'closing' | 'error' | string, counts?: HealthCounts): ShellResponse;
   /** The raw module (see loadModule). */

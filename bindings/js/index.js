@@ -297,6 +297,19 @@ class Runtime {
     return JSON.parse(text);
   }
 
+  /** `text` without callers' phone numbers (an engine's redact also takes out its secrets). */
+  redact(text) {
+    return this.redactWith(0, text);
+  }
+
+  redactWith(handle, text) {
+    if (typeof text !== 'string') throw new TypeError('text must be a string');
+    const ptr = this.write([text]);
+    const [status, out] = this.answer(this.module.redactText(handle, ptr, this.lengths[0]));
+    if (status !== RESULT) throw Runtime.fail(out, 'redact');
+    return out;
+  }
+
   /** A shell's refusal ("not-found", "body-too-large", ...) as {status, headers, body}. */
   refusal(kind, detail = '') {
     if (typeof kind !== 'string') throw new TypeError('kind must be a string');
@@ -629,6 +642,11 @@ class Engine {
     const [status, text] = runtime.answer(runtime.module.engineAttempt(handle, ptr, runtime.lengths[0]));
     if (status !== RESULT) throw Runtime.fail(text, 'attemptResult');
     return JSON.parse(text);
+  }
+
+  /** `text` without the config's secret values and callers' phone numbers: for every log line. */
+  redact(text) {
+    return this.runtime.redactWith(this.live(), text);
   }
 
   close() {

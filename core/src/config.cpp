@@ -681,6 +681,7 @@ ConfigResult parse_config(std::string_view json_text, const SecretLookup& secret
   }
   reader.check_route_triggers(config);
   reader.scrub(result.errors);
+  config.secrets = reader.resolved_;
   if (result.errors.empty()) result.config = std::move(config);
   return result;
 }

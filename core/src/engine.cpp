@@ -198,8 +198,17 @@ Outcome Engine::sweep(const std::string& record, std::int64_t now) const {
 
 AttemptVerdict Engine::attempt_result(const AttemptInput& attempt) const {
   const Destination* dest = config_.destination(attempt.destination);
-  return decide_attempt(dest != nullptr ? dest->delivery : config_.delivery,
-                        dest != nullptr ? answer_reader(dest->format) : nullptr, attempt);
+  AttemptVerdict v =
+      decide_attempt(dest != nullptr ? dest->delivery : config_.delivery,
+                     dest != nullptr ? answer_reader(dest->format) : nullptr, attempt);
+  // The reason quotes what the destination or the transport said, which may echo anything.
+  v.reason = redact(v.reason);
+  v.log = redact(v.log);
+  return v;
+}
+
+std::string Engine::redact(std::string_view text) const {
+  return callhook::redact(text, config_.secrets);
 }
 
 // ---- the prepared request as text -------------------------------------------------------------

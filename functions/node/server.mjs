@@ -25,10 +25,10 @@ const settings = {
   instance: env.CALLHOOK_INSTANCE ?? hostname(),
 };
 
-// Logs are JSON lines; caller numbers and URL tokens never reach them.
+// Logs are JSON lines; the core takes secret values and caller numbers out of every one.
+let redact = (text) => text; // replaced by the engine's as soon as it exists
 function log(entry) {
-  const line = JSON.stringify({ time: new Date().toISOString(), ...entry }, (key, value) =>
-    typeof value === 'string' ? redact(value) : value);
+  const line = redact(JSON.stringify({ time: new Date().toISOString(), ...entry }));
   pendingLog.push(line);
   if (pendingLog.length === 1) setImmediate(flushLog);
 }
@@ -40,12 +40,6 @@ function flushLog() {
   process.stdout.write(pendingLog.join('\n') + '\n');
   pendingLog.length = 0;
 }
-function redact(text) {
-  let out = text.replace(/\+\d{7,15}\b/g, '[number]');
-  for (const secret of secretValues) if (secret.length >= 4) out = out.split(secret).join('[redacted]');
-  return out;
-}
-const secretValues = [];
 
 // Every answer this server gives of its own (404, 413, 503, ...) is the core's: its front door
 // (README, "The engine") routes the request and writes the refusal. It needs no config.
@@ -74,11 +68,8 @@ function rawResponse(response) {
 
 async function main() {
   const configText = await readFile(settings.config, 'utf8');
-  // Secrets are the environment's; remember those the config uses so logs can redact them.
-  for (const [, name] of configText.matchAll(/\$\{([A-Z_][A-Z0-9_]*)\}/g)) {
-    if (env[name] !== undefined) secretValues.push(env[name]);
-  }
   const engine = await createEngine(configText, { secrets: (name) => env[name] });
+  redact = (text) => engine.redact(text);
   const metrics = new Metrics();
 
   let redis;

@@ -126,5 +126,38 @@ TEST(AttemptJson, RefusesMalformedInput) {
   }
 }
 
+TEST(Redact, SecretsByReferenceAndNumbers) {
+  const std::vector<ResolvedSecret> secrets = {
+      {"SHORT", "abc"}, {"TOKEN", "tok3n-s3cret"}, {"LONGER", "tok3n-s3cret-and-more"}};
+  EXPECT_EQ(redact("a tok3n-s3cret-and-more b tok3n-s3cret c abc", secrets),
+            "a ${LONGER} b ${TOKEN} c abc");
+  EXPECT_EQ(redact("from +14155550123 to %2B442071838750, not +123456 or 1+1"),
+            "from [number] to [number], not +123456 or 1+1");
+  EXPECT_EQ(redact("+1234567890123456 is too long to be a number"),
+            "+1234567890123456 is too long to be a number");
+}
+
+TEST(Redact, AnEngineTakesItsSecretsOutOfEveryVerdict) {
+  const auto engine = Engine::from_config(
+      R"({"destinations": {"d": {"url": "https://example.com/${TOKEN}"}},
+          "routes": [{"name": "r", "to": ["d"]}]})",
+      [](std::string_view name) -> std::optional<std::string> {
+        if (name == "TOKEN") return std::string("tok3n-s3cret");
+        return std::nullopt;
+      });
+  ASSERT_TRUE(engine.has_value());
+  AttemptInput in;
+  in.destination = "d";
+  in.answer.kind = AttemptAnswer::Kind::transport_error;
+  in.answer.error = "connect to https://example.com/tok3n-s3cret for +14155550123 failed";
+  const AttemptVerdict v = engine->attempt_result(in);
+  for (const std::string& text : {v.reason, v.log}) {
+    EXPECT_EQ(text.find("tok3n-s3cret"), std::string::npos) << text;
+    EXPECT_EQ(text.find("+14155550123"), std::string::npos) << text;
+    EXPECT_NE(text.find("${TOKEN}"), std::string::npos) << text;
+  }
+  EXPECT_EQ(engine->redact("x tok3n-s3cret y"), "x ${TOKEN} y");
+}
+
 }  // namespace
 }  // namespace callhook::testing

@@ -124,6 +124,37 @@ test('accepts a webhook, routes it with its idempotency key, reports metrics and
   }
 });
 
+test('a destination echoing the token and the caller back: the log lines carry neither', { skip }, async () => {
+  // A Google Ads stand-in refusing the row inside a 200, quoting what it was sent.
+  const echo = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({
+      partialFailureError: { code: 3, message: 'caller +14155550123 via tok3n-s3cret has no click' } })));
+  });
+  await new Promise((r) => echo.listen(0, '127.0.0.1', r));
+  const config = writeConfig('echo', echo.address().port, {
+    destinations: { ads: { format: 'google-ads', url: `http://127.0.0.1:${echo.address().port}/\${CALLHOOK_TOKEN}`,
+      options: { conversion_action: 'customers/1/conversionActions/2' } } },
+    routes: [{ name: 'each', to: ['ads'] }],
+  });
+  const { child, url, logs } = await startServer(config);
+  try {
+    // The sample Complete carries a click id (Google.AdWords.ClickId), so the row is sent.
+    const r = await fetch(`${url}/hook/tok3n-s3cret`, { method: 'POST', headers: form, body: complete });
+    assert.equal(r.status, 200);
+    assert.ok(await until(() => logs.some((l) => l.msg === 'delivery_dead')), 'the rejected row is a dead letter');
+    const dead = logs.find((l) => l.msg === 'delivery_dead');
+    assert.equal(dead.code, 'rejected');
+    assert.match(dead.reason, /caller \[number\] via \$\{CALLHOOK_TOKEN\} has no click/);
+    const text = JSON.stringify(logs);
+    assert.ok(!text.includes('tok3n-s3cret'), 'the token never reaches the logs');
+    assert.ok(!text.includes('+14155550123'), 'caller numbers never reach the logs');
+  } finally {
+    assert.equal(await stop(child), 0);
+    echo.close();
+  }
+});
+
 test('bad requests of every kind get the right status and a problem document; the server stays up', { skip }, async () => {
   const receiver = await startReceiver();
   const { child, url } = await startServer(writeConfig('bad', receiver.port));

@@ -24,6 +24,7 @@
 #include "callhook/json_writer.h"
 #include "callhook/normalize.h"
 #include "callhook/pipeline.h"
+#include "callhook/redact.h"
 #include "callhook/render.h"
 
 namespace callhook::wasm {
@@ -422,6 +423,16 @@ View engine_attempt(int handle, std::uintptr_t at, std::size_t length) {
   return finish();
 }
 
+// `text` redacted of the engine's secrets and of phone numbers; handle 0: phone numbers only.
+View redact_text(int handle, std::uintptr_t at, std::size_t length) {
+  const std::string_view text = bytes(at, length);
+  const Engine* engine = handle == 0 ? nullptr : engine_at(handle);
+  if (handle != 0 && engine == nullptr)
+    return error("closed_engine", "this engine has been closed");
+  begin('R').append(engine != nullptr ? engine->redact(text) : redact(text));
+  return finish();
+}
+
 // ---- render -----------------------------------------------------------------------------------
 
 // Renders one destination, given as {"destinations": {"destination": ...}} so that the config
@@ -529,6 +540,7 @@ EMSCRIPTEN_BINDINGS(callhook) {
   emscripten::function("engineDecideText", &engine_decide_text);
   emscripten::function("preparedText", &prepared_text);
   emscripten::function("preparedFree", &prepared_free);
+  emscripten::function("redactText", &redact_text);
   emscripten::function("renderDestination", &render_destination);
   emscripten::function("schemaText", &schema);
   emscripten::function("frontDoorRoute", &front_door_route);

@@ -14,6 +14,7 @@
 #include "callhook/delivery.h"
 #include "callhook/fields.h"
 #include "callhook/http.h"
+#include "callhook/redact.h"
 #include "callhook/validate.h"
 
 namespace callhook {
@@ -62,6 +63,8 @@ struct Config {
   std::vector<Destination> destinations;
   CorrelationConfig correlation;
   RetryPolicy delivery;  // the defaults every destination starts from
+  /// The secrets the config resolved, so log lines can be redacted of their values.
+  std::vector<ResolvedSecret> secrets;
 
   [[nodiscard]] const Destination* destination(std::string_view name) const;
 };

@@ -144,6 +144,10 @@ class Engine {
   /// config no longer has is retried on the config's defaults.
   [[nodiscard]] AttemptVerdict attempt_result(const AttemptInput& attempt) const;
 
+  /// `text` with the config's secret values and callers' phone numbers taken out: every log
+  /// line a shell writes goes through here.
+  [[nodiscard]] std::string redact(std::string_view text) const;
+
   [[nodiscard]] const Config& config() const { return config_; }
 
  private:

@@ -38,6 +38,9 @@ function engineFor(env) {
       secrets: (name) => (typeof env[name] === 'string' ? env[name] : undefined),
     });
     cached = { configText: text, promise };
+    promise.then((engine) => {
+      if (cached?.promise === promise) redactor = engine;
+    }, () => {});
     promise.catch(() => {
       if (cached?.promise === promise) cached = null; // try again on the next request
     });
@@ -52,9 +55,12 @@ async function refusal(kind, detail) {
   return (await init()).refusal(kind, detail);
 }
 
+// Every line goes through the core's redaction: the engine's (secrets and caller numbers) once
+// it is built, until then the runtime's (caller numbers).
+let redactor = null;
 function log(level, msg, fields = {}) {
-  const line = JSON.stringify({ level, msg, ...fields }, (key, value) =>
-    typeof value === 'string' ? value.replace(/\+\d{7,15}\b/g, '[number]') : value);
+  const text = JSON.stringify({ level, msg, ...fields });
+  const line = redactor ? redactor.redact(text) : text;
   if (level === 'error') console.error(line);
   else console.log(line);
 }
@@ -214,6 +220,7 @@ async function handleWebhook(request, env) {
 async function fetchHandler(request, env) {
   // Which endpoint, and every refusal, is the core's decision (README, "The engine").
   const runtime = await init();
+  redactor ??= runtime;
   const route = runtime.route(request.method, request.url, request.headers.get('host'));
   if (route.endpoint === 'hook') return handleWebhook(request, env);
   if (route.endpoint === 'healthz') {
@@ -263,7 +270,7 @@ async function deliver(msg, env, engine) {
     route: d.route, destination: d.destination, idempotency_key: d.idempotency_key,
     attempt: msg.attempts, now_ms: Date.now(), random: Math.random(), answer,
   });
-  console.log(JSON.stringify(v.log));
+  console.log(JSON.stringify(v.log)); // the engine's line, redacted by the engine
   if (v.verdict === 'delivered') {
     msg.ack();
   } else if (v.verdict === 'retry') {

@@ -174,7 +174,10 @@ export function startReceiver() {
   const bySid = new Map(); // sid -> the sequence's context
   const strays = [];
   const held = new Set();
+  // Connection: close, so no shell reuses a socket: browsers resend a request on their own when a
+  // reused connection is reset or answers 408, which would look like an extra attempt.
   const cors = {
+    Connection: 'close',
     'Access-Control-Allow-Origin': '*', 'Access-Control-Allow-Headers': '*',
     'Access-Control-Allow-Methods': '*', 'Access-Control-Expose-Headers': '*', 'Access-Control-Max-Age': '600',
   };

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "callhook/crypto.h"
+#include "crypto.h"
 #include "callhook/decode.h"
 #include "callhook/fields.h"
 #include "text_util.h"

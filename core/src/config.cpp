@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "callhook/filter.h"
-#include "callhook/template.h"
+#include "template.h"
 #include "text_util.h"
 #include "value_formats.h"
 

@@ -1,4 +1,4 @@
-#include "callhook/crypto.h"
+#include "crypto.h"
 
 #include <array>
 #include <cstddef>

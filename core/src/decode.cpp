@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "field_builder.h"
 #include "swar.h"
 #include "text_util.h"
 #include "utf8.h"
@@ -193,7 +194,7 @@ class FlatteningSax {
   }
 
   const Limits& limits_;
-  FieldList& out_;
+  detail::FieldListBuilder out_;
   std::vector<Frame> stack_;
   std::vector<std::size_t> prefix_lengths_;
   std::string path_;  // dotted prefix of the current object, ending in '.'
@@ -230,7 +231,8 @@ std::optional<Diagnostic> decode_form(std::string_view bytes, const Limits& limi
   // One pass over the bytes, writing decoded names and values straight into the field buffer.
   // Decoding never lengthens the text, so the buffer is sized once up front; only the rare
   // field holding invalid UTF-8 is rewritten (U+FFFD can be longer than the bytes it replaces).
-  std::string& buffer = out.buffer();
+  detail::FieldListBuilder fields(out);
+  std::string& buffer = fields.buffer();
   const std::size_t base = buffer.size();
   buffer.resize(base + bytes.size());
   std::size_t dst = base;
@@ -307,7 +309,7 @@ std::optional<Diagnostic> decode_form(std::string_view bytes, const Limits& limi
       dst = name_begin;
       break;
     }
-    out.add_span(name_begin, name_end, dst);
+    fields.add_span(name_begin, name_end, dst);
   }
   buffer.resize(dst);
   return problem;

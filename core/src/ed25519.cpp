@@ -9,7 +9,7 @@
 #include <span>
 #include <string_view>
 
-#include "callhook/crypto.h"
+#include "crypto.h"
 
 namespace callhook::crypto {
 namespace {

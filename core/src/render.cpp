@@ -1,7 +1,7 @@
 #include "callhook/render.h"
 
 #include "callhook/spec.h"
-#include "callhook/template.h"
+#include "template.h"
 
 namespace callhook {
 namespace {

@@ -2,7 +2,7 @@
 // RFC 4231, RFC 4648, RFC 8032). Every expected value was cross-checked with python3
 // hashlib/hmac/base64 and `openssl dgst`; the RFC 8032 signatures and public keys were
 // reproduced with Node's crypto (crypto.sign with each test's secret key).
-#include "callhook/crypto.h"
+#include "crypto.h"
 
 #include <gtest/gtest.h>
 

@@ -4,7 +4,7 @@
 
 #include <map>
 
-#include "callhook/crypto.h"
+#include "crypto.h"
 #include "callhook/engine.h"
 #include "vector_support.h"
 

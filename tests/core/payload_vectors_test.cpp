@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "callhook/crypto.h"
+#include "crypto.h"
 #include "callhook/pipeline.h"
 #include "vector_support.h"
 

@@ -1,4 +1,4 @@
-#include "callhook/template.h"
+#include "template.h"
 
 #include <string>
 #include <string_view>

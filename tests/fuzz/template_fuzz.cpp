@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "callhook/template.h"
+#include "template.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);

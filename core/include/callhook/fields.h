@@ -10,6 +10,10 @@
 
 namespace callhook {
 
+namespace detail {
+class FieldListBuilder;  // the decoders' way of writing fields in place (core/src)
+}
+
 /// The decoded pairs of one payload. Every name and value lives in one shared buffer, so decoding
 /// a payload costs a constant number of allocations, not one or two per field.
 class FieldList {
@@ -43,6 +47,8 @@ class FieldList {
     end_field();
   }
 
+ private:
+  friend class detail::FieldListBuilder;
   // Incremental building, for decoders that write decoded bytes straight into the buffer:
   // begin_field(), append name bytes to buffer(), end_name(), append value bytes, end_field().
   void begin_field() { pending_.name_begin = static_cast<std::uint32_t>(buffer_.size()); }
@@ -65,7 +71,6 @@ class FieldList {
   [[nodiscard]] std::size_t pending_begin() const { return pending_.name_begin; }
   [[nodiscard]] std::size_t pending_name_end() const { return pending_.name_end; }
 
- private:
   struct Entry {
     std::uint32_t name_begin = 0;
     std::uint32_t name_end = 0;  // also where the value begins

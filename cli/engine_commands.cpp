@@ -6,7 +6,7 @@
 #include <string>
 
 #include "callhook/auth.h"
-#include "callhook/crypto.h"
+#include "crypto.h"
 #include "callhook/engine.h"
 #include "callhook/filter.h"
 #include "callhook/json_writer.h"

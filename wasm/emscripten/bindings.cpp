@@ -228,28 +228,44 @@ SecretLookup lookup_in(const json& secrets) {
 
 // ---- engines ----------------------------------------------------------------------------------
 
-// Engines by handle; a handle is an index + 1, reused once freed.
-std::vector<std::unique_ptr<Engine>>& engines() {
-  static std::vector<std::unique_ptr<Engine>> list;
-  return list;
+// Objects JavaScript holds by handle (engines, prepared requests): a handle is an index + 1,
+// reused once freed.
+template <class T>
+class Handles {
+ public:
+  const T* at(int handle) const {
+    if (handle <= 0 || static_cast<std::size_t>(handle) > list_.size()) return nullptr;
+    return list_[static_cast<std::size_t>(handle) - 1].get();
+  }
+  int keep(T value) {
+    for (std::size_t i = 0; i < list_.size(); ++i) {
+      if (!list_[i]) {
+        list_[i] = std::make_unique<T>(std::move(value));
+        return static_cast<int>(i) + 1;
+      }
+    }
+    list_.push_back(std::make_unique<T>(std::move(value)));
+    return static_cast<int>(list_.size());
+  }
+  void free(int handle) {
+    if (at(handle) != nullptr) list_[static_cast<std::size_t>(handle) - 1].reset();
+  }
+
+ private:
+  std::vector<std::unique_ptr<T>> list_;
+};
+
+Handles<Engine>& engines() {
+  static Handles<Engine> handles;
+  return handles;
 }
 
 const Engine* engine_at(int handle) {
-  auto& list = engines();
-  if (handle <= 0 || static_cast<std::size_t>(handle) > list.size()) return nullptr;
-  return list[static_cast<std::size_t>(handle) - 1].get();
+  return engines().at(handle);
 }
 
 int keep(Engine engine) {
-  auto& list = engines();
-  for (std::size_t i = 0; i < list.size(); ++i) {
-    if (!list[i]) {
-      list[i] = std::make_unique<Engine>(std::move(engine));
-      return static_cast<int>(i) + 1;
-    }
-  }
-  list.push_back(std::make_unique<Engine>(std::move(engine)));
-  return static_cast<int>(list.size());
+  return engines().keep(std::move(engine));
 }
 
 // Output 'R' + the engine's handle, or 'E' + every config problem.
@@ -263,8 +279,7 @@ View engine_create(std::uintptr_t at, std::size_t config_length, std::size_t sec
 }
 
 void engine_free(int handle) {
-  auto& list = engines();
-  if (engine_at(handle) != nullptr) list[static_cast<std::size_t>(handle) - 1].reset();
+  engines().free(handle);
 }
 
 // A request from its metadata {"method", "url", "headers": [[name, value], ...]} and its body.
@@ -311,32 +326,22 @@ View engine_handle(int handle, std::uintptr_t at, std::size_t body_length, std::
   return finish();
 }
 
-// Prepared requests live here between prepare and decide; their ids start at 1.
-std::vector<std::unique_ptr<Prepared>>& prepared_list() {
-  static std::vector<std::unique_ptr<Prepared>> list;
-  return list;
+// Prepared requests live here between prepare and decide.
+Handles<Prepared>& prepared_list() {
+  static Handles<Prepared> handles;
+  return handles;
 }
 
 const Prepared* prepared_at(int id) {
-  auto& list = prepared_list();
-  if (id <= 0 || static_cast<std::size_t>(id) > list.size()) return nullptr;
-  return list[static_cast<std::size_t>(id) - 1].get();
+  return prepared_list().at(id);
 }
 
 int keep_prepared(Prepared prepared) {
-  auto& list = prepared_list();
-  for (std::size_t i = 0; i < list.size(); ++i) {
-    if (!list[i]) {
-      list[i] = std::make_unique<Prepared>(std::move(prepared));
-      return static_cast<int>(i) + 1;
-    }
-  }
-  list.push_back(std::make_unique<Prepared>(std::move(prepared)));
-  return static_cast<int>(list.size());
+  return prepared_list().keep(std::move(prepared));
 }
 
 void prepared_free(int id) {
-  if (prepared_at(id) != nullptr) prepared_list()[static_cast<std::size_t>(id) - 1].reset();
+  prepared_list().free(id);
 }
 
 // Output 'R' + {"id", "record_key"}: a finished request has no id (0) and carries its outcome,

@@ -409,18 +409,22 @@ export function prerequisite(reason) {
  * Defines one test per sequence for `shell`. `start(configText, secrets, receiver)` starts a
  * target on a config (once per config, stopped after the file). `missing` is prerequisite()'s
  * answer. Marks in the corpus: `skip` skips, `known_failure` runs the sequence as a todo (its
- * failure is reported, not counted). `options` go to playSequence.
+ * failure is reported, not counted). `options` go to playSequence. `concurrency` sequences of
+ * a file run at once (their Call.Sids keep them apart; only for targets whose clock is not
+ * jumped, since a jump moves every sequence's time).
  */
-export function defineExchangeTests(shell, { start, missing = false, options = {} }) {
+export function defineExchangeTests(shell, { start, missing = false, options = {}, concurrency = 1 }) {
   if (missing && typeof missing === 'object') {
     test(`${shell}: prerequisites`, () => assert.fail(`CI=true and a prerequisite is missing: ${missing.fail}`));
     return;
   }
   const corpus = loadCorpus();
   let receiver = null;
+  let receiverStarting = null;
   const targets = new Map();
   const targetFor = async (name) => {
-    receiver ??= await startReceiver();
+    receiverStarting ??= startReceiver();
+    receiver = await receiverStarting;
     if (!targets.has(name)) targets.set(name, start(configText(corpus, name, receiver.origin), corpus.secrets, receiver));
     return targets.get(name);
   };
@@ -429,7 +433,7 @@ export function defineExchangeTests(shell, { start, missing = false, options = {
     await receiver?.close();
   });
   for (const { file, sequences } of corpus.files) {
-    describe(`${shell}: ${file}`, () => {
+    describe(`${shell}: ${file}`, { concurrency }, () => {
       for (const seq of sequences) {
         const mark = seq.shells?.[shell] ?? {};
         const opts = missing ? { skip: missing } : mark.skip ? { skip: mark.skip } : mark.known_failure ? { todo: `known failure: ${mark.known_failure}` } : {};

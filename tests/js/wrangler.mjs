@@ -44,16 +44,17 @@ export function freePort() {
  * Writes `toml` to `dir`/wrangler.toml (its `main` should be an absolute path) and starts
  * `wrangler dev --local` on it, with state in `dir`/state. Resolves once GET `readyPath` answers
  * 200 (workerd compiled the Worker and it is ready) to {base, output(), stop()}; fails with
- * wrangler's output when it exits or is not ready within `timeoutMs`.
+ * wrangler's output when it exits or is not ready within `timeoutMs`. `logLevel` 'log' also
+ * puts the Worker's console.log lines in the output ('info', the default, leaves them out).
  */
-export async function startWranglerDev({ toml, dir, readyPath = '/healthz', timeoutMs = 30000 }) {
+export async function startWranglerDev({ toml, dir, readyPath = '/healthz', timeoutMs = 30000, logLevel = 'info' }) {
   const config = join(dir, 'wrangler.toml');
   writeFileSync(config, toml);
   const port = await freePort();
   const inspector = await freePort();
   const child = spawn(process.execPath, [wranglerBin, 'dev', '--config', config, '--local',
     '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
-    '--persist-to', join(dir, 'state'), '--show-interactive-dev-session=false', '--log-level', 'info'], {
+    '--persist-to', join(dir, 'state'), '--show-interactive-dev-session=false', '--log-level', logLevel], {
     cwd: dir, env: wranglerEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: true,
   });
   let output = '';

@@ -189,7 +189,7 @@ export function createDeliveryQueue({
     for (const e of state.dead ?? []) dead.set(e.id, { ...e });
     for (const e of state.pending ?? []) {
       if (dead.has(e.id)) continue;
-      const entry = { ...e, nextAt: Number.isFinite(e.nextAt) ? e.nextAt : Date.now() };
+      const entry = { ...e, nextAt: Number.isFinite(e.nextAt) ? e.nextAt : clock() };
       pending.set(entry.id, entry);
       schedule.push(entry);
     }
@@ -201,7 +201,7 @@ export function createDeliveryQueue({
   function checkDrain() {
     if (drainWaiters.length === 0) return;
     if (inflightCount > 0) return;
-    if (schedule.size > 0 && schedule.peek().nextAt <= Date.now() && !closed) return;
+    if (schedule.size > 0 && schedule.peek().nextAt <= clock() && !closed) return;
     const waiters = drainWaiters;
     drainWaiters = [];
     for (const resolve of waiters) resolve();
@@ -217,7 +217,7 @@ export function createDeliveryQueue({
     const at = schedule.peek().nextAt;
     if (timer !== null && timerAt === at) return;
     if (timer !== null) clearTimeout(timer);
-    const delay = Math.min(Math.max(0, at - Date.now()), 2 ** 31 - 1);
+    const delay = Math.min(Math.max(0, at - clock()), 2 ** 31 - 1);
     timerAt = at;
     timer = setTimeout(() => {
       timer = null;
@@ -230,7 +230,7 @@ export function createDeliveryQueue({
 
   function pump() {
     if (closed) return;
-    const now = Date.now();
+    const now = clock();
     while (inflightCount < concurrency && schedule.size > 0 && schedule.peek().nextAt <= now) {
       const entry = schedule.pop();
       if (!pending.has(entry.id)) continue;
@@ -277,7 +277,12 @@ export function createDeliveryQueue({
     init.signal = timeout.signal;
     try {
       const response = await fetch(delivery.url, init);
+      // A browser hides a redirect's status (an opaque redirect, status 0).
+      if (response.type === 'opaqueredirect') return { redirect: true };
       const body = await readSome(response, MAX_ANSWER_BYTES);
+      if (!(response.status >= 100 && response.status <= 999)) {
+        return { error: `the runtime gave no usable HTTP status (${response.status})` };
+      }
       return { status: response.status, headers: [...response.headers], body };
     } catch (err) {
       if (timeout.signal.aborted) return { timeout: true };
@@ -335,7 +340,7 @@ export function createDeliveryQueue({
       if (closed) throw new Error('delivery queue is closed');
       const list = Array.isArray(deliveries) ? deliveries : [deliveries];
       if (list.length === 0) return;
-      const now = Date.now();
+      const now = clock();
       const entries = list.map((d) => ({
         id: globalThis.crypto.randomUUID(),
         delivery: normalizeDelivery(d),
@@ -372,7 +377,7 @@ export function createDeliveryQueue({
       await ready;
       const chosen = (ids ?? [...dead.keys()]).filter((id) => dead.has(id));
       if (chosen.length === 0) return 0;
-      const now = Date.now();
+      const now = clock();
       const entries = chosen.map((id) => {
         const d = dead.get(id);
         return { id, delivery: d.delivery, attempts: 0, enqueuedAt: d.enqueuedAt ?? now, nextAt: now, lastStatus: null, lastError: null };

@@ -47,6 +47,9 @@ export interface FetchHandlerOptions {
   maxConflictRetries?: number;
   /** Bodies past this are answered 413 before the engine runs (1 MiB). */
   maxBodyBytes?: number;
+  /** Route by the core first: /hook and /hook/... to the engine, /healthz, else not-found
+   * (true). false: every request goes to the engine (a handler mounted under its own path). */
+  frontDoor?: boolean;
 }
 
 export interface HandlerState {

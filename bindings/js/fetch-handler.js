@@ -165,6 +165,9 @@ export async function sweepDue(state, now) {
  * - now: the clock, epoch seconds
  * - onOutcome(outcome, info): after every handled request; info {stored, conflicts, deliveries}
  * - onError(error, context): unexpected failures (store, journal, engine); console.error by default
+ * - frontDoor (true): route by the core first (/hook and /hook/... to the engine, /healthz, every
+ *   other path not-found); false hands every request to the engine, for a handler mounted
+ *   under a path of its own
  */
 export function createFetchHandler({
   engine,
@@ -175,6 +178,7 @@ export function createFetchHandler({
   onError = (err, context) => console.error('callhook:', context?.phase ?? 'error', err),
   maxConflictRetries = 5,
   maxBodyBytes = 1 << 20,
+  frontDoor = true,
 } = {}) {
   if (!engine || typeof engine.prepare !== 'function') throw new TypeError('createFetchHandler needs an engine with prepare()');
   const state = { engine, store, queue, maxConflictRetries, onError: safe(onError) };
@@ -191,6 +195,14 @@ export function createFetchHandler({
   const observe = safe(onOutcome);
 
   async function handler(request, ctx) {
+    if (frontDoor) {
+      // Which endpoint, and every refusal, is the core's: /hook and /hook/... are webhooks,
+      // /healthz answers, anything else is not found (this handler serves no files).
+      const runtime = await init();
+      const route = runtime.route(request.method, request.url, request.headers.get('host'));
+      if (route.endpoint === 'healthz') return toResponse(runtime.health('ok'));
+      if (route.endpoint !== 'hook') return toResponse(route.response ?? runtime.refusal('not-found'));
+    }
     let body;
     try {
       body = await readBody(request, maxBodyBytes);

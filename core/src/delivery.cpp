@@ -180,11 +180,13 @@ AttemptVerdict decide_attempt(const RetryPolicy& policy, AnswerReader read_succe
       v.code = "delivered";
       v.reason = "HTTP " + std::to_string(answer.status);
     }
-  } else if (answered && answer.status >= 300 && answer.status <= 399) {
+  } else if ((answered && answer.status >= 300 && answer.status <= 399) ||
+             answer.kind == AttemptAnswer::Kind::redirect) {
     // Redirects are not followed: a webhook POST turned into a GET would "succeed" without its
     // body. The destination's final URL belongs in the config.
     v.code = "redirect";
-    v.reason = "HTTP " + std::to_string(answer.status) + ": redirects are not followed";
+    v.reason = answered ? "HTTP " + std::to_string(answer.status) + ": redirects are not followed"
+                        : "a redirect: redirects are not followed";
     if (header_value(answer.headers, "Location")) v.reason += "; configure the final URL";
   } else if (answered) {
     const std::string status = "HTTP " + std::to_string(answer.status);
@@ -303,6 +305,9 @@ std::optional<AttemptInput> parse_attempt_json(std::string_view text, std::strin
   }
   if (const auto t = a->find("timeout"); t != a->end() && t->is_boolean() && t->get<bool>()) {
     in.answer.kind = AttemptAnswer::Kind::timeout;
+  } else if (const auto r = a->find("redirect");
+             r != a->end() && r->is_boolean() && r->get<bool>()) {
+    in.answer.kind = AttemptAnswer::Kind::redirect;
   } else if (const auto e = a->find("error"); e != a->end() && !e->is_null()) {
     in.answer.kind = AttemptAnswer::Kind::transport_error;
     in.answer.error = e->is_string() ? e->get<std::string>() : e->dump();

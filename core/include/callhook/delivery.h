@@ -42,7 +42,8 @@ struct RetryPolicy {
 
 /// What happened to one attempt, as the shell saw it.
 struct AttemptAnswer {
-  enum class Kind { answered, timeout, transport_error };
+  /// `redirect`: a redirect whose status the runtime hides (a browser's opaque redirect).
+  enum class Kind { answered, timeout, transport_error, redirect };
   Kind kind = Kind::answered;
   int status = 0;                   // when answered
   std::vector<HttpHeader> headers;  // when answered
@@ -65,7 +66,8 @@ struct AttemptInput {
 /// Reads an attempt written as JSON, as every binding passes it:
 /// {"route", "destination", "idempotency_key", "attempt", "now_ms", "random",
 ///  "answer": {"status", "headers": {..} or [[name, value], ..], "body"}
-///          | {"timeout": true} | {"error": "what the transport said"}}.
+///          | {"timeout": true} | {"error": "what the transport said"}
+///          | {"redirect": true} (a redirect whose status the runtime hides)}.
 /// nullopt, with `problem` in words, when it is not of that form.
 [[nodiscard]] std::optional<AttemptInput> parse_attempt_json(std::string_view text,
                                                              std::string& problem);

@@ -254,6 +254,7 @@ async function send(d) {
       redirect: 'manual',
       signal: timeout,
     });
+    if (response.type === 'opaqueredirect') return { redirect: true };
     const text = await response.text();
     return { status: response.status, headers: [...response.headers], body: text.slice(0, MAX_ANSWER_BYTES) };
   } catch (err) {

@@ -1,6 +1,6 @@
 // Runs tests/vectors/front_door/*.json: route(method, target, host), refusal(kind, detail) and
 // health(state, counts) against their expected answers. The npm package runs the same files
-// (tests/js/package_vectors.test.mjs).
+// (tests/js/package/package_vectors.test.mjs).
 #include <gtest/gtest.h>
 
 #include "callhook/front_door.h"

@@ -1,5 +1,5 @@
 // Runs vectors of tests/vectors inside workerd with the npm package, for
-// tests/js/workerd_vectors.test.mjs, which compares what it answers with the vectors.
+// tests/js/worker/workerd_vectors.test.mjs, which compares what it answers with the vectors.
 //
 // POST /payload, /engine or /sequence with a JSON array of vectors as vector-runs.mjs takes them
 // (bodies that are bytes as {"$bytes": base64}); the answer is an array in the same order, each

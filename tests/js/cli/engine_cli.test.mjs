@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const root = new URL('../../', import.meta.url).pathname;
+const root = new URL('../../../', import.meta.url).pathname;
 const cli = process.env.CALLHOOK_CLI ?? join(root, 'build/native/callhook');
 const secrets = { CALLHOOK_TOKEN: 's3cret-token', GA4_API_SECRET: 'ga4-secret', GOOGLE_ADS_DEVELOPER_TOKEN: 'dev-token' };
 const dir = mkdtempSync(join(tmpdir(), 'callhook-engine-'));

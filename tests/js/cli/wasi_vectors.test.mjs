@@ -18,7 +18,7 @@ import {
   attemptConfig, checkAttemptVector,
   DEFAULT_NOW, checkEngineVector, checkPayloadVector, checkSequence, configTextOf, describeVectors,
   engineRequest, payloadInput, root, runSequence, secretEnvironment, sequenceSteps,
-} from './vector-checks.mjs';
+} from '../vector-checks.mjs';
 
 const wasmPath = process.env.CALLHOOK_WASI ?? join(root, 'build/wasi/callhook.wasm');
 const skip = !existsSync(wasmPath) &&

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import Ajv2020 from 'ajv/dist/2020.js';
 
-const root = new URL('../../', import.meta.url).pathname;
+const root = new URL('../../../', import.meta.url).pathname;
 const cli = process.env.CALLHOOK_CLI ?? join(root, 'build/native/callhook');
 const schema = JSON.parse(readFileSync(join(root, 'core/schema/call-event.schema.json'), 'utf8'));
 const ajv = new Ajv2020({ allErrors: true, strict: true, validateFormats: false });

@@ -5,12 +5,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { packageDir, packageSkip } from './package-build.mjs';
+import { packageDir, packageSkip } from '../package-build.mjs';
 import {
   attemptConfig, checkAttemptVector,
   checkEngineVector, checkPayloadVector, checkSequence, configTextOf, describeVectors, engineRequest,
   loadVectors, payloadInput, runEngineVector, runPayloadVector, runSequence, sequenceSteps,
-} from './vector-checks.mjs';
+} from '../vector-checks.mjs';
 
 const skip = packageSkip;
 const callhook = skip ? null : await import(join(packageDir, 'index.js'));

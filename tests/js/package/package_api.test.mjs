@@ -8,10 +8,10 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync }
   from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packageDir, packageSkip } from './package-build.mjs';
+import { packageDir, packageSkip } from '../package-build.mjs';
 import { pathToFileURL } from 'node:url';
 
-const root = new URL('../../', import.meta.url).pathname;
+const root = new URL('../../../', import.meta.url).pathname;
 const pkg = packageDir;
 const cli = process.env.CALLHOOK_CLI ?? join(root, 'build/native/callhook');
 

@@ -6,7 +6,7 @@
 // tests/vectors/README.md, "Exchanges").
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { defineExchangeTests, lowerHeaders, passWithJumps, prerequisite, root } from './exchange-runner.mjs';
+import { defineExchangeTests, lowerHeaders, passWithJumps, prerequisite, root } from '../exchange-runner.mjs';
 
 const built = existsSync(join(root, 'bindings/js/dist/callhook_wasm.wasm'));
 const missing = prerequisite(!built && 'the npm package is not built (bash bindings/js/build.sh)');
@@ -14,7 +14,7 @@ const missing = prerequisite(!built && 'the npm package is not built (bash bindi
 defineExchangeTests('fetch-handler', {
   missing,
   async start(configText, secrets) {
-    const { createEngine, createFetchHandler, createDeliveryQueue, memoryStore } = await import('../../bindings/js/index.js');
+    const { createEngine, createFetchHandler, createDeliveryQueue, memoryStore } = await import('../../../bindings/js/index.js');
     const engine = await createEngine(configText, { secrets });
     let offsetMs = 0;
     const clock = () => Date.now() + offsetMs;

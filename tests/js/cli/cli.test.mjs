@@ -6,7 +6,7 @@ import { readFileSync, existsSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const root = new URL('../../', import.meta.url).pathname;
+const root = new URL('../../../', import.meta.url).pathname;
 const cli = process.env.CALLHOOK_CLI ?? join(root, 'build/native/callhook');
 const example = (name) => join(root, 'examples/payloads', name);
 

@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { dirname, extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
+const root = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const site = join(root, 'examples/playground');
 const pkg = join(root, 'bindings/js');
 const artifacts = join(root, 'tests/artifacts');

@@ -9,7 +9,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
-const root = new URL('../../', import.meta.url).pathname;
+const root = new URL('../../../', import.meta.url).pathname;
 const BUDGET = 300 * 1024; // 307200 bytes of gzip -9
 
 const wasmIn = (dir) => (existsSync(join(root, dir))

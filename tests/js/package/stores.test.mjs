@@ -3,10 +3,10 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { memoryStore, redisStore, entryOf } from '../../bindings/js/stores.js';
-import { redisSkip, redisFixture } from './redis-server.mjs';
+import { memoryStore, redisStore, entryOf } from '../../../bindings/js/stores.js';
+import { redisSkip, redisFixture } from '../redis-server.mjs';
 
-const storesUrl = new URL('../../bindings/js/stores.js', import.meta.url).href;
+const storesUrl = new URL('../../../bindings/js/stores.js', import.meta.url).href;
 
 // An entry as an outcome gives it: the record text and, beside it, what the store keeps.
 function rec(key, version, { sweepAt = null, ...extra } = {}) {

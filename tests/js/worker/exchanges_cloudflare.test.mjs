@@ -9,8 +9,8 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defineExchangeTests, httpSend, prerequisite, root, sleep } from './exchange-runner.mjs';
-import { startWranglerDev, wranglerSkip } from './wrangler.mjs';
+import { defineExchangeTests, httpSend, prerequisite, root, sleep } from '../exchange-runner.mjs';
+import { startWranglerDev, wranglerSkip } from '../wrangler.mjs';
 
 const missing = prerequisite(wranglerSkip ||
   (!existsSync(join(root, 'bindings/js/dist/callhook_wasm.wasm')) && 'the npm package is not built (bash bindings/js/build.sh)'));

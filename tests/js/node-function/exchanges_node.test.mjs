@@ -3,43 +3,27 @@
 // 127.0.0.1. Its clock is moved on by tests/js/exchange-clock.mjs (preloaded; Date.now plus an
 // offset set over IPC), so a call abandoned after a minute is swept by the server's own timer
 // (CALLHOOK_SWEEP_SECONDS=0.2) within moments. Dead letters are read from its log lines.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defineExchangeTests, httpSend, passWithJumps, prerequisite, root, sleep } from './exchange-runner.mjs';
+import { startNodeFunction } from './start-server.mjs';
+import { defineExchangeTests, httpSend, passWithJumps, prerequisite, root, sleep } from '../exchange-runner.mjs';
 
 const built = existsSync(join(root, 'bindings/js/dist/callhook_wasm.wasm'));
 const missing = prerequisite(!built && 'the npm package is not built (bash bindings/js/build.sh)');
 const SWEEP_SECONDS = 0.2;
 
-function startServer(configText, secrets) {
+async function startServer(configText, secrets) {
   const dir = mkdtempSync(join(tmpdir(), 'callhook-exchanges-node-'));
   const config = join(dir, 'config.json');
   writeFileSync(config, configText);
-  const child = spawn(process.execPath, ['--import', join(root, 'tests/js/exchange-clock.mjs'), join(root, 'functions/node/server.mjs')], {
-    env: { PATH: process.env.PATH, ...secrets, CALLHOOK_CONFIG: config, PORT: '0', HOST: '127.0.0.1',
-      CALLHOOK_JOURNAL: join(dir, 'journal.jsonl'), CALLHOOK_SWEEP_SECONDS: String(SWEEP_SECONDS) },
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  const server = await startNodeFunction({
+    preload: [join(root, 'tests/js/exchange-clock.mjs')],
+    ipc: true,
+    env: { ...secrets, CALLHOOK_CONFIG: config, HOST: '127.0.0.1', CALLHOOK_JOURNAL: join(dir, 'journal.jsonl'),
+      CALLHOOK_SWEEP_SECONDS: String(SWEEP_SECONDS) },
   });
-  const logs = [];
-  let buffer = '';
-  let stderr = '';
-  child.stderr.on('data', (c) => { stderr += c; });
-  return new Promise((resolve, reject) => {
-    child.stdout.on('data', (chunk) => {
-      buffer += chunk;
-      let newline;
-      while ((newline = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + 1);
-        try { logs.push(JSON.parse(line)); } catch { logs.push({ raw: line }); }
-        const last = logs[logs.length - 1];
-        if (last.msg === 'listening') resolve({ child, logs, dir, base: last.url.replace(/\/hook$/, '') });
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`server exited ${code}: ${stderr} ${JSON.stringify(logs)}`)));
-  });
+  return { ...server, dir, base: server.url };
 }
 
 defineExchangeTests('node', {

@@ -7,9 +7,9 @@ import http from 'node:http';
 import { mkdtempSync, readFileSync, appendFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createDeliveryQueue, jsonlJournal, redisJournal } from '../../bindings/js/delivery.js';
-import { createEngine } from '../../bindings/js/index.js';
-import { redisSkip, redisFixture } from './redis-server.mjs';
+import { createDeliveryQueue, jsonlJournal, redisJournal } from '../../../bindings/js/delivery.js';
+import { createEngine } from '../../../bindings/js/index.js';
+import { redisSkip, redisFixture } from '../redis-server.mjs';
 
 // A receiver whose `plan(request, countForThisKey)` answers {status, headers?, delayMs?} or
 // "reset" (the connection is destroyed without a response). Every request is recorded.

@@ -3,15 +3,15 @@
 // restart, and two instances sharing a real redis-server route each completed call once.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { redisSkip, startRedis } from './redis-server.mjs';
+import { redisSkip, startRedis } from '../redis-server.mjs';
+import { startNodeFunction } from './start-server.mjs';
 
-const root = new URL('../../', import.meta.url).pathname;
+const root = new URL('../../../', import.meta.url).pathname;
 const built = existsSync(join(root, 'bindings/js/dist/callhook_wasm.wasm'));
 const skip = !built && 'the npm package is not built (bash bindings/js/build.sh)';
 const dir = mkdtempSync(join(tmpdir(), 'callhook-server-'));
@@ -55,27 +55,8 @@ function writeConfig(name, receiverPort, extra = {}) {
 
 // Starts the server as a user would; resolves with its URL once it logs `listening`.
 function startServer(config, env = {}) {
-  const child = spawn(process.execPath, [join(root, 'functions/node/server.mjs')], {
-    env: { PATH: process.env.PATH, CALLHOOK_CONFIG: config, CALLHOOK_TOKEN: 'tok3n-s3cret', PORT: '0',
-      CALLHOOK_JOURNAL: join(dir, `journal-${Math.random()}.jsonl`), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const logs = [];
-  let buffer = '';
-  return new Promise((resolve, reject) => {
-    child.stdout.on('data', (chunk) => {
-      buffer += chunk;
-      let newline;
-      while ((newline = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + 1);
-        try { logs.push(JSON.parse(line)); } catch { logs.push({ raw: line }); }
-        const last = logs[logs.length - 1];
-        if (last.msg === 'listening') resolve({ child, logs, url: last.url.replace('/hook', '') });
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`server exited ${code}: ${JSON.stringify(logs)}`)));
-  });
+  return startNodeFunction({ env: { CALLHOOK_CONFIG: config, CALLHOOK_TOKEN: 'tok3n-s3cret',
+    CALLHOOK_JOURNAL: join(dir, `journal-${Math.random()}.jsonl`), ...env } });
 }
 
 function stop(child, signal = 'SIGTERM') {

@@ -8,8 +8,8 @@
 // delivery.timeout_seconds). Dead letters are the KV Store's dead/ entries.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createFastlyHost } from '../../functions/fastly/host/host.mjs';
-import { defineExchangeTests, lowerHeaders, prerequisite, root } from './exchange-runner.mjs';
+import { createFastlyHost } from '../../../functions/fastly/host/host.mjs';
+import { defineExchangeTests, lowerHeaders, prerequisite, root } from '../exchange-runner.mjs';
 
 const programPath = join(root, 'build/wasi/callhook-fastly.wasm');
 const missing = prerequisite(!existsSync(programPath) && 'no Fastly build (cmake --preset wasi && cmake --build --preset wasi)');

@@ -10,9 +10,9 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } 
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startWranglerDev, wranglerBin, wranglerEnv, wranglerSkip } from './wrangler.mjs';
+import { startWranglerDev, wranglerBin, wranglerEnv, wranglerSkip } from '../wrangler.mjs';
 
-const root = new URL('../../', import.meta.url).pathname;
+const root = new URL('../../../', import.meta.url).pathname;
 const skip = wranglerSkip ||
   (!existsSync(join(root, 'bindings/js/dist/callhook_wasm.wasm')) &&
     'the npm package is not built (bash bindings/js/build.sh)');

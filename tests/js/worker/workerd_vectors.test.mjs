@@ -10,12 +10,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packageSkip } from './package-build.mjs';
+import { packageSkip } from '../package-build.mjs';
 import {
   checkEngineVector, checkPayloadVector, checkSequence, configTextOf, describeVectors, engineRequest,
   payloadInput, root, sequenceSteps, wireStringify,
-} from './vector-checks.mjs';
-import { startWranglerDev, wranglerSkip } from './wrangler.mjs';
+} from '../vector-checks.mjs';
+import { startWranglerDev, wranglerSkip } from '../wrangler.mjs';
 
 const skip = wranglerSkip || packageSkip;
 const workerDir = join(root, 'tests/js/workerd-vectors');

@@ -8,7 +8,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
 
-const root = new URL('../../', import.meta.url).pathname;
+const root = new URL('../../../', import.meta.url).pathname;
 const built = existsSync(join(root, 'bindings/js/dist/callhook_wasm.wasm'));
 const chromium = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const project = mkdtempSync(join(tmpdir(), 'callhook-fresh-'));

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const root = new URL('../../', import.meta.url).pathname;
+const root = new URL('../../../', import.meta.url).pathname;
 const skip = !existsSync(join(root, 'bindings/js/dist/callhook_wasm.wasm')) && 'the npm package is not built';
 const body = () => readFileSync(join(root, 'examples/payloads/complete.form'));
 const post = (url) => new Request(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: body() });

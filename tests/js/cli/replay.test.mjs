@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const root = new URL('../../', import.meta.url).pathname;
+const root = new URL('../../../', import.meta.url).pathname;
 const cli = process.env.CALLHOOK_CLI ?? join(root, 'build/native/callhook');
 const dir = mkdtempSync(join(tmpdir(), 'callhook-replay-'));
 const config = join(dir, 'config.json');

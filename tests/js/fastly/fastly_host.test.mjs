@@ -9,9 +9,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http from 'node:http';
-import { createFastlyHost } from '../../functions/fastly/host/host.mjs';
-import { createHostcalls, implementedHostcalls } from '../../functions/fastly/host/worker.mjs';
-import { checkImports, defaultWitxDir, loadWitx, wasmImports } from '../../functions/fastly/host/witx.mjs';
+import { createFastlyHost } from '../../../functions/fastly/host/host.mjs';
+import { createHostcalls, implementedHostcalls } from '../../../functions/fastly/host/worker.mjs';
+import { checkImports, defaultWitxDir, loadWitx, wasmImports } from '../../../functions/fastly/host/witx.mjs';
 
 const witxDir = defaultWitxDir();
 const witxSkip = !witxDir && 'the Fastly witx files are not found (set CALLHOOK_FASTLY_ABI to the shared/fastly-abi folder)';

@@ -11,12 +11,12 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
-import { createFastlyHost } from '../../functions/fastly/host/host.mjs';
-import { checkImports, wasmImports } from '../../functions/fastly/host/witx.mjs';
+import { createFastlyHost } from '../../../functions/fastly/host/host.mjs';
+import { checkImports, wasmImports } from '../../../functions/fastly/host/witx.mjs';
 import {
   DEFAULT_NOW, checkEngineVector, checkSequence, checkVerdict, configTextOf,
   engineRequest, loadVectors, payloadInput, root, secretEnvironment,
-} from './vector-checks.mjs';
+} from '../vector-checks.mjs';
 
 const programPath = join(root, 'build/wasi/callhook-fastly.wasm');
 const witxDir = join(root, 'bindings/fastly/witx');

@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize, sep } from 'node:path';
-import { defineExchangeTests, lowerHeaders, passWithJumps, prerequisite, root } from './exchange-runner.mjs';
+import { defineExchangeTests, lowerHeaders, passWithJumps, prerequisite, root } from '../exchange-runner.mjs';
 
 const chromiumPath = '/usr/bin/chromium';
 const pkg = join(root, 'bindings/js');

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const VECTORS = path.join(ROOT, 'tests', 'vectors', 'payload');
 const CLI = process.env.CALLHOOK_CLI ?? path.join(ROOT, 'build', 'native', 'callhook');
 const FORM = 'application/x-www-form-urlencoded';

@@ -4,11 +4,11 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { createFetchHandler, sweepDue } from '../../bindings/js/fetch-handler.js';
-import { memoryStore, redisStore } from '../../bindings/js/stores.js';
-import { createDeliveryQueue } from '../../bindings/js/delivery.js';
-import { createEngine } from '../../bindings/js/index.js';
-import { redisSkip, redisFixture } from './redis-server.mjs';
+import { createFetchHandler, sweepDue } from '../../../bindings/js/fetch-handler.js';
+import { memoryStore, redisStore } from '../../../bindings/js/stores.js';
+import { createDeliveryQueue } from '../../../bindings/js/delivery.js';
+import { createEngine } from '../../../bindings/js/index.js';
+import { redisSkip, redisFixture } from '../redis-server.mjs';
 
 const T0 = 1714533342;
 const ABANDON_AFTER = 100;

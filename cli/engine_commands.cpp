@@ -6,13 +6,13 @@
 #include <string>
 
 #include "callhook/auth.h"
-#include "crypto.h"
 #include "callhook/engine.h"
 #include "callhook/filter.h"
-#include "callhook/json_writer.h"
 #include "callhook/validate.h"
 #include "cli_io.h"
 #include "commands.h"
+#include "crypto.h"
+#include "json_writer.h"
 
 namespace callhook::cli {
 

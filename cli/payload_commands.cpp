@@ -2,10 +2,10 @@
 #include <charconv>
 #include <string>
 
-#include "callhook/json_writer.h"
 #include "callhook/pipeline.h"
 #include "cli_io.h"
 #include "commands.h"
+#include "json_writer.h"
 
 #if defined(__unix__) || defined(__wasi__) || defined(__APPLE__)
 #include <unistd.h>

@@ -9,10 +9,10 @@
 #include <string>
 
 #include "callhook/correlate.h"
-#include "callhook/json_writer.h"
 #include "callhook/spec.h"
 #include "cli_io.h"
 #include "commands.h"
+#include "json_writer.h"
 
 #if defined(__unix__) || defined(__wasi__) || defined(__APPLE__)
 #include <dirent.h>

@@ -10,7 +10,7 @@
 
 #include "callhook/auth.h"
 #include "callhook/engine.h"
-#include "callhook/json_writer.h"
+#include "json_writer.h"
 
 namespace callhook::detail {
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "callhook/json_writer.h"
+#include "json_writer.h"
 
 namespace callhook {
 namespace {

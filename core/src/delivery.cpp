@@ -5,7 +5,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "callhook/json_writer.h"
+#include "json_writer.h"
 #include "text_util.h"
 #include "value_formats.h"
 

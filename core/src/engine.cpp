@@ -8,8 +8,8 @@
 
 #include "answers.h"
 #include "callhook/auth.h"
-#include "callhook/json_writer.h"
 #include "callhook/render.h"
+#include "json_writer.h"
 #include "routing.h"
 #include "text_util.h"
 

@@ -1,4 +1,4 @@
-#include "callhook/json_writer.h"
+#include "json_writer.h"
 
 #include <charconv>
 

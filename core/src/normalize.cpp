@@ -3,7 +3,7 @@
 #include <array>
 #include <nlohmann/json.hpp>
 
-#include "callhook/json_writer.h"
+#include "json_writer.h"
 #include "value_formats.h"
 
 namespace callhook {

@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <utility>
 
-#include "callhook/json_writer.h"
+#include "json_writer.h"
 #include "text_util.h"
 #include "utf8.h"
 #include "value_formats.h"

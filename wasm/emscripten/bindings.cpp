@@ -21,11 +21,11 @@
 #include "callhook/engine.h"
 #include "callhook/filter.h"
 #include "callhook/front_door.h"
-#include "callhook/json_writer.h"
 #include "callhook/normalize.h"
 #include "callhook/pipeline.h"
 #include "callhook/redact.h"
 #include "callhook/render.h"
+#include "json_writer.h"
 
 namespace callhook::wasm {
 namespace {

@@ -29,7 +29,6 @@
 #include "callhook/engine.h"
 #include "callhook/fastly/hostcalls.h"
 #include "callhook/front_door.h"
-#include "callhook/json_writer.h"
 
 namespace {
 
@@ -40,7 +39,6 @@ using callhook::AttemptVerdict;
 using callhook::Delivery;
 using callhook::Engine;
 using callhook::HttpHeader;
-using callhook::JsonWriter;
 
 constexpr std::string_view kConfigStore = "callhook_config";
 constexpr std::string_view kConfigKey = "config";
@@ -69,6 +67,11 @@ constexpr int kMaxSendsPerRun = 24;  // outbox retries and sweeps per request
 extern "C" const char callhook_fastly_embedded_config[];
 extern "C" const std::size_t callhook_fastly_embedded_config_size;
 
+// The program's own JSON (log events, outbox entries, traces); invalid UTF-8 is replaced.
+std::string dump(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 class Log {
  public:
   Log() {
@@ -81,13 +84,10 @@ class Log {
   }
   void event(std::string_view level, std::string_view message, std::string_view detail = {},
              std::string_view key = {}) const {
-    std::string text;
-    JsonWriter w(text);
-    w.begin_object().key("level").string(level).key("msg").string(message);
-    if (!detail.empty()) w.key("detail").string(detail);
-    if (!key.empty()) w.key("key").string(key);
-    w.end_object();
-    line(text);
+    nlohmann::json entry = {{"level", level}, {"msg", message}};
+    if (!detail.empty()) entry["detail"] = detail;
+    if (!key.empty()) entry["key"] = key;
+    line(dump(entry));
   }
 
  private:
@@ -154,18 +154,23 @@ struct OutboxEntry {
 };
 
 std::string write_entry(const OutboxEntry& entry) {
-  std::string out;
-  JsonWriter w(out);
   const Delivery& d = entry.delivery;
-  w.begin_object().key("attempts").number(entry.attempts).key("next_at").number(entry.next_at);
-  w.key("route").string(d.route).key("destination").string(d.destination);
-  w.key("method").string(d.method).key("url").string(d.url);
-  w.key("idempotency_key").string(d.idempotency_key).key("headers").begin_array();
-  for (const HttpHeader& h : d.headers) w.begin_array().string(h.name).string(h.value).end_array();
-  w.end_array().key("body").string(d.body);
-  if (!entry.code.empty()) w.key("code").string(entry.code).key("reason").string(entry.reason);
-  w.end_object();
-  return out;
+  nlohmann::json headers = nlohmann::json::array();
+  for (const HttpHeader& h : d.headers) headers.push_back({h.name, h.value});
+  nlohmann::json doc = {{"attempts", entry.attempts},
+                        {"next_at", entry.next_at},
+                        {"route", d.route},
+                        {"destination", d.destination},
+                        {"method", d.method},
+                        {"url", d.url},
+                        {"idempotency_key", d.idempotency_key},
+                        {"headers", std::move(headers)},
+                        {"body", d.body}};
+  if (!entry.code.empty()) {
+    doc["code"] = entry.code;
+    doc["reason"] = entry.reason;
+  }
+  return dump(doc);
 }
 
 // One entry per delivery: a route's deliveries to several destinations share their
@@ -482,11 +487,11 @@ std::optional<callhook::Engine> load_engine(const Settings& settings, const Log&
     why = "the config is invalid:";
     for (const auto& e : errors) why += " " + e.field + ": " + e.message + ";";
     if (settings.trace) {
-      std::string line;
-      JsonWriter w(line);
-      w.begin_object().key("refused").boolean(true).key("errors");
-      callhook::write_diagnostics(w, errors);
-      w.end_object();
+      nlohmann::json list = nlohmann::json::array();
+      for (const auto& e : errors) {
+        list.push_back({{"field", e.field}, {"code", e.code}, {"message", e.message}});
+      }
+      const std::string line = dump({{"refused", true}, {"errors", std::move(list)}});
       if (auto written = settings.trace->write(line); !written) {
         log.event("warn", "the refusal could not be traced", written.error().message());
       }
@@ -499,11 +504,7 @@ void trace(const Settings& settings, const callhook::Outcome& outcome, const Log
            std::string_view swept_key = {}) {
   if (!settings.trace) return;
   std::string line = "{\"refused\":false,";
-  if (!swept_key.empty()) {
-    JsonWriter w(line);
-    w.key("sweep").string(swept_key);
-    line += ',';
-  }
+  if (!swept_key.empty()) line += "\"sweep\":" + dump(swept_key) + ",";
   line += "\"outcome\":";
   callhook::write_outcome_json(outcome, line);
   line += '}';

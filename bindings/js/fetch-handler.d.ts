@@ -92,5 +92,7 @@ export class BodyTooLargeError extends Error {}
 export function problem(kind: import('./index.js').RefusalKind, detail?: string): Promise<Response>;
 /** The engine's response object ({status, headers, body}) as a Response. */
 export function toResponse(response: { status: number; headers?: [string, string][] | Record<string, string>; body?: string }): Response;
+/** The request as the engine takes it, or the core's refusal (413, 400) as a Response. */
+export function readRequest(request: Request, limit: number): Promise<{ request: EngineRequest; response?: undefined } | { request?: undefined; response: Response }>;
 /** The request body as bytes; rejects with BodyTooLargeError past `limit` without reading on. */
 export function readBody(request: Request, limit: number): Promise<Uint8Array>;

@@ -80,6 +80,21 @@ export async function readBody(request, limit) {
 }
 
 /**
+ * The request as the engine takes it ({method, url, headers, body}), its body read up to
+ * `limit` bytes; or, for a body past the limit or one that cannot be read, the core's refusal as
+ * a Response: {request} or {response}.
+ */
+export async function readRequest(request, limit) {
+  try {
+    const body = await readBody(request, limit);
+    return { request: { method: request.method, url: request.url, headers: [...request.headers], body } };
+  } catch (err) {
+    if (err instanceof BodyTooLargeError) return { response: await problem('body-too-large', `Requests are limited to ${limit} bytes.`) };
+    return { response: await problem('bad-request', 'The request body could not be read.') };
+  }
+}
+
+/**
  * Runs `run(record | null) -> outcome` against the record under `key` until the outcome's record
  * is stored or there is none to store. `key` null: there is no record to read (correlation off,
  * or a refused request). With `existing`, a missing record means there is nothing to do (sweeps).
@@ -203,14 +218,9 @@ export function createFetchHandler({
       if (route.endpoint === 'healthz') return toResponse(runtime.health('ok'));
       if (route.endpoint !== 'hook') return toResponse(route.response ?? runtime.refusal('not-found'));
     }
-    let body;
-    try {
-      body = await readBody(request, maxBodyBytes);
-    } catch (err) {
-      if (err instanceof BodyTooLargeError) return problem('body-too-large', `Requests are limited to ${maxBodyBytes} bytes.`);
-      return problem('bad-request', 'The request body could not be read.');
-    }
-    const req = { method: request.method, url: request.url, headers: [...request.headers], body };
+    const read = await readRequest(request, maxBodyBytes);
+    if (read.response) return read.response;
+    const req = read.request;
     const t = now();
 
     let settled;

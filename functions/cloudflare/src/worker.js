@@ -14,7 +14,7 @@
 //   the Queue after the wait the engine chose, or the dead-letter queue with the engine's reason.
 import { DurableObject } from 'cloudflare:workers';
 import { createEngine, entryOf, init } from 'callhook';
-import { BodyTooLargeError, problem, readBody, toResponse } from 'callhook/fetch-handler';
+import { problem, readRequest, toResponse } from 'callhook/fetch-handler';
 import exampleConfig from '../../../examples/configs/example.json';
 
 const QUEUE_BATCH = 100; // sendBatch's message limit
@@ -182,14 +182,9 @@ async function handleWebhook(request, env) {
     return problem('config-invalid');
   }
   const limit = Number(env.CALLHOOK_MAX_REQUEST_BYTES) > 0 ? Number(env.CALLHOOK_MAX_REQUEST_BYTES) : 1 << 20;
-  let body;
-  try {
-    body = await readBody(request, limit);
-  } catch (err) {
-    if (err instanceof BodyTooLargeError) return problem('body-too-large', `Requests are limited to ${limit} bytes.`);
-    return problem('bad-request', 'The request body could not be read.');
-  }
-  const req = { method: request.method, url: request.url, headers: [...request.headers], body };
+  const read = await readRequest(request, limit);
+  if (read.response) return read.response;
+  const req = read.request;
   const now = Date.now() / 1000;
   // Decoded and checked once, here; the call's Durable Object decides on its record.
   const prepared = engine.prepare(req, { now });

@@ -21,6 +21,9 @@ const settings = {
   journal: env.CALLHOOK_JOURNAL ?? join(process.cwd(), 'callhook-deliveries.jsonl'),
   sweepSeconds: Number(env.CALLHOOK_SWEEP_SECONDS ?? 30),
   maxBodyBytes: Number(env.CALLHOOK_MAX_REQUEST_BYTES ?? 1024 * 1024),
+  // A client that has not sent its headers, or its whole request, by then gets a 408.
+  headersTimeoutMs: 1000 * Number(env.CALLHOOK_HEADERS_TIMEOUT_SECONDS ?? 10),
+  requestTimeoutMs: 1000 * Number(env.CALLHOOK_REQUEST_TIMEOUT_SECONDS ?? 30),
   playground: env.CALLHOOK_PLAYGROUND ?? join(root, 'examples/playground'),
   instance: env.CALLHOOK_INSTANCE ?? hostname(),
 };
@@ -104,7 +107,12 @@ async function main() {
 
   let inFlight = 0;
   let closing = false;
-  const server = http.createServer(async (req, res) => {
+  const server = http.createServer({
+    headersTimeout: settings.headersTimeoutMs,
+    requestTimeout: settings.requestTimeoutMs,
+    // node:http looks for overdue clients this often (30 s by default, far past the timeouts).
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, settings.headersTimeoutMs / 2)),
+  }, async (req, res) => {
     const started = process.hrtime.bigint();
     inFlight++;
     try {

@@ -136,6 +136,33 @@ test('a destination echoing the token and the caller back: the log lines carry n
   }
 });
 
+test('a client too slow to send its headers gets the core\'s 408 problem document', { skip }, async () => {
+  const receiver = await startReceiver();
+  const { child, url } = await startServer(writeConfig('slow', receiver.port),
+    { CALLHOOK_HEADERS_TIMEOUT_SECONDS: '1', CALLHOOK_REQUEST_TIMEOUT_SECONDS: '2' });
+  try {
+    const { port } = new URL(url);
+    const answer = await new Promise((resolve, reject) => {
+      const socket = net.connect(Number(port), '127.0.0.1', () => {
+        socket.write('POST /hook/tok3n-s3cret HTTP/1.1\r\nHost: 127.0.0.1\r\n'); // and nothing more
+      });
+      let text = '';
+      socket.on('data', (c) => { text += c; });
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+      setTimeout(() => { socket.destroy(); resolve(text); }, 10_000); // bounded: never hangs
+    });
+    assert.match(answer, /^HTTP\/1\.1 408 /);
+    const doc = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
+    assert.equal(doc.type, 'urn:callhook:problem:request-timeout');
+    assert.equal(doc.status, 408);
+    assert.equal((await fetch(`${url}/healthz`)).status, 200, 'the server stays up');
+  } finally {
+    assert.equal(await stop(child), 0);
+    receiver.server.close();
+  }
+});
+
 test('bad requests of every kind get the right status and a problem document; the server stays up', { skip }, async () => {
   const receiver = await startReceiver();
   const { child, url } = await startServer(writeConfig('bad', receiver.port));

@@ -121,3 +121,8 @@ export function memoryJournal(): Journal;
 export function jsonlJournal(path: string): Journal & { readonly path: string };
 /** Hashes in Redis with a lease so one queue at a time owns the prefix; close() leaves the client open. */
 export function redisJournal(client: RedisCommandClient, options?: { prefix?: string; leaseMs?: number }): Journal;
+/** One attempt of an engine's delivery, reported in the core's terms for engine.attemptResult. */
+export function sendAttempt(
+  delivery: { method?: string; url: string; headers: [string, string][]; body?: string | null; timeout_ms?: number },
+  fetch?: typeof globalThis.fetch,
+): Promise<{ status: number; headers: [string, string][]; body: string } | { redirect: true } | { timeout: true } | { error: string }>;

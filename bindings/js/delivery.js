@@ -42,6 +42,38 @@ async function readSome(response, limit) {
   return new TextDecoder().decode(all);
 }
 
+/**
+ * Sends one attempt of a delivery (an engine's delivery: method, url, headers, body,
+ * timeout_ms) and reports what came back in the core's terms, for engine.attemptResult:
+ * {status, headers, body} (at most 64 KiB of it), {redirect: true} (a redirect whose status the
+ * runtime hides), {timeout: true} or {error}. Redirects are never followed.
+ */
+export async function sendAttempt(delivery, fetch = globalThis.fetch) {
+  const method = delivery.method || 'POST';
+  const init = { method, headers: delivery.headers, redirect: 'manual' };
+  if (delivery.body !== null && delivery.body !== undefined && method !== 'GET' && method !== 'HEAD') {
+    init.body = delivery.body;
+  }
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(), delivery.timeout_ms > 0 ? delivery.timeout_ms : 30_000);
+  init.signal = timeout.signal;
+  try {
+    const response = await fetch(delivery.url, init);
+    // A browser hides a redirect's status (an opaque redirect, status 0).
+    if (response.type === 'opaqueredirect') return { redirect: true };
+    const body = await readSome(response, MAX_ANSWER_BYTES);
+    if (!(response.status >= 100 && response.status <= 999)) {
+      return { error: `the runtime gave no usable HTTP status (${response.status})` };
+    }
+    return { status: response.status, headers: [...response.headers], body };
+  } catch (err) {
+    if (timeout.signal.aborted) return { timeout: true };
+    return { error: err?.cause?.code ? `${err.message} (${err.cause.code})` : String(err?.message ?? err) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function snapshot(entry) {
   return {
     id: entry.id,
@@ -263,38 +295,9 @@ export function createDeliveryQueue({
     inflight.add(p);
   }
 
-  // Sends one attempt and reports what came back in the core's terms: {status, headers, body}
-  // (at most MAX_ANSWER_BYTES of it), {timeout: true} or {error}.
-  async function send(delivery) {
-    const init = {
-      method: delivery.method,
-      headers: delivery.headers,
-      redirect: 'manual',
-    };
-    if (delivery.body !== null && delivery.method !== 'GET' && delivery.method !== 'HEAD') init.body = delivery.body;
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), delivery.timeout_ms);
-    init.signal = timeout.signal;
-    try {
-      const response = await fetch(delivery.url, init);
-      // A browser hides a redirect's status (an opaque redirect, status 0).
-      if (response.type === 'opaqueredirect') return { redirect: true };
-      const body = await readSome(response, MAX_ANSWER_BYTES);
-      if (!(response.status >= 100 && response.status <= 999)) {
-        return { error: `the runtime gave no usable HTTP status (${response.status})` };
-      }
-      return { status: response.status, headers: [...response.headers], body };
-    } catch (err) {
-      if (timeout.signal.aborted) return { timeout: true };
-      return { error: err?.cause?.code ? `${err.message} (${err.cause.code})` : String(err?.message ?? err) };
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
   async function attempt(entry) {
     entry.attempts += 1;
-    const answer = await send(entry.delivery);
+    const answer = await sendAttempt(entry.delivery, fetch);
     const d = entry.delivery;
     const v = engine.attemptResult({
       route: d.route ?? '', destination: d.destination ?? '', idempotency_key: d.idempotency_key ?? '',

@@ -14,6 +14,7 @@
 //   the Queue after the wait the engine chose, or the dead-letter queue with the engine's reason.
 import { DurableObject } from 'cloudflare:workers';
 import { createEngine, entryOf, init } from 'callhook';
+import { sendAttempt } from 'callhook/delivery';
 import { problem, readRequest, toResponse } from 'callhook/fetch-handler';
 import exampleConfig from '../../../examples/configs/example.json';
 
@@ -236,31 +237,9 @@ async function fetchHandler(request, env) {
 // The Queue's own limit on a retry's delay (12 hours): a longer wait the core asks for is cut to
 // it, and the next attempt then asks the core again.
 const QUEUE_MAX_DELAY_SECONDS = 43200;
-const MAX_ANSWER_BYTES = 64 * 1024;
-
-// One attempt, reported in the core's terms: {status, headers, body}, {timeout: true} or {error}.
-async function send(d) {
-  const timeout = AbortSignal.timeout(d.timeout_ms > 0 ? d.timeout_ms : 30000);
-  try {
-    const response = await fetch(d.url, {
-      method: d.method || 'POST',
-      headers: d.headers,
-      body: d.method === 'GET' || d.method === 'HEAD' ? undefined : d.body,
-      redirect: 'manual',
-      signal: timeout,
-    });
-    if (response.type === 'opaqueredirect') return { redirect: true };
-    const text = await response.text();
-    return { status: response.status, headers: [...response.headers], body: text.slice(0, MAX_ANSWER_BYTES) };
-  } catch (err) {
-    if (timeout.aborted) return { timeout: true };
-    return { error: String(err?.message ?? err) };
-  }
-}
-
 async function deliver(msg, env, engine) {
   const d = msg.body;
-  const answer = await send(d);
+  const answer = await sendAttempt(d);
   // Whether it is delivered, when to try again, or why it is dead: the engine decides.
   const v = engine.attemptResult({
     route: d.route, destination: d.destination, idempotency_key: d.idempotency_key,

@@ -111,7 +111,7 @@ Outcome Engine::decide(const Prepared& p, std::int64_t now,
   // version that was read; a shell that loses the compare-and-set decides again on the fresh
   // record, so the decision below is always taken on the latest state.
   std::optional<CallRecord> next;
-  Fold fold{false, p.event_ == EventType::complete};
+  Fold fold;  // without correlation nothing is folded: no duplicates, no `complete` routes
   if (config_.correlation.enabled) {
     CallRecord current;
     current.key = p.record_key_;
@@ -139,7 +139,7 @@ Outcome Engine::decide(const Prepared& p, std::int64_t now,
   // The documents filters and templates see are built only when some route will look at them.
   const bool event_routes = detail::has_routes(config_, Trigger::event);
   const bool complete_routes =
-      fold.first_complete && next && detail::has_routes(config_, Trigger::complete);
+      fold.first_complete && detail::has_routes(config_, Trigger::complete);
   json context;
   json merged;
   if (event_routes || complete_routes) {

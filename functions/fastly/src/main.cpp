@@ -532,8 +532,11 @@ void sweep_due(const fastly::KvStore& kv, const callhook::Engine& engine, const 
     const std::string escaped(rest.substr(13));
     auto found = kv.lookup(escaped);
     if (!found) continue;
-    // The engine names the call's record key; a record it cannot read has none.
-    const std::string key = *found ? engine.sweep((*found)->value, now).record_key : std::string();
+    // The first sweep names the call's record key (a record it cannot read has none) and is
+    // the first decision too; only a lost compare-and-set sweeps again.
+    std::optional<callhook::Outcome> first;
+    if (*found) first = engine.sweep((*found)->value, now);
+    const std::string key = first ? first->record_key : std::string();
     if (*found && key.empty()) {
       log.event("error", "an unreadable record was left as it is", {}, escaped);
     } else if (*found) {
@@ -541,6 +544,11 @@ void sweep_due(const fastly::KvStore& kv, const callhook::Engine& engine, const 
       auto settled = settle(
           kv, key, *found, true,
           [&](const std::optional<std::string>& stored) {
+            if (first) {
+              callhook::Outcome outcome = std::move(*first);
+              first.reset();
+              return outcome;
+            }
             return stored ? engine.sweep(*stored, now) : callhook::Outcome{};
           },
           log, error);

@@ -13,6 +13,7 @@ APT_PACKAGES=(
   wasi-libc libc++-19-dev-wasm32 libc++abi-19-dev-wasm32 libclang-rt-19-dev-wasm32
   emscripten                                     # the npm package's wasm
   redis-server                                   # shared state for multi-instance Node tests
+  python3 make                                   # node-gyp builds better-sqlite3 (the durable store)
   chromium                                       # browser tests (driven by playwright-core)
 )
 command -v node >/dev/null 2>&1 || APT_PACKAGES+=(nodejs)

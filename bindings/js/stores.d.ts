@@ -58,3 +58,116 @@ export function redisStore(client: RedisCommandClient, options?: RedisStoreOptio
 /** The entry an outcome says to store (record, version, expires_at, sweep_at), or null. */
 export function entryOf(outcome: { record: string | null; version: number | null; expires_at: number | null; sweep_at: number | null }): StoredRecord | null;
 export function redisCommand(client: RedisCommandClient, args: Array<string | number>): Promise<unknown>;
+
+// ---- Stores that keep the outbox too ------------------------------------------------------------
+//
+// A store that keeps records, the delivery outbox and dead letters together, so a record change
+// and the deliveries it caused commit in one transaction (README, "Durability"). memoryStore
+// (one process, nothing survives a restart), sqliteStore (callhook/sqlite: one process, durable
+// on disk) and redisStore (several instances sharing Redis; Redis Streams consumer groups) all
+// implement it. Times in this part are epoch milliseconds (`*_ms`).
+
+/** One delivery as the outbox keeps it. `sealed` is the core's text (engine.sealDelivery): it
+ * holds `${NAME}` references, never secret values, and is stored byte for byte. */
+export interface OutboxItem {
+  id: string;
+  route: string;
+  destination: string;
+  idempotency_key: string;
+  sealed: string;
+  enqueued_at_ms: number;
+}
+
+/** One attempt of a delivery, as kept with it. */
+export interface AttemptRecord {
+  at_ms: number;
+  /** The destination's status, or null (timeout, transport error). */
+  status: number | null;
+  /** The core's verdict code (delivered, retryable_status, timeout, ...). */
+  code: string;
+  /** The core's reason ('' when delivered). */
+  reason: string;
+}
+
+/** A claimed item: what the sender attempts. */
+export interface ClaimedItem extends OutboxItem {
+  /** Attempts made before this one. */
+  attempts: number;
+  history: AttemptRecord[];
+}
+
+export interface DeadLetter extends ClaimedItem {
+  code: string;
+  reason: string;
+  dead_at_ms: number;
+}
+
+export interface OutboxLimits {
+  /** Most pending deliveries in all (Infinity: no cap). */
+  total: number;
+  /** Most pending deliveries of one destination (Infinity: no cap). */
+  perDestination: number;
+}
+
+export type CommitResult =
+  | { ok: true }
+  | { ok: false; reason: 'conflict' }
+  /** Over a cap: nothing was written. `destination` null when the total cap was hit. */
+  | { ok: false; reason: 'full'; destination: string | null; pending: number; limit: number };
+
+export interface CommitInput {
+  /** The record's key, or null when only deliveries are added. */
+  key: string | null;
+  /** Compared as compareAndSet compares it (ignored when key is null). */
+  expectedVersion?: number;
+  /** entryOf(outcome); null deletes (only with key). Omitted with key null. */
+  entry?: StoredRecord | null;
+  /** Deliveries to add, due at once with 0 attempts. */
+  items: OutboxItem[];
+  limits?: OutboxLimits;
+}
+
+export interface FinishInput {
+  verdict: 'delivered' | 'retry' | 'dead';
+  /** For retry: when the next attempt is due. */
+  next_at_ms?: number;
+  /** The core's code and reason for this verdict. */
+  code: string;
+  reason: string;
+  /** This attempt, appended to the item's history. */
+  attempt: AttemptRecord;
+}
+
+export interface OutboxCounts {
+  /** Pending deliveries (waiting, scheduled for a retry or in flight). */
+  pending: number;
+  byDestination: Record<string, number>;
+  dead: number;
+}
+
+export interface DurableStore extends RecordStore {
+  /**
+   * One transaction: the record's compare-and-set (when `key` is given) and the items. A conflict
+   * or a cap writes nothing. Caps count what is pending once the items are added.
+   */
+  commit(input: CommitInput): Promise<CommitResult>;
+  /**
+   * Up to `max` due items of `destination` that no live sender holds, now held by this store
+   * until finish() or release(). An item whose holder died is given to another after a bounded
+   * time (redisStore: `claimIdleMs`).
+   */
+  claim(input: { destination: string; max: number; nowMs: number }): Promise<ClaimedItem[]>;
+  /** Records an attempt's verdict: delivered removes the item, retry reschedules it (attempts + 1,
+   * history appended, released), dead moves it to the dead letters. */
+  finish(item: ClaimedItem, input: FinishInput): Promise<void>;
+  /** Gives held items back unattempted (a graceful close). */
+  release(items: ClaimedItem[]): Promise<void>;
+  /** Destinations that have pending items. */
+  destinations(): Promise<string[]>;
+  counts(): Promise<OutboxCounts>;
+  deadLetters(options?: { limit?: number; destination?: string }): Promise<DeadLetter[]>;
+  /** Dead letters (all, or the given ids) back to pending with attempts reset, due at once. */
+  redrive(ids?: string[]): Promise<number>;
+  /** Whether the backing service answers (for /healthz). */
+  ping(): Promise<boolean>;
+}

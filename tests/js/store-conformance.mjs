@@ -25,6 +25,8 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 const T0 = 1_800_000_000_000; // epoch ms, the suite's "now" for the outbox
+// A record expiry a day ahead, in whole seconds (a store keeping milliseconds gives it back exactly).
+const LATER = Math.floor(Date.now() / 1000) + 86_400;
 
 /** An outbox item as the Node function makes it; `sealed` holds `${NAME}` references. */
 export function outboxItem(id, destination = 'crm', { route = 'all', enqueuedAtMs = T0, sealed } = {}) {
@@ -39,7 +41,7 @@ export function outboxItem(id, destination = 'crm', { route = 'all', enqueuedAtM
 }
 
 /** A record entry as entryOf(outcome) gives it. */
-export function recordEntry(key, version, { sweepAt = null, expiresAt = Date.now() / 1000 + 3600, ...extra } = {}) {
+export function recordEntry(key, version, { sweepAt = null, expiresAt = LATER, ...extra } = {}) {
   return { record: JSON.stringify({ format: 1, key, version, ...extra }), version, expires_at: expiresAt, sweep_at: sweepAt };
 }
 

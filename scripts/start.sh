@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: sets up, builds everything the Node function needs, and starts it on
-# 127.0.0.1:8787 with the bundled example config, its embedded in-memory store and a local
-# receiver (127.0.0.1:9400) standing in for the destinations. Ctrl-C stops both.
+# 127.0.0.1:8787 with the bundled example config, its embedded durable store (SQLite in
+# ./callhook-data) and a local receiver (127.0.0.1:9400) standing in for the destinations.
+# Ctrl-C stops both.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
@@ -16,7 +17,8 @@ export CALLHOOK_TOKEN=${CALLHOOK_TOKEN:-demo-token}
 export GA4_API_SECRET=${GA4_API_SECRET:-demo-ga4-secret}
 export GOOGLE_ADS_DEVELOPER_TOKEN=${GOOGLE_ADS_DEVELOPER_TOKEN:-demo-ads-token}
 export HOST=${HOST:-127.0.0.1} PORT=${PORT:-8787}
-export CALLHOOK_JOURNAL=${CALLHOOK_JOURNAL:-build/callhook-deliveries.jsonl}
+# Records, the delivery outbox and dead letters: SQLite in this folder, kept across restarts.
+export CALLHOOK_DATA_DIR=${CALLHOOK_DATA_DIR:-callhook-data}
 
 node examples/receiver.mjs 9400 &
 receiver=$!
@@ -28,6 +30,7 @@ callhook is starting on http://$HOST:$PORT
   playground:   http://$HOST:$PORT/
   webhook URL:  http://$HOST:$PORT/hook/$CALLHOOK_TOKEN
   health:       http://$HOST:$PORT/healthz    metrics: http://$HOST:$PORT/metrics
+  data:         $CALLHOOK_DATA_DIR/ (SQLite: calls, outbox, dead letters)
 Try, from another terminal:
   curl -i -X POST http://$HOST:$PORT/hook/$CALLHOOK_TOKEN \\
        -H 'Content-Type: application/x-www-form-urlencoded' \\

@@ -1,4 +1,4 @@
-import type { RedisCommandClient } from './stores.js';
+import type { DeadLetter, DurableStore, OutboxCounts, OutboxItem, OutboxLimits } from './stores.js';
 
 /**
  * One request the engine decided to send (an Outcome's `deliveries[i]`), as the queue keeps it.
@@ -28,31 +28,14 @@ export interface DeliveryInput {
   idempotencyKey?: string | null;
 }
 
-/** A delivery as the queue tracks it. Times are epoch milliseconds. */
-export interface QueueEntry {
-  id: string;
-  delivery: Delivery;
-  /** Attempts made so far. */
-  attempts: number;
-  enqueuedAt: number;
-  /** When the next attempt is due. */
-  nextAt: number;
-  lastStatus: number | null;
-  /** The core's reason for the last failed attempt. */
-  lastError: string | null;
-  deadAt?: number;
-  /** Why it is dead: the core's code (not_retryable_status, redirect, attempts_exhausted, rejected). */
-  deadCode?: string | null;
-}
-
-export interface PendingEntry extends QueueEntry {
-  inflight: boolean;
-}
-
 export interface DeliveryEvent {
   type: 'delivered' | 'retried' | 'dead';
+  /** The outbox item's id. */
   id: string;
-  delivery: Delivery;
+  route: string;
+  destination: string;
+  idempotency_key: string;
+  /** Attempts made, this one included. */
   attempts: number;
   /** The response status, or null when no response came (network error, timeout). */
   status: number | null;
@@ -62,37 +45,36 @@ export interface DeliveryEvent {
   code: string;
   /** The core's log line for this attempt (no URL, no secrets). */
   log: Record<string, unknown>;
+  /** How long the attempt took, in milliseconds. */
+  durationMs: number;
   /** For "retried": the wait before the next attempt. */
   delayMs?: number;
   /** For "retried": whether the wait came from Retry-After. */
   retryAfter?: boolean;
 }
 
-export interface JournalRecord {
-  type: 'enqueued' | 'attempt-failed' | 'delivered' | 'dead';
-  entry: QueueEntry;
-}
-
-/** Where a queue persists what it accepted. One queue uses a journal at a time. */
-export interface Journal {
-  readonly durable: boolean;
-  load(): Promise<{ pending: QueueEntry[]; dead: QueueEntry[] }>;
-  /** `sync`: resolve only once the records are durable. */
-  append(records: JournalRecord[], options?: { sync?: boolean }): Promise<void>;
-  close(): Promise<void>;
-}
-
 export interface DeliveryQueueOptions {
   /**
-   * The engine the deliveries came from: after each attempt it decides delivered, retry at a
-   * time, or dead (the destination's `delivery` settings in the config). Required.
+   * The engine the deliveries came from: it seals each delivery for the store, unseals it to
+   * send it, and after each attempt decides delivered, retry at a time, or dead (the
+   * destination's `delivery` settings in the config). Required.
    */
-  engine: { attemptResult(attempt: object): { verdict: string; code: string; reason: string; retry_at_ms: number | null; delay_ms: number | null; retry_after: boolean; log: object } };
+  engine: {
+    attemptResult(attempt: object): { verdict: string; code: string; reason: string; retry_at_ms: number | null; delay_ms: number | null; retry_after: boolean; log: object };
+    sealDelivery(delivery: object): string;
+    unsealDelivery(text: string): object;
+  };
+  /** Where the outbox lives (memoryStore() by default: nothing survives a restart). */
+  store?: DurableStore;
   fetch?: typeof globalThis.fetch;
-  /** Sends in flight at once (8). */
+  /** Sends in flight at once in all (16). */
   concurrency?: number;
-  /** Default: memoryJournal() (nothing survives a restart). */
-  journal?: Journal;
+  /** Sends in flight at once for one destination (4). */
+  perDestination?: number;
+  /** Caps on pending deliveries; past them commits are refused (none by default). */
+  limits?: Partial<OutboxLimits>;
+  /** How often the outbox is looked at when nothing kicks it (250 ms). */
+  pollMs?: number;
   onEvent?: (event: DeliveryEvent) => void;
   /** Jitter source (Math.random). */
   random?: () => number;
@@ -101,26 +83,32 @@ export interface DeliveryQueueOptions {
 }
 
 export interface DeliveryQueue {
-  /** Resolves once the journal is loaded; rejects if it cannot be. */
-  readonly ready: Promise<void>;
-  /** Resolves once the deliveries are persisted in the journal. */
+  readonly store: DurableStore;
+  readonly limits: OutboxLimits;
+  /** The outbox items for deliveries: sealed, with fresh ids. */
+  items(deliveries: DeliveryInput[] | DeliveryInput, nowMs?: number): OutboxItem[];
+  /** Commits deliveries on their own (no record); rejects with OverflowError past a cap. */
   enqueue(deliveries: DeliveryInput[] | DeliveryInput): Promise<void>;
-  pending(): PendingEntry[];
-  deadLetters(): QueueEntry[];
+  /** Tells the sender a commit added these items, so it looks at once. */
+  committed(items?: OutboxItem[]): void;
+  kick(): void;
+  counts(): Promise<OutboxCounts & { inflight: number }>;
+  deadLetters(options?: { limit?: number; destination?: string }): Promise<DeadLetter[]>;
   /** Sends dead letters (all, or those ids) again with attempts reset; resolves how many. */
   redrive(ids?: string[]): Promise<number>;
+  /** The last error met reading or writing the store, null once a pass succeeds. */
+  readonly lastError: unknown;
   /** Resolves when nothing is in flight and nothing is due now. */
   drain(): Promise<void>;
-  /** Stops timers, finishes in-flight sends, closes the journal. */
+  /** Stops looking at the outbox and waits for in-flight sends to be recorded; the store stays open. */
   close(): Promise<void>;
 }
 
-export function createDeliveryQueue(options?: DeliveryQueueOptions): DeliveryQueue;
-export function memoryJournal(): Journal;
-/** Append-only JSON lines, compacted on open, fsync before enqueue resolves (Node only). */
-export function jsonlJournal(path: string): Journal & { readonly path: string };
-/** Hashes in Redis with a lease so one queue at a time owns the prefix; close() leaves the client open. */
-export function redisJournal(client: RedisCommandClient, options?: { prefix?: string; leaseMs?: number }): Journal;
+export class OverflowError extends Error {
+  readonly full: { ok: false; reason: 'full'; destination: string | null; pending: number; limit: number };
+}
+
+export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueue;
 /** One attempt of an engine's delivery, reported in the core's terms for engine.attemptResult. */
 export function sendAttempt(
   delivery: { method?: string; url: string; headers: [string, string][]; body?: string | null; timeout_ms?: number },

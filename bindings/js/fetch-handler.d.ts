@@ -1,4 +1,4 @@
-import type { RecordStore } from './stores.js';
+import type { DurableStore } from './stores.js';
 import type { DeliveryInput, DeliveryQueue } from './delivery.js';
 
 /** The request the engine is handed. */
@@ -30,18 +30,22 @@ export interface HandlerEngine {
   };
   sweep(record: string, now: number): HandlerOutcome | null | Promise<HandlerOutcome | null>;
   attemptResult(attempt: object): object;
+  sealDelivery(delivery: object): string;
+  unsealDelivery(text: string): object;
 }
 
 export interface FetchHandlerOptions {
   engine: HandlerEngine;
-  /** Default: memoryStore() (one process). */
-  store?: RecordStore;
-  /** Default: createDeliveryQueue() without a journal (nothing survives a restart). */
-  queue?: Pick<DeliveryQueue, 'enqueue' | 'drain'>;
+  /** Where records, the outbox and dead letters live: the queue's store, else memoryStore()
+   * (one process, nothing survives a restart). A record and its deliveries commit together. */
+  store?: DurableStore;
+  /** Default: createDeliveryQueue({engine, store}). A queue that only has enqueue/drain (a
+   * callback) gets the deliveries after the record is stored instead. */
+  queue?: DeliveryQueue | Pick<DeliveryQueue, 'enqueue' | 'drain'>;
   /** Epoch seconds. */
   now?: () => number;
   onOutcome?: (outcome: HandlerOutcome, info: { stored: boolean; conflicts: number; deliveries: number }) => void;
-  /** Unexpected failures; phase is "store", "engine", "enqueue", "deliver" or "sweep". Default console.error. */
+  /** Unexpected failures; phase is "store", "engine", "outbox", "enqueue", "deliver" or "sweep". Default console.error. */
   onError?: (error: Error, context: { phase: string; key?: string }) => void;
   /** Compare-and-set conflicts before answering 503 (5). */
   maxConflictRetries?: number;
@@ -54,8 +58,8 @@ export interface FetchHandlerOptions {
 
 export interface HandlerState {
   engine: HandlerEngine;
-  store: RecordStore;
-  queue: Pick<DeliveryQueue, 'enqueue' | 'drain'>;
+  store: DurableStore;
+  queue: DeliveryQueue | Pick<DeliveryQueue, 'enqueue' | 'drain'>;
   maxConflictRetries: number;
   onError: (error: Error, context: { phase: string; key?: string }) => void;
 }

@@ -1,8 +1,8 @@
 // A Fetch-API handler around the engine: `(request, ctx?) => Response` for Node (with any
 // Request/Response server adapter), Cloudflare Workers, Deno, Bun. It carries out the README's
-// loop: prepare the request once, read the record it names, decide, compare-and-set the new
-// record (on a conflict read again and decide again), persist the deliveries only once the
-// record is stored, answer the sender. It never reads inside a record.
+// loop: prepare the request once, read the record it names, decide, commit the new record and
+// its deliveries in one transaction of the store (compare-and-set; on a conflict read again and
+// decide again), answer the sender. It never reads inside a record.
 
 import { memoryStore, entryOf } from './stores.js';
 import { createDeliveryQueue } from './delivery.js';
@@ -94,65 +94,86 @@ export async function readRequest(request, limit) {
   }
 }
 
+export class OutboxUnavailableError extends Error {
+  constructor(cause) {
+    super(`the deliveries could not be handed over: ${cause?.message ?? cause}`, { cause });
+    this.name = 'OutboxUnavailableError';
+  }
+}
+
+export class OutboxFullError extends Error {
+  constructor(full) {
+    super(full.destination
+      ? `The deliveries waiting for ${full.destination} are at their cap of ${full.limit}`
+      : `The deliveries waiting are at their cap of ${full.limit}`);
+    this.name = 'OutboxFullError';
+    this.full = full;
+  }
+}
+
 /**
  * Runs `run(record | null) -> outcome` against the record under `key` until the outcome's record
- * is stored or there is none to store. `key` null: there is no record to read (correlation off,
- * or a refused request). With `existing`, a missing record means there is nothing to do (sweeps).
- * Returns {outcome, stored, previous, conflicts}.
+ * and its deliveries are committed (one transaction in the store), or there is nothing to
+ * commit. `key` null: there is no record to read (correlation off, or a refused request). With
+ * `existing`, a missing record means there is nothing to do (sweeps). Throws OutboxFullError
+ * when the outbox is at a cap (nothing was written). Returns {outcome, stored, conflicts,
+ * deliveries}.
  */
-async function settle({ store, maxConflictRetries }, key, run, { existing = false } = {}) {
+async function settle({ store, queue, maxConflictRetries }, key, run, { existing = false } = {}) {
   let current = key ? await store.get(key) : null;
-  if (existing && current === null) return { outcome: null, stored: false, previous: null, conflicts: 0 };
+  if (existing && current === null) return { outcome: null, stored: false, conflicts: 0, deliveries: 0 };
   let outcome = await run(current ? current.record : null);
   let conflicts = 0;
   for (;;) {
-    if (!outcome || outcome.record === null || !outcome.record_key) {
-      return { outcome, stored: false, previous: current, conflicts };
+    if (!outcome) return { outcome, stored: false, conflicts, deliveries: 0 };
+    const deliveries = outcome.deliveries ?? [];
+    const hasRecord = outcome.record !== null && outcome.record !== undefined && Boolean(outcome.record_key);
+    if (!hasRecord && deliveries.length === 0) return { outcome, stored: false, conflicts, deliveries: 0 };
+    if (!queue.items) {
+      // A queue that is only a callback: the record first, then the deliveries handed over.
+      if (hasRecord && !(await store.compareAndSet(outcome.record_key, outcome.expected_version, entryOf(outcome)))) {
+        outcome = await conflicted();
+        continue;
+      }
+      if (deliveries.length > 0) {
+        try {
+          await queue.enqueue(deliveries);
+        } catch (err) {
+          // Put the previous record back, so the sender's retry is not taken for a duplicate.
+          const restored = hasRecord
+            ? await store.compareAndSet(outcome.record_key, outcome.version, current).catch(() => false)
+            : false;
+          const failure = new OutboxUnavailableError(err);
+          failure.recordRestored = restored;
+          throw failure;
+        }
+      }
+      return { outcome, stored: hasRecord, conflicts, deliveries: deliveries.length };
     }
-    if (await store.compareAndSet(outcome.record_key, outcome.expected_version, entryOf(outcome))) {
-      return { outcome, stored: true, previous: current, conflicts };
+    const items = queue.items(deliveries);
+    const result = await store.commit(hasRecord
+      ? { key: outcome.record_key, expectedVersion: outcome.expected_version, entry: entryOf(outcome), items, limits: queue.limits }
+      : { key: null, items, limits: queue.limits });
+    if (result.ok) {
+      if (items.length > 0) queue.committed(items);
+      return { outcome, stored: hasRecord, conflicts, deliveries: items.length };
     }
+    if (result.reason === 'full') throw new OutboxFullError(result);
+    outcome = await conflicted();
+  }
+
+  async function conflicted() {
     conflicts += 1;
     if (conflicts > maxConflictRetries) throw new ConflictError(outcome.record_key, conflicts);
     current = await store.get(outcome.record_key);
-    outcome = await run(current ? current.record : null);
+    return run(current ? current.record : null);
   }
-}
-
-/** Puts the previous record back after its successor's deliveries could not be persisted. */
-function rollback(store, outcome, previous) {
-  return store.compareAndSet(outcome.record_key, outcome.version, previous ?? null);
-}
-
-/**
- * Stores the outcome's record (done by settle) and persists its deliveries. If the deliveries
- * cannot be persisted the record is put back, so the sender's retry is not taken for a
- * duplicate, and the error is rethrown.
- */
-async function persistDeliveries(state, settled) {
-  const deliveries = settled.outcome?.deliveries ?? [];
-  if (deliveries.length === 0) return 0;
-  try {
-    await state.queue.enqueue(deliveries);
-  } catch (err) {
-    if (settled.stored) {
-      let restored = false;
-      try {
-        restored = await rollback(state.store, settled.outcome, settled.previous);
-      } catch {
-        restored = false;
-      }
-      err.recordRestored = restored;
-    }
-    throw err;
-  }
-  return deliveries.length;
 }
 
 /**
  * Sweeps the records that are due: engine.sweep(record, now) for each key store.due(now)
- * returns, stored with the same compare-and-set loop, deliveries persisted after the store.
- * Per-key failures are collected (and reported to onError), not thrown.
+ * returns, committed with the same loop as a webhook's outcome. Per-key failures are collected
+ * (and reported to onError), not thrown.
  */
 export async function sweepDue(state, now) {
   const keys = await state.store.due(now);
@@ -163,7 +184,7 @@ export async function sweepDue(state, now) {
         { existing: true });
       result.conflicts += settled.conflicts;
       if (settled.stored) result.changed += 1;
-      if (settled.outcome) result.deliveries += await persistDeliveries(state, settled);
+      result.deliveries += settled.deliveries;
     } catch (err) {
       result.errors.push({ key, error: err });
       state.onError(err, { phase: 'sweep', key });
@@ -186,8 +207,8 @@ export async function sweepDue(state, now) {
  */
 export function createFetchHandler({
   engine,
-  store = memoryStore(),
-  queue = createDeliveryQueue({ engine }),
+  queue: givenQueue,
+  store = givenQueue?.store ?? memoryStore(),
   now = () => Date.now() / 1000,
   onOutcome,
   onError = (err, context) => console.error('callhook:', context?.phase ?? 'error', err),
@@ -196,6 +217,10 @@ export function createFetchHandler({
   frontDoor = true,
 } = {}) {
   if (!engine || typeof engine.prepare !== 'function') throw new TypeError('createFetchHandler needs an engine with prepare()');
+  const queue = givenQueue ?? createDeliveryQueue({ engine, store });
+  if (queue.store && queue.store !== store) {
+    throw new TypeError("the queue's store must be the handler's store: a record and its deliveries commit together");
+  }
   const state = { engine, store, queue, maxConflictRetries, onError: safe(onError) };
 
   function safe(fn) {
@@ -248,19 +273,21 @@ export function createFetchHandler({
         state.onError(err, { phase: 'store', key: err.key });
         return problem('conflict');
       }
+      if (err instanceof OutboxFullError) {
+        state.onError(err, { phase: 'outbox' });
+        return problem('outbox-full', err.message + '; the webhook was not accepted, send it again later.');
+      }
+      if (err instanceof OutboxUnavailableError) {
+        state.onError(err, { phase: 'enqueue' });
+        return problem('outbox-unavailable');
+      }
       state.onError(err, { phase: 'store' });
       return problem('store-unavailable');
     } finally {
       prepared?.close();
     }
 
-    let deliveries = 0;
-    try {
-      deliveries = await persistDeliveries(state, settled);
-    } catch (err) {
-      state.onError(err, { phase: 'enqueue', key: settled.outcome?.record_key ?? null });
-      return problem('outbox-unavailable');
-    }
+    const deliveries = settled.deliveries;
     if (deliveries > 0 && ctx && typeof ctx.waitUntil === 'function') {
       ctx.waitUntil(queue.drain().catch((err) => state.onError(err, { phase: 'deliver' })));
     }

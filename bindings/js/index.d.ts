@@ -477,7 +477,7 @@ export const frontDoor: {
 };
 
 export { memoryStore, redisStore, entryOf } from './stores.js';
-export { createDeliveryQueue, memoryJournal, jsonlJournal, redisJournal } from './delivery.js';
+export { createDeliveryQueue, OverflowError, sendAttempt } from './delivery.js';
 import type { FetchHandlerOptions, FetchHandler } from './fetch-handler.js';
 
 /** Options of the config-based createFetchHandler: a config (or a ready engine) plus the

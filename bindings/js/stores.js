@@ -40,14 +40,16 @@ function checkExpected(expectedVersion) {
 }
 
 /**
- * The embedded default: records in a Map, for one process. Expired records vanish on read and
- * are purged every `purgeIntervalMs` by a timer that does not keep the process alive.
- * `now` is the clock expiry is judged by (epoch seconds); give the store the same clock as the
- * handler when the handler's clock is not the real one.
+ * The embedded default for one process: records, the outbox and dead letters in Maps; nothing
+ * survives a restart (the Node function's `CALLHOOK_STORE=memory`, tests, browsers). Expired
+ * records vanish on read and are purged every `purgeIntervalMs` by a timer that does not keep
+ * the process alive. `now` is the clock expiry is judged by (epoch seconds); give the store the
+ * same clock as the handler when the handler's clock is not the real one.
  */
 export function memoryStore({ now = () => Date.now() / 1000, purgeIntervalMs = 60_000 } = {}) {
   /** @type {Map<string, {record: string, version: number, sweep_at: number|null, expires_at: number|null}>} */
   const records = new Map();
+  const outbox = outboxState();
   let closed = false;
 
   const live = (key) => {
@@ -75,7 +77,19 @@ export function memoryStore({ now = () => Date.now() / 1000, purgeIntervalMs = 6
     if (closed) throw new Error('store is closed');
   };
 
+  // Checked before comparing so a bad entry is an error, not a silent "conflict".
+  const matches = (key, expectedVersion) => {
+    const current = live(key);
+    return (current ? current.version : 0) === expectedVersion;
+  };
+  const apply = (key, next) => {
+    if (next === null) records.delete(key);
+    else records.set(key, next);
+  };
+
   return {
+    durable: false,
+
     async get(key) {
       ensureOpen();
       checkKey(key);
@@ -87,13 +101,27 @@ export function memoryStore({ now = () => Date.now() / 1000, purgeIntervalMs = 6
       ensureOpen();
       checkKey(key);
       checkExpected(expectedVersion);
-      // Checked before comparing so a bad entry is an error, not a silent "conflict".
       const next = checkEntry(entry);
-      const current = live(key);
-      if ((current ? current.version : 0) !== expectedVersion) return false;
-      if (next === null) records.delete(key);
-      else records.set(key, next);
+      if (!matches(key, expectedVersion)) return false;
+      apply(key, next);
       return true;
+    },
+
+    async commit({ key = null, expectedVersion = 0, entry = null, items = [], limits } = {}) {
+      ensureOpen();
+      const list = items.map(checkItem);
+      let next = null;
+      if (key !== null) {
+        checkKey(key);
+        checkExpected(expectedVersion);
+        next = checkEntry(entry);
+        if (!matches(key, expectedVersion)) return { ok: false, reason: 'conflict' };
+      }
+      const full = outbox.overCap(list, limits);
+      if (full) return full;
+      if (key !== null) apply(key, next);
+      outbox.add(list);
+      return { ok: true };
     },
 
     async due(at) {
@@ -110,6 +138,37 @@ export function memoryStore({ now = () => Date.now() / 1000, purgeIntervalMs = 6
       return keys;
     },
 
+    async claim({ destination, max, nowMs }) {
+      ensureOpen();
+      return outbox.claim(destination, max, nowMs);
+    },
+    async finish(item, result) {
+      ensureOpen();
+      outbox.finish(item, result);
+    },
+    async release(items) {
+      outbox.release(items);
+    },
+    async destinations() {
+      ensureOpen();
+      return outbox.destinations();
+    },
+    async counts() {
+      ensureOpen();
+      return outbox.counts();
+    },
+    async deadLetters(options) {
+      ensureOpen();
+      return outbox.deadLetters(options);
+    },
+    async redrive(ids) {
+      ensureOpen();
+      return outbox.redrive(ids, Date.now());
+    },
+    async ping() {
+      return !closed;
+    },
+
     async close() {
       closed = true;
       if (timer !== null) clearInterval(timer);
@@ -119,6 +178,123 @@ export function memoryStore({ now = () => Date.now() / 1000, purgeIntervalMs = 6
     /** Number of records held (expired ones included until purged); for tests and metrics. */
     get size() {
       return records.size;
+    },
+  };
+}
+
+/** An outbox item as commit() takes it, checked. */
+export function checkItem(item) {
+  if (!item || typeof item !== 'object') throw new TypeError('an outbox item must be an object');
+  for (const field of ['id', 'destination', 'sealed']) {
+    if (typeof item[field] !== 'string' || item[field] === '') throw new TypeError(`an outbox item needs a ${field}`);
+  }
+  if (!Number.isFinite(item.enqueued_at_ms)) throw new TypeError('an outbox item needs enqueued_at_ms (epoch ms)');
+  return {
+    id: item.id,
+    route: String(item.route ?? ''),
+    destination: item.destination,
+    idempotency_key: String(item.idempotency_key ?? ''),
+    sealed: item.sealed,
+    enqueued_at_ms: item.enqueued_at_ms,
+  };
+}
+
+/** Which cap `list` would cross, as commit()'s refusal (with what would be pending once the
+ * items were added), or null. */
+export function capRefusal(list, limits, pendingTotal, pendingOf) {
+  if (!limits || list.length === 0) return null;
+  const total = Number.isFinite(limits.total) ? limits.total : Infinity;
+  const per = Number.isFinite(limits.perDestination) ? limits.perDestination : Infinity;
+  if (pendingTotal + list.length > total) return { ok: false, reason: 'full', destination: null, pending: pendingTotal + list.length, limit: total };
+  const adding = new Map();
+  for (const item of list) adding.set(item.destination, (adding.get(item.destination) ?? 0) + 1);
+  for (const [destination, n] of adding) {
+    const pending = pendingOf(destination);
+    if (pending + n > per) return { ok: false, reason: 'full', destination, pending: pending + n, limit: per };
+  }
+  return null;
+}
+
+// The outbox of a one-process store: pending items by id, with the ids this process holds.
+function outboxState() {
+  const pending = new Map(); // id -> {item..., attempts, history, next_at_ms}
+  const held = new Set();
+  const dead = new Map(); // id -> dead letter
+  const perDestination = new Map();
+  const count = (destination, delta) => {
+    const n = (perDestination.get(destination) ?? 0) + delta;
+    if (n <= 0) perDestination.delete(destination);
+    else perDestination.set(destination, n);
+  };
+  const claimed = (p) => ({ ...p, history: [...p.history] });
+  const remove = (id) => {
+    const p = pending.get(id);
+    if (!p) return null;
+    pending.delete(id);
+    held.delete(id);
+    count(p.destination, -1);
+    return p;
+  };
+  return {
+    overCap(list, limits) {
+      return capRefusal(list, limits, pending.size, (d) => perDestination.get(d) ?? 0);
+    },
+    add(list) {
+      for (const item of list) {
+        if (pending.has(item.id)) continue;
+        pending.set(item.id, { ...item, attempts: 0, history: [], next_at_ms: item.enqueued_at_ms });
+        count(item.destination, 1);
+      }
+    },
+    claim(destination, max, nowMs) {
+      const out = [];
+      for (const p of pending.values()) {
+        if (out.length >= max) break;
+        if (p.destination !== destination || held.has(p.id) || p.next_at_ms > nowMs) continue;
+        held.add(p.id);
+        out.push(claimed(p));
+      }
+      return out;
+    },
+    finish(item, { verdict, next_at_ms, code, reason, attempt }) {
+      const p = pending.get(item.id);
+      if (!p) return;
+      p.history.push(attempt);
+      p.attempts += 1;
+      if (verdict === 'retry') {
+        p.next_at_ms = next_at_ms;
+        held.delete(p.id);
+        return;
+      }
+      remove(p.id);
+      if (verdict === 'dead') {
+        const { next_at_ms: _n, ...rest } = p;
+        dead.set(p.id, { ...rest, code, reason, dead_at_ms: attempt?.at_ms ?? Date.now() });
+      }
+    },
+    release(items) {
+      for (const item of items) held.delete(item.id);
+    },
+    destinations() {
+      return [...perDestination.keys()];
+    },
+    counts() {
+      return { pending: pending.size, byDestination: Object.fromEntries(perDestination), dead: dead.size };
+    },
+    deadLetters({ limit = 100, destination } = {}) {
+      const all = [...dead.values()].filter((d) => destination === undefined || d.destination === destination);
+      all.sort((a, b) => b.dead_at_ms - a.dead_at_ms);
+      return all.slice(0, limit).map((d) => ({ ...d, history: [...d.history] }));
+    },
+    redrive(ids, nowMs) {
+      const chosen = (ids ?? [...dead.keys()]).filter((id) => dead.has(id));
+      for (const id of chosen) {
+        const { code: _c, reason: _r, dead_at_ms: _d, ...item } = dead.get(id);
+        dead.delete(id);
+        pending.set(id, { ...item, attempts: 0, next_at_ms: nowMs });
+        count(item.destination, 1);
+      }
+      return chosen.length;
     },
   };
 }

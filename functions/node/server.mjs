@@ -6,8 +6,8 @@ import { existsSync } from 'node:fs';
 import { extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { hostname } from 'node:os';
 import { createEngine, init } from '../../bindings/js/index.js';
-import { memoryStore, redisStore } from '../../bindings/js/stores.js';
-import { createDeliveryQueue, jsonlJournal, redisJournal } from '../../bindings/js/delivery.js';
+import { memoryStore } from '../../bindings/js/stores.js';
+import { createDeliveryQueue } from '../../bindings/js/delivery.js';
 import { createFetchHandler } from '../../bindings/js/fetch-handler.js';
 import { Metrics } from './metrics.mjs';
 
@@ -18,12 +18,24 @@ const settings = {
   port: Number(env.PORT ?? 8787),
   config: env.CALLHOOK_CONFIG ?? join(root, 'examples/configs/example.json'),
   redisUrl: env.CALLHOOK_REDIS_URL,
-  journal: env.CALLHOOK_JOURNAL ?? join(process.cwd(), 'callhook-deliveries.jsonl'),
+  // sqlite (the durable default), redis (several instances; the default with a Redis URL) or
+  // memory (nothing survives a restart: tests and throwaway runs).
+  store: env.CALLHOOK_STORE ?? (env.CALLHOOK_REDIS_URL ? 'redis' : 'sqlite'),
+  dataDir: resolve(env.CALLHOOK_DATA_DIR ?? 'callhook-data'),
+  redisPrefix: env.CALLHOOK_REDIS_PREFIX ?? 'callhook:',
+  // A delivery held by an instance that stopped answering is taken over after this.
+  claimIdleMs: 1000 * Number(env.CALLHOOK_REDIS_CLAIM_IDLE_SECONDS ?? 30),
   sweepSeconds: Number(env.CALLHOOK_SWEEP_SECONDS ?? 30),
   maxBodyBytes: Number(env.CALLHOOK_MAX_REQUEST_BYTES ?? 1024 * 1024),
   // A client that has not sent its headers, or its whole request, by then gets a 408.
-  headersTimeoutMs: 1000 * Number(env.CALLHOOK_HEADERS_TIMEOUT_SECONDS ?? 10),
-  requestTimeoutMs: 1000 * Number(env.CALLHOOK_REQUEST_TIMEOUT_SECONDS ?? 30),
+  headersTimeoutMs: 1000 * Number(env.CALLHOOK_HEADERS_TIMEOUT_SECONDS ?? 5),
+  requestTimeoutMs: 1000 * Number(env.CALLHOOK_REQUEST_TIMEOUT_SECONDS ?? 10),
+  maxConnections: Number(env.CALLHOOK_MAX_CONNECTIONS ?? 512),
+  // Past these many pending deliveries, new webhooks are answered 503 outbox-full.
+  maxPending: Number(env.CALLHOOK_MAX_PENDING ?? 10000),
+  maxPendingPerDestination: Number(env.CALLHOOK_MAX_PENDING_PER_DESTINATION ?? 5000),
+  deliveryConcurrency: Number(env.CALLHOOK_DELIVERY_CONCURRENCY ?? 16),
+  destinationConcurrency: Number(env.CALLHOOK_DESTINATION_CONCURRENCY ?? 4),
   playground: env.CALLHOOK_PLAYGROUND ?? join(root, 'examples/playground'),
   instance: env.CALLHOOK_INSTANCE ?? hostname(),
 };
@@ -75,20 +87,14 @@ async function main() {
   redact = (text) => engine.redact(text);
   const metrics = new Metrics();
 
-  let redis;
-  if (settings.redisUrl) {
-    const { createClient } = await import('redis');
-    redis = createClient({ url: settings.redisUrl });
-    redis.on('error', (error) => log({ level: 'error', msg: 'redis', error: String(error) }));
-    await redis.connect();
-  }
-  const store = redis ? redisStore(redis, { prefix: 'callhook:' }) : memoryStore();
-  // Records are shared by every instance; each instance journals its own deliveries.
-  const journal = redis ? redisJournal(redis, { prefix: `callhook:deliveries:${settings.instance}:` }) : jsonlJournal(settings.journal);
+  const { store, redis } = await openStore();
   // When each attempt happens, and what an answer means, is the engine's decision.
-  const queue = await createDeliveryQueue({
+  const queue = createDeliveryQueue({
     engine,
-    journal,
+    store,
+    concurrency: settings.deliveryConcurrency,
+    perDestination: settings.destinationConcurrency,
+    limits: { total: settings.maxPending, perDestination: settings.maxPendingPerDestination },
     onEvent: (event) => {
       metrics.delivery(event.type);
       log(event.log);
@@ -103,6 +109,7 @@ async function main() {
       const entry = typeof outcome.log === 'string' ? JSON.parse(outcome.log) : outcome.log;
       log(entry ?? { level: 'info', msg: 'outcome', status: outcome.response.status });
     },
+    onError: (error, context) => log({ level: 'error', msg: context?.phase ?? 'error', error: String(error?.message ?? error) }),
   });
 
   let inFlight = 0;
@@ -127,6 +134,35 @@ async function main() {
     }
   });
 
+  // Past the connection limit a new connection gets the core's overloaded answer and is closed.
+  let connections = 0;
+  server.on('connection', (socket) => {
+    connections += 1;
+    socket.once('close', () => {
+      connections -= 1;
+    });
+    if (connections > settings.maxConnections) {
+      metrics.rejected('overloaded');
+      socket.end(rawResponse(runtime.refusal('overloaded')));
+      socket.destroySoon?.();
+    }
+  });
+
+  // Ok only while a webhook can be accepted: the store answers within a second.
+  async function health() {
+    if (closing) return runtime.health('closing');
+    try {
+      const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('timed out')), 1000).unref());
+      const counts = await Promise.race([(async () => {
+        if (!(await store.ping())) throw new Error('the store does not answer');
+        return store.counts();
+      })(), timeout]);
+      return runtime.health('ok', { pending: counts.pending, deadLetters: counts.dead });
+    } catch {
+      return runtime.health('unavailable');
+    }
+  }
+
   // node:http's own refusals (headers too large, a slow client, a request it cannot parse) are the
   // core's documents too, written straight to the socket.
   server.on('clientError', (error, socket) => {
@@ -144,8 +180,7 @@ async function main() {
     const host = req.headers.host ?? null;
     const door = runtime.route(req.method, req.url ?? '', host);
     if (door.endpoint === 'healthz') {
-      send(res, runtime.health(closing ? 'closing' : 'ok',
-        { pending: queue.pending().length, deadLetters: queue.deadLetters().length }));
+      send(res, await health());
       return;
     }
     if (door.endpoint === 'metrics') {
@@ -220,22 +255,24 @@ async function main() {
     }
   }
 
-  const sweeper = setInterval(() => {
-    handle.sweep(Date.now() / 1000).catch((error) => log({ level: 'error', msg: 'sweep', error: String(error) }));
-  }, settings.sweepSeconds * 1000);
+  // Overdue calls kept across a restart are swept at once, then every sweepSeconds.
+  const sweep = () => handle.sweep(Date.now() / 1000).catch((error) => log({ level: 'error', msg: 'sweep', error: String(error) }));
+  sweep();
+  const sweeper = setInterval(sweep, settings.sweepSeconds * 1000);
   sweeper.unref();
 
   server.listen(settings.port, settings.host, () => {
     const { port } = server.address();
     const url = `http://${settings.host}:${port}/hook`;
-    log({ level: 'info', msg: 'listening', url, config: settings.config, store: redis ? 'redis' : 'memory' });
+    log({ level: 'info', msg: 'listening', url, config: settings.config, store: settings.store,
+      ...(settings.store === 'sqlite' ? { data_dir: settings.dataDir } : {}) });
     if (process.stdout.isTTY || env.CALLHOOK_BANNER) {
       process.stderr.write(`\ncallhook is listening: post webhooks to ${url}\n`);
     }
   });
 
-  // Graceful shutdown: stop accepting, finish in-flight requests and sends, keep the rest
-  // journaled for the next start.
+  // Graceful shutdown: stop accepting, finish in-flight requests and sends; the rest stays in
+  // the store for the next start (or, with Redis, for the other instances).
   async function shutdown(signal) {
     if (closing) return;
     closing = true;
@@ -244,7 +281,7 @@ async function main() {
     await new Promise((resolve) => server.close(resolve));
     while (inFlight > 0) await new Promise((r) => setTimeout(r, 10));
     await queue.close();
-    await store.close?.();
+    await store.close();
     if (redis) await redis.quit();
     log({ level: 'info', msg: 'stopped' });
     flushLog();
@@ -252,6 +289,32 @@ async function main() {
   }
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+// The store named by CALLHOOK_STORE: records, the outbox and dead letters together.
+async function openStore() {
+  if (settings.store === 'memory') return { store: memoryStore() };
+  if (settings.store === 'sqlite') {
+    const { sqliteStore } = await import('../../bindings/js/sqlite-store.js');
+    return { store: await sqliteStore({ dir: settings.dataDir }) };
+  }
+  if (settings.store === 'redis') {
+    if (!settings.redisUrl) throw new Error('CALLHOOK_STORE=redis needs CALLHOOK_REDIS_URL');
+    const { createClient } = await import('redis');
+    // No offline queue: while Redis is unreachable a command fails at once, so a webhook is
+    // answered 503 (the sender retries) instead of waiting on a reconnect.
+    const redis = createClient({ url: settings.redisUrl, disableOfflineQueue: true });
+    redis.on('error', (error) => log({ level: 'error', msg: 'redis', error: String(error) }));
+    await redis.connect();
+    const { redisStore } = await import('../../bindings/js/redis-store.js');
+    return { store: redisStore(redis, {
+      prefix: settings.redisPrefix,
+      consumer: `${settings.instance}:${process.pid}`,
+      claimIdleMs: settings.claimIdleMs,
+      heartbeatMs: Math.max(100, Math.floor(settings.claimIdleMs / 3)),
+    }), redis };
+  }
+  throw new Error(`CALLHOOK_STORE must be sqlite, redis or memory, not ${settings.store}`);
 }
 
 main().catch((error) => {

@@ -20,7 +20,7 @@ async function startServer(configText, secrets) {
   const server = await startNodeFunction({
     preload: [join(root, 'tests/js/exchange-clock.mjs')],
     ipc: true,
-    env: { ...secrets, CALLHOOK_CONFIG: config, HOST: '127.0.0.1', CALLHOOK_JOURNAL: join(dir, 'journal.jsonl'),
+    env: { ...secrets, CALLHOOK_CONFIG: config, HOST: '127.0.0.1', CALLHOOK_DATA_DIR: join(dir, 'data'),
       CALLHOOK_SWEEP_SECONDS: String(SWEEP_SECONDS) },
   });
   return { ...server, dir, base: server.url };

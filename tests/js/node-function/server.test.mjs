@@ -56,7 +56,7 @@ function writeConfig(name, receiverPort, extra = {}) {
 // Starts the server as a user would; resolves with its URL once it logs `listening`.
 function startServer(config, env = {}) {
   return startNodeFunction({ env: { CALLHOOK_CONFIG: config, CALLHOOK_TOKEN: 'tok3n-s3cret',
-    CALLHOOK_JOURNAL: join(dir, `journal-${Math.random()}.jsonl`), ...env } });
+    CALLHOOK_DATA_DIR: join(dir, `data-${Math.random()}`), ...env } });
 }
 
 function stop(child, signal = 'SIGTERM') {
@@ -284,10 +284,10 @@ test("the server's own answers are the core's problem documents, never a 500", {
 });
 
 test('deliveries retry with backoff and survive a restart of the server', { skip }, async () => {
-  const journal = join(dir, 'restart.jsonl');
+  const data = join(dir, 'restart-data');
   const receiver = await startReceiver({ failures: 1000 });  // down for now
   const config = writeConfig('restart', receiver.port);
-  let server = await startServer(config, { CALLHOOK_JOURNAL: journal });
+  let server = await startServer(config, { CALLHOOK_DATA_DIR: data });
   const r = await fetch(`${server.url}/hook/tok3n-s3cret`, { method: 'POST', headers: form, body: complete });
   assert.equal(r.status, 200);
   assert.ok(await until(() => [...receiver.attempts.values()].some((n) => n >= 2)), 'retried while the receiver fails');
@@ -299,7 +299,7 @@ test('deliveries retry with backoff and survive a restart of the server', { skip
   const healthy = await startReceiver();
   const restarted = writeConfig('restart', healthy.port);  // same routes, receiver on a new port
   assert.equal(restarted, config);
-  // The journal holds the old URL; point the new receiver at it by restarting on the same port.
+  // The outbox holds the old URL; point the new receiver at it by restarting on the same port.
   await new Promise((resolve) => healthy.server.close(resolve));
   const again = http.createServer();
   const received = [];
@@ -309,7 +309,7 @@ test('deliveries retry with backoff and survive a restart of the server', { skip
     req.on('end', () => { received.push(req.headers['idempotency-key']); res.writeHead(200).end(); });
   });
   await new Promise((resolve) => again.listen(receiver.port, '127.0.0.1', resolve));
-  server = await startServer(config, { CALLHOOK_JOURNAL: journal });
+  server = await startServer(config, { CALLHOOK_DATA_DIR: data });
   try {
     assert.ok(await until(() => received.length >= 2, 8000), `pending deliveries resumed: ${received}`);
     await new Promise((r) => setTimeout(r, 200));

@@ -1,14 +1,18 @@
-// The delivery queue against a real HTTP receiver on 127.0.0.1: it sends, asks the engine after
+// The delivery sender against a real HTTP receiver on 127.0.0.1: it sends, asks the engine after
 // every attempt (the engine's policy comes from the config's `delivery` settings), waits what
-// the engine says, keeps dead letters, and restarts on a JSON-lines journal and a Redis journal.
+// the engine says, keeps dead letters, holds a hung destination to its own slots, refuses past
+// the outbox's caps, and resumes from a SQLite folder and from Redis after a restart.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { mkdtempSync, readFileSync, appendFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createDeliveryQueue, jsonlJournal, redisJournal } from '../../../bindings/js/delivery.js';
+import { createDeliveryQueue, OverflowError } from '../../../bindings/js/delivery.js';
 import { createEngine } from '../../../bindings/js/index.js';
+import { memoryStore } from '../../../bindings/js/stores.js';
+import { sqliteStore } from '../../../bindings/js/sqlite-store.js';
+import { redisStore } from '../../../bindings/js/redis-store.js';
 import { redisSkip, redisFixture } from '../redis-server.mjs';
 
 // A receiver whose `plan(request, countForThisKey)` answers {status, headers?, delayMs?} or
@@ -92,7 +96,7 @@ async function engineWith(delivery = {}) {
 const fast = await engineWith();
 
 function tmp() {
-  return mkdtempSync(path.join(tmpdir(), 'callhook-journal-'));
+  return mkdtempSync(path.join(tmpdir(), 'callhook-outbox-'));
 }
 
 describe('sending', () => {
@@ -113,7 +117,7 @@ describe('sending', () => {
       assert.equal(events[0].type, 'delivered');
       assert.equal(events[0].attempts, 1);
       assert.equal(events[0].status, 202);
-      assert.deepEqual(q.pending(), []);
+      assert.equal((await q.counts()).pending, 0);
     } finally {
       await q.close();
       await rx.close();
@@ -192,14 +196,14 @@ describe('sending', () => {
       await waitFor(() => events.some((e) => e.type === 'dead'));
       assert.equal(rx.requests.length, 4);
       assert.deepEqual(events.map((e) => e.type), ['retried', 'retried', 'retried', 'dead']);
-      const [dl] = q.deadLetters();
+      const [dl] = await q.deadLetters();
       assert.equal(dl.attempts, 4);
-      assert.equal(dl.lastStatus, 500);
-      assert.equal(dl.deadCode, 'attempts_exhausted');
-      assert.match(dl.lastError, /gave up after 4 attempts; the last: HTTP 500/);
-      assert.equal(dl.delivery.idempotency_key, 'doomed');
-      assert.ok(dl.deadAt > 0);
-      assert.deepEqual(q.pending(), []);
+      assert.deepEqual(dl.history.map((a) => [a.status, a.code]), [[500, 'retryable_status'], [500, 'retryable_status'], [500, 'retryable_status'], [500, 'attempts_exhausted']]);
+      assert.equal(dl.code, 'attempts_exhausted');
+      assert.match(dl.reason, /gave up after 4 attempts; the last: HTTP 500/);
+      assert.equal(dl.idempotency_key, 'doomed');
+      assert.ok(dl.dead_at_ms > 0);
+      assert.equal((await q.counts()).pending, 0);
       await new Promise((r) => setTimeout(r, 100));
       assert.equal(rx.requests.length, 4, 'nothing more is sent');
     } finally {
@@ -216,10 +220,10 @@ describe('sending', () => {
     try {
       await q.enqueue(Object.keys(statuses).map((k) => delivery(rx.url, k)));
       await waitFor(() => events.filter((e) => e.type !== 'retried').length === 8);
-      const final = Object.fromEntries(events.filter((e) => e.type !== 'retried').map((e) => [e.delivery.idempotency_key, e.type]));
+      const final = Object.fromEntries(events.filter((e) => e.type !== 'retried').map((e) => [e.idempotency_key, e.type]));
       assert.deepEqual(final, { k400: 'dead', k404: 'dead', k422: 'dead', k301: 'dead', k408: 'delivered', k409: 'delivered', k425: 'delivered', k429: 'delivered' });
       for (const k of ['k400', 'k404', 'k422', 'k301']) assert.equal(rx.requests.filter((r) => r.key === k).length, 1, k);
-      assert.equal(q.deadLetters().length, 4);
+      assert.equal((await q.deadLetters()).length, 4);
     } finally {
       await q.close();
       await rx.close();
@@ -252,17 +256,15 @@ describe('sending', () => {
       await q.drain();
       assert.ok(Date.now() - started < 2000);
       assert.equal(rx.delivered('now1') + rx.delivered('now2'), 2);
-      const [p] = q.pending();
-      assert.equal(p.delivery.idempotency_key, 'later');
-      assert.equal(p.attempts, 1);
-      assert.ok(p.nextAt > Date.now() + 50_000);
+      assert.deepEqual(await q.counts(), { pending: 1, byDestination: { 'events-log': 1 }, dead: 0, inflight: 0 });
+      assert.equal(rx.requests.filter((r) => r.key === 'later').length, 1, 'the retry waits for its time');
     } finally {
       await q.close();
       await rx.close();
     }
   });
 
-  test('close finishes in-flight sends; a closed queue refuses new deliveries', async () => {
+  test('close finishes in-flight sends and leaves the store open; a closed queue refuses new deliveries', async () => {
     const rx = await receiver(() => ({ status: 200, delayMs: 150 }));
     const events = [];
     const q = createDeliveryQueue({ engine: fast, onEvent: (e) => events.push(e) });
@@ -270,6 +272,7 @@ describe('sending', () => {
     await waitFor(() => rx.requests.length === 1);
     await q.close();
     assert.deepEqual(events.map((e) => e.type), ['delivered']);
+    assert.equal((await q.store.counts()).pending, 0, 'the outcome was recorded before close resolved');
     await assert.rejects(q.enqueue([delivery(rx.url, 'x')]), /closed/);
     await rx.close();
   });
@@ -298,116 +301,172 @@ describe('sending', () => {
   });
 });
 
-// A restart in the middle: queue A is closed with deliveries still pending, queue B opens on
-// the same journal and finishes them; the receiver accepts each idempotency key exactly once.
-async function restartScenario(openJournal) {
+
+  test('a destination that hangs holds only its own slots; the others are delivered meanwhile', async () => {
+    const rx = await receiver((r) => (r.url === '/hung' ? { status: 200, delayMs: 3000 } : { status: 200 }));
+    const engine = await createEngine({
+      destinations: {
+        hung: { format: 'canonical', url: 'http://127.0.0.1:9/hung' },
+        fine: { format: 'canonical', url: 'http://127.0.0.1:9/fine' },
+      },
+      routes: [{ name: 'r', to: ['hung', 'fine'] }],
+      delivery: { timeout_seconds: 5 },
+    });
+    const events = [];
+    const q = createDeliveryQueue({ engine, concurrency: 8, perDestination: 2, onEvent: (e) => events.push(e) });
+    try {
+      await q.enqueue(Array.from({ length: 6 }, (_, i) => delivery(rx.url, `h${i}`, { destination: 'hung', url: `${rx.url}/hung` })));
+      await waitFor(() => rx.requests.length === 2, 5000, 'two hung sends');
+      await q.enqueue(Array.from({ length: 6 }, (_, i) => delivery(rx.url, `f${i}`, { destination: 'fine', url: `${rx.url}/fine` })));
+      await waitFor(() => events.filter((e) => e.destination === 'fine' && e.type === 'delivered').length === 6, 2500, 'the fine destination');
+      // Only two sends to the hung destination went out: its slots, never more.
+      assert.equal(rx.requests.filter((r) => r.url === '/hung').length, 2);
+      assert.equal(events.filter((e) => e.destination === 'hung').length, 0, 'the hung ones are still waiting');
+    } finally {
+      await q.close();
+      await rx.close();
+    }
+  });
+
+  test('past the caps a commit is refused with what is pending, and nothing is added', async () => {
+    const offline = async () => {
+      throw new Error('offline');
+    };
+    const engine = await engineWith({ schedule_seconds: [60] });
+    const store = memoryStore();
+    const q = createDeliveryQueue({ engine, store, fetch: offline, limits: { total: 5, perDestination: 3 } });
+    try {
+      await q.enqueue([delivery('http://127.0.0.1:9', 'a1'), delivery('http://127.0.0.1:9', 'a2'), delivery('http://127.0.0.1:9', 'a3')]);
+      const err = await q.enqueue([delivery('http://127.0.0.1:9', 'a4')]).then(() => null, (e) => e);
+      assert.ok(err instanceof OverflowError, String(err));
+      assert.deepEqual(err.full, { ok: false, reason: 'full', destination: 'events-log', pending: 4, limit: 3 });
+      await q.enqueue([delivery('http://127.0.0.1:9', 'b1', { destination: 'other' }), delivery('http://127.0.0.1:9', 'b2', { destination: 'other' })]);
+      const total = await q.enqueue([delivery('http://127.0.0.1:9', 'b3', { destination: 'third' })]).then(() => null, (e) => e);
+      assert.deepEqual(total.full, { ok: false, reason: 'full', destination: null, pending: 6, limit: 5 });
+      assert.equal((await store.counts()).pending, 5);
+    } finally {
+      await q.close();
+    }
+  });
+
+  test('the outbox keeps the sealed delivery; it is unsealed only to be sent', async () => {
+    const rx = await receiver(() => ({ status: 503, headers: { 'Retry-After': '60' } }));
+    const engine = await createEngine({
+      destinations: { 'events-log': { format: 'canonical', url: `${rx.url}/events?key=\${HOOK_KEY}`, headers: { 'X-Api-Key': '${API_KEY}' } } },
+      routes: [{ name: 'every-event', to: ['events-log'] }],
+    }, { secrets: { HOOK_KEY: 'query-secret-4096', API_KEY: 'header-secret-8192' } });
+    const store = memoryStore();
+    const q = createDeliveryQueue({ engine, store });
+    try {
+      const body = readFileSync(new URL('../../../examples/payloads/complete.form', import.meta.url));
+      const outcome = engine.handle({ method: 'POST', url: 'https://x/hook', headers: [['content-type', 'application/x-www-form-urlencoded']], body },
+        { now: Date.now() / 1000 });
+      assert.equal(outcome.deliveries.length, 1, JSON.stringify(outcome.response));
+      const items = q.items(outcome.deliveries);
+      assert.ok(!items[0].sealed.includes('query-secret-4096') && !items[0].sealed.includes('header-secret-8192'), items[0].sealed);
+      assert.equal((await store.commit({ key: null, items })).ok, true);
+      q.committed(items);
+      await waitFor(() => rx.requests.length === 1);
+      assert.equal(rx.requests[0].url, '/events?key=query-secret-4096');
+      assert.equal(rx.requests[0].headers['x-api-key'], 'header-secret-8192');
+    } finally {
+      await q.close();
+      await rx.close();
+    }
+  });
+});
+
+// A restart in the middle: sender A stops with deliveries still pending, sender B opens the same
+// store again and finishes them; the receiver accepts each idempotency key exactly once.
+async function restartScenario(openStore) {
   const keys = Array.from({ length: 20 }, (_, i) => `CA${i}:Call.Complete:every-event`);
   // Every key fails twice (500, then a reset), then succeeds.
   const rx = await receiver((_r, n) => (n === 1 ? { status: 500 } : n === 2 ? 'reset' : { status: 200 }));
   const eventsA = [];
-  const a = createDeliveryQueue({ engine: fast, journal: await openJournal(), onEvent: (e) => eventsA.push(e) });
+  const storeA = await openStore();
+  const a = createDeliveryQueue({ engine: fast, store: storeA, onEvent: (e) => eventsA.push(e) });
   await a.enqueue(keys.slice(0, 10).map((k) => delivery(rx.url, k)));
   await a.enqueue(keys.slice(10).map((k) => delivery(rx.url, k)));
   await waitFor(() => eventsA.filter((e) => e.type === 'delivered').length >= 3, 10_000, 'some deliveries');
   await a.close();
-  const leftover = a.pending();
-  assert.ok(leftover.length > 0, 'the restart happens in the middle');
+  const leftover = (await storeA.counts()).pending;
+  await storeA.close();
+  assert.ok(leftover > 0, 'the restart happens in the middle');
   const deliveredByA = eventsA.filter((e) => e.type === 'delivered').length;
   const sentBeforeRestart = rx.requests.length;
   await new Promise((r) => setTimeout(r, 50));
-  assert.equal(rx.requests.length, sentBeforeRestart, 'a closed queue sends nothing');
+  assert.equal(rx.requests.length, sentBeforeRestart, 'a closed sender sends nothing');
 
   const eventsB = [];
-  const b = createDeliveryQueue({ engine: fast, journal: await openJournal(), onEvent: (e) => eventsB.push(e) });
-  await b.ready;
-  assert.equal(b.pending().length, leftover.length, 'B resumes exactly what A left');
-  await waitFor(() => b.pending().length === 0, 15_000, 'B to finish');
+  const storeB = await openStore();
+  assert.equal((await storeB.counts()).pending, leftover, 'B finds exactly what A left');
+  const b = createDeliveryQueue({ engine: fast, store: storeB, onEvent: (e) => eventsB.push(e) });
+  const deadline = Date.now() + 15_000;
+  while ((await storeB.counts()).pending > 0) {
+    assert.ok(Date.now() < deadline, 'B finishes in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
   await b.close();
   for (const k of keys) assert.equal(rx.delivered(k), 1, `${k} accepted exactly once`);
   assert.equal(deliveredByA + eventsB.filter((e) => e.type === 'delivered').length, keys.length);
-  assert.deepEqual(b.deadLetters(), []);
+  assert.deepEqual(await storeB.deadLetters(), []);
   for (const k of keys) {
     const seen = rx.requests.filter((r) => r.key === k);
     assert.equal(seen.length, 3, `${k}: two failures and one success`);
     assert.ok(seen.every((r) => r.body === JSON.stringify({ key: k })));
   }
+  await storeB.close();
   await rx.close();
 }
 
-describe('jsonlJournal', () => {
+describe('sqliteStore', () => {
   test('restart in the middle of deliveries: everything arrives exactly once', async () => {
     const dir = tmp();
     try {
-      const file = path.join(dir, 'deliveries.jsonl');
-      await restartScenario(async () => jsonlJournal(file));
-      // After a clean finish, compaction on open leaves an empty journal.
-      const j = jsonlJournal(file);
-      assert.deepEqual(await j.load(), { pending: [], dead: [] });
-      await j.close();
-      assert.equal(readFileSync(file, 'utf8'), '');
+      await restartScenario(() => sqliteStore({ dir: path.join(dir, 'data') }));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  test('enqueue resolves with the delivery already in the file', async () => {
-    const dir = tmp();
-    const file = path.join(dir, 'j.jsonl');
-    const offline = async () => {
-      throw new Error('offline');
-    };
-    const q = createDeliveryQueue({ engine: await engineWith({ schedule_seconds: [60] }), journal: jsonlJournal(file), fetch: offline });
-    try {
-      await q.enqueue([delivery('http://127.0.0.1:9', 'persisted')]);
-      const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-      assert.equal(lines[0].type, 'enqueued');
-      assert.equal(lines[0].entry.delivery.idempotency_key, 'persisted');
-      await q.close();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-
-  test('dead letters and retry state survive a restart; compaction keeps only live state; a torn line is skipped', async () => {
-    const dir = tmp();
-    const file = path.join(dir, 'j.jsonl');
+  test('dead letters and retry state survive a restart; a redrive sends again', async () => {
+    const dir = path.join(tmp(), 'data');
     try {
       const rx = await receiver((r) => (r.key === 'bad' ? { status: 400 } : r.key === 'slow' ? { status: 503, headers: { 'Retry-After': '60' } } : { status: 200 }));
-      const a = createDeliveryQueue({ engine: fast, journal: jsonlJournal(file) });
+      const storeA = await sqliteStore({ dir });
+      const a = createDeliveryQueue({ engine: fast, store: storeA });
       await a.enqueue([delivery(rx.url, 'bad'), delivery(rx.url, 'good'), delivery(rx.url, 'slow')]);
       await waitFor(() => rx.requests.length === 3);
       await a.drain();
       await a.close();
-      const before = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l).type);
-      assert.deepEqual(before.sort(), ['attempt-failed', 'dead', 'delivered', 'enqueued', 'enqueued', 'enqueued']);
-      appendFileSync(file, '{"type":"delivered","id":"tor'); // a crash mid-write
+      await storeA.close();
 
-      const j = jsonlJournal(file);
-      const b = createDeliveryQueue({ engine: fast, journal: j });
-      await b.ready;
-      assert.deepEqual(b.deadLetters().map((d) => [d.delivery.idempotency_key, d.attempts, d.lastStatus]), [['bad', 1, 400]]);
-      const [p] = b.pending();
-      assert.equal(p.delivery.idempotency_key, 'slow');
-      assert.equal(p.attempts, 1);
-      assert.ok(p.nextAt > Date.now() + 50_000, 'the retry time is kept');
-      const after = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-      assert.deepEqual(after.map((l) => l.type), ['enqueued', 'dead']);
-      // Redrive the dead letter: it goes out again (and dies again).
+      const storeB = await sqliteStore({ dir });
+      const b = createDeliveryQueue({ engine: fast, store: storeB });
+      const dead = await storeB.deadLetters();
+      assert.deepEqual(dead.map((d) => [d.idempotency_key, d.attempts, d.history.at(-1).status, d.code]), [['bad', 1, 400, 'not_retryable_status']]);
+      assert.deepEqual((await storeB.counts()).pending, 1, 'the slow one waits for its retry time');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(rx.requests.filter((r) => r.key === 'slow').length, 1, 'not sent before its time');
       assert.equal(await b.redrive(), 1);
       await waitFor(() => rx.requests.filter((r) => r.key === 'bad').length === 2);
-      await waitFor(() => b.deadLetters().length === 1);
+      await b.drain();
+      assert.equal((await storeB.deadLetters()).length, 1, 'dead again');
       await b.close();
+      await storeB.close();
       await rx.close();
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(path.dirname(dir), { recursive: true, force: true });
     }
   });
 
-  test('a journal that cannot be written makes enqueue reject', async () => {
+  test('a closed store makes enqueue reject', async () => {
     const dir = tmp();
     try {
-      const q = createDeliveryQueue({ engine: fast, journal: jsonlJournal(path.join(dir, 'missing-dir', 'j.jsonl')) });
-      await assert.rejects(q.enqueue([delivery('http://127.0.0.1:9', 'x')]), /ENOENT/);
+      const store = await sqliteStore({ dir: path.join(dir, 'data') });
+      const q = createDeliveryQueue({ engine: fast, store });
+      await store.close();
+      await assert.rejects(q.enqueue([delivery('http://127.0.0.1:9', 'x')]));
       await q.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -415,41 +474,30 @@ describe('jsonlJournal', () => {
   });
 });
 
-describe('redisJournal', { skip: redisSkip }, () => {
+describe('redisStore', { skip: redisSkip }, () => {
   const { client } = redisFixture(before, after);
 
   test('restart in the middle of deliveries: everything arrives exactly once', async () => {
-    // Each queue gets its own client, as a restarted process would.
-    await restartScenario(async () => redisJournal(await client(), { prefix: 'restart:' }));
-    const c = await client();
-    assert.equal(await c.sendCommand(['HLEN', 'restart:pending']), 0);
-    assert.equal(await c.sendCommand(['EXISTS', 'restart:lease']), 0, 'the lease is released on close');
+    // Each sender gets its own client and consumer, as a restarted process would.
+    let n = 0;
+    await restartScenario(async () => redisStore(await client(), { prefix: 'restart:', consumer: `c${++n}`, claimIdleMs: 500 }));
   });
 
-  test('dead letters persist in Redis across a restart', async () => {
-    const rx = await receiver(() => ({ status: 410 }));
-    const a = createDeliveryQueue({ engine: fast, journal: redisJournal(await client(), { prefix: 'dead:' }) });
-    await a.enqueue([delivery(rx.url, 'gone')]);
-    await waitFor(() => a.deadLetters().length === 1);
-    await a.close();
-    const b = createDeliveryQueue({ engine: fast, journal: redisJournal(await client(), { prefix: 'dead:' }) });
-    await b.ready;
-    assert.deepEqual(b.deadLetters().map((d) => [d.delivery.idempotency_key, d.lastStatus]), [['gone', 410]]);
-    assert.deepEqual(b.pending(), []);
-    await b.close();
-    await rx.close();
-  });
-
-  test('one queue per journal: a second queue on a held journal is refused', async () => {
-    const a = createDeliveryQueue({ engine: fast, journal: redisJournal(await client(), { prefix: 'lease:', leaseMs: 5000 }) });
-    await a.ready;
-    const b = createDeliveryQueue({ engine: fast, journal: redisJournal(await client(), { prefix: 'lease:' }) });
-    await assert.rejects(b.ready, /in use by another queue/);
-    await assert.rejects(b.enqueue([delivery('http://127.0.0.1:9', 'x')]), /in use/);
-    await b.close();
-    await a.close();
-    const c = createDeliveryQueue({ engine: fast, journal: redisJournal(await client(), { prefix: 'lease:' }) });
-    await c.ready;
-    await c.close();
+  test('two instances share the outbox: each delivery is sent by one of them', async () => {
+    const rx = await receiver(() => ({ status: 200, delayMs: 5 }));
+    const events = [];
+    const stores = [redisStore(await client(), { prefix: 'shared:', consumer: 'a' }), redisStore(await client(), { prefix: 'shared:', consumer: 'b' })];
+    const queues = stores.map((store, i) => createDeliveryQueue({ engine: fast, store, onEvent: (e) => events.push([i, e.idempotency_key]) }));
+    try {
+      for (let i = 0; i < 40; i++) await queues[i % 2].enqueue([delivery(rx.url, `s${i}`)]);
+      await waitFor(() => events.length === 40, 10_000, 'every delivery');
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(rx.requests.length, 40, 'none sent twice');
+      assert.equal(new Set(events.map(([, k]) => k)).size, 40);
+    } finally {
+      for (const q of queues) await q.close();
+      for (const s of stores) await s.close();
+      await rx.close();
+    }
   });
 });

@@ -18,9 +18,10 @@ defineExchangeTests('fetch-handler', {
     const engine = await createEngine(configText, { secrets });
     let offsetMs = 0;
     const clock = () => Date.now() + offsetMs;
-    const queue = createDeliveryQueue({ engine });
+    const store = memoryStore();
+    const queue = createDeliveryQueue({ engine, store });
     const handler = createFetchHandler({
-      engine, store: memoryStore(), queue, now: () => clock() / 1000, onError: () => {},
+      engine, store, queue, now: () => clock() / 1000, onError: () => {},
     });
     return {
       clock,
@@ -39,8 +40,8 @@ defineExchangeTests('fetch-handler', {
         return { status: response.status, headers: lowerHeaders([...response.headers]), body: await response.text() };
       },
       sweep: () => handler.sweep(clock() / 1000),
-      deadLetters: () => queue.deadLetters().map((d) => ({
-        destination: d.delivery.destination, key: d.delivery.idempotency_key, code: d.deadCode,
+      deadLetters: async () => (await queue.deadLetters()).map((d) => ({
+        destination: d.destination, key: d.idempotency_key, code: d.code,
       })),
       slackMs: 2000,
       quietMs: 300,

@@ -462,9 +462,10 @@ describe('two instances on Redis with real delivery', { skip: redisSkip }, () =>
     const instances = [];
     for (let i = 0; i < 2; i++) {
       const c = await client();
-      const queue = createDeliveryQueue({ engine: retryingEngine });
-      // The real clock: Redis judges expiry by its own.
-      instances.push({ queue, handler: createFetchHandler({ engine: fakeEngine({ destination: sink }), store: redisStore(c, { prefix: 'e2e:' }), queue, maxConflictRetries: 20 }) });
+      // The real clock: Redis judges expiry by its own. Records and outbox on one store.
+      const store = redisStore(c, { prefix: 'e2e:', consumer: `instance-${i}` });
+      const queue = createDeliveryQueue({ engine: retryingEngine, store });
+      instances.push({ queue, handler: createFetchHandler({ engine: fakeEngine({ destination: sink }), store, queue, maxConflictRetries: 20 }) });
     }
     const requests = [];
     for (let call = 0; call < 15; call++) {

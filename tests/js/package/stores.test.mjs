@@ -1,10 +1,12 @@
 // Record stores: the compare-and-set contract on the memory store and on a real redis-server,
-// expiry, the sweep index, and CAS races between independent clients.
+// expiry, the sweep index, and CAS races between independent clients; the memory store's
+// outbox against the DurableStore conformance suite.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { memoryStore, redisStore, entryOf } from '../../../bindings/js/stores.js';
 import { redisSkip, redisFixture } from '../redis-server.mjs';
+import { runDurableStoreConformance } from '../store-conformance.mjs';
 
 const storesUrl = new URL('../../../bindings/js/stores.js', import.meta.url).href;
 
@@ -250,3 +252,5 @@ describe('redisStore', { skip: redisSkip }, () => {
     assert.equal(await c.sendCommand(['ZCARD', 'exp:sweep']), 1);
   });
 });
+
+runDurableStoreConformance('memoryStore', () => memoryStore());

@@ -72,8 +72,9 @@ defineExchangeTests('chromium', {
       const engine = await m.createEngine(configText, { secrets });
       window.offsetMs = 0;
       const clock = () => Date.now() + window.offsetMs;
-      const queue = m.createDeliveryQueue({ engine });
-      const handler = m.createFetchHandler({ engine, store: m.memoryStore(), queue, now: () => clock() / 1000, onError: () => {} });
+      const store = m.memoryStore();
+      const queue = m.createDeliveryQueue({ engine, store });
+      const handler = m.createFetchHandler({ engine, store, queue, now: () => clock() / 1000, onError: () => {} });
       window.exchange = { handler, queue, clock };
     }, { configText, secrets });
     let offsetMs = 0;
@@ -94,8 +95,8 @@ defineExchangeTests('chromium', {
         return { ...answer, headers: lowerHeaders(answer.headers) };
       },
       sweep: () => page.evaluate(() => window.exchange.handler.sweep(window.exchange.clock() / 1000).then(() => undefined)),
-      deadLetters: () => page.evaluate(() => window.exchange.queue.deadLetters().map((d) => ({
-        destination: d.delivery.destination, key: d.delivery.idempotency_key, code: d.deadCode,
+      deadLetters: () => page.evaluate(async () => (await window.exchange.queue.deadLetters()).map((d) => ({
+        destination: d.destination, key: d.idempotency_key, code: d.code,
       }))),
       slackMs: 2000,
       quietMs: 300,

@@ -11,6 +11,7 @@
 #include "callhook/render.h"
 #include "json_writer.h"
 #include "routing.h"
+#include "sealed_delivery.h"
 #include "text_util.h"
 
 namespace callhook {
@@ -336,16 +337,7 @@ void write_outcome_json(const Outcome& outcome, std::string& out) {
   w.key("body").string(outcome.response.body);
   w.end_object();
   w.key("deliveries").begin_array();
-  for (const Delivery& d : outcome.deliveries) {
-    w.begin_object();
-    w.key("route").string(d.route).key("destination").string(d.destination);
-    w.key("method").string(d.method).key("url").string(d.url);
-    w.key("headers");
-    write_headers(w, d.headers);
-    w.key("body").string(d.body).key("idempotency_key").string(d.idempotency_key);
-    w.key("timeout_ms").number(d.timeout_ms);
-    w.end_object();
-  }
+  for (const Delivery& d : outcome.deliveries) detail::write_delivery(w, d);
   w.end_array();
   w.key("routes").begin_array();
   for (const RouteDecision& r : outcome.routes) {

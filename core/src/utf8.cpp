@@ -74,6 +74,11 @@ bool is_valid_utf8(std::string_view bytes) {
   return true;
 }
 
+std::size_t utf8_sequence_length(std::string_view bytes, std::size_t i) {
+  std::size_t consumed = 0;
+  return valid_sequence_length(bytes, i, consumed);
+}
+
 void append_utf8_replacing(std::string& out, std::string_view bytes) {
   std::size_t i = 0;
   std::size_t run = 0;

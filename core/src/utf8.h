@@ -10,6 +10,10 @@ namespace callhook::detail {
 /// True when `bytes` is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
 [[nodiscard]] bool is_valid_utf8(std::string_view bytes);
 
+/// How many bytes starting at `i` (< bytes.size()) form one well-formed UTF-8 character; 0 when
+/// the sequence there is ill-formed.
+[[nodiscard]] std::size_t utf8_sequence_length(std::string_view bytes, std::size_t i);
+
 /// Appends `bytes` to `out` decoded as the Encoding Standard's UTF-8 decoder does: each maximal
 /// subpart of an ill-formed sequence becomes one U+FFFD.
 void append_utf8_replacing(std::string& out, std::string_view bytes);

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "callhook/config.h"
@@ -32,6 +33,20 @@ struct Delivery {
   std::string idempotency_key;
   /// One attempt's limit (the destination's `delivery.timeout_seconds`).
   std::int64_t timeout_ms = 0;
+};
+
+/// Why a sealed delivery (Engine::seal) cannot be turned back into one. `code` is stable:
+/// `missing_secret` (it references a secret the config no longer has; `message` names it) or
+/// `bad_sealed` (the text is not one Engine::seal wrote). Never holds a secret value.
+struct SealError {
+  std::string code;
+  std::string message;
+};
+
+/// What Engine::unseal gives: the delivery, or (no delivery) why not.
+struct Unsealed {
+  std::optional<Delivery> delivery;
+  SealError error;
 };
 
 /// Whether a route matched, and for a destination that cannot take this call, why.
@@ -79,6 +94,15 @@ struct Outcome {
 /// what a store keeps: `record` (the text to store byte for byte, or null), `record_key`,
 /// `expected_version`, `version` (the new record's), `expires_at`, `sweep_at`; then `log`.
 void write_outcome_json(const Outcome& outcome, std::string& out);
+
+/// One delivery as JSON, as write_outcome_json spells each of `deliveries`: {"route",
+/// "destination", "method", "url", "headers": [[name, value], ..], "body", "idempotency_key",
+/// "timeout_ms"}.
+void write_delivery_json(const Delivery& delivery, std::string& out);
+/// Reads that form back (headers may also be an object of strings; `timeout_ms` may be left
+/// out: 0); nullopt, with `problem` in words, when it is not of that form.
+[[nodiscard]] std::optional<Delivery> parse_delivery_json(std::string_view text,
+                                                          std::string& problem);
 
 /// A request after the first step: authenticated, decoded, validated and normalized, once.
 /// Either its answer is already known (`finished()`: refused, or nothing to correlate), or the
@@ -143,6 +167,20 @@ class Engine {
   /// destination's policy and its format's reading of the answer decide; a destination the
   /// config no longer has is retried on the config's defaults.
   [[nodiscard]] AttemptVerdict attempt_result(const AttemptInput& attempt) const;
+
+  /// The delivery as a shell may keep it at rest (an outbox, a queue, a KV Store): one JSON text,
+  /// {"sealed": 1, "route", "destination", "method", "url", "headers": [[name, value], ..],
+  /// "body", "idempotency_key", "timeout_ms"}, where the method, URL, header values and body
+  /// hold each of the config's secret values (4 bytes or more, longest first) as `${NAME}`, its
+  /// percent-encoded form as `${NAME:pct}` and its JSON-escaped form as `${NAME:json}`, and
+  /// every `$` of their own as `$$` (bytes that are not UTF-8 as `$xHH`). So a payload that
+  /// carries the text `${NAME}` can never become the secret: see unseal.
+  [[nodiscard]] std::string seal(const Delivery& delivery) const;
+  /// seal's text back as the delivery, byte for byte, with the secrets' current values; a
+  /// reference to a secret the config no longer has is `missing_secret`, any other text
+  /// `bad_sealed` (SealError). A shell that cannot unseal a delivery reports the attempt as
+  /// unsendable (AttemptAnswer), which is dead at once.
+  [[nodiscard]] Unsealed unseal(std::string_view sealed) const;
 
   /// `text` with the config's secret values and callers' phone numbers taken out: every log
   /// line a shell writes goes through here.

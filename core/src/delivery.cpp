@@ -168,7 +168,13 @@ AttemptVerdict decide_attempt(const RetryPolicy& policy, AnswerReader read_succe
   const bool answered = answer.kind == AttemptAnswer::Kind::answered;
   bool worth_retrying = false;
   std::optional<std::int64_t> asked_wait;  // the destination's Retry-After
-  if (answered && answer.status >= 200 && answer.status <= 299) {
+  if (answer.kind == AttemptAnswer::Kind::unsendable) {
+    // Nothing was sent, and sending again cannot help: the stored delivery itself is unusable
+    // (it names a secret the config no longer has, or it is not a sealed delivery).
+    v.code = "unsendable";
+    v.reason = "not sent: " +
+               clip(answer.error.empty() ? "the delivery cannot be sent" : answer.error, 400);
+  } else if (answered && answer.status >= 200 && answer.status <= 299) {
     const std::optional<std::string> rejected =
         read_success == nullptr ? std::nullopt : read_success(answer);
     if (rejected) {
@@ -300,7 +306,7 @@ std::optional<AttemptInput> parse_attempt_json(std::string_view text, std::strin
   }
   const auto a = doc.find("answer");
   if (a == doc.end() || !a->is_object()) {
-    problem = "answer must be {status, headers, body}, {timeout: true} or {error}";
+    problem = "answer must be {status, headers, body}, {timeout: true}, {error} or {unsendable}";
     return std::nullopt;
   }
   if (const auto t = a->find("timeout"); t != a->end() && t->is_boolean() && t->get<bool>()) {
@@ -308,6 +314,9 @@ std::optional<AttemptInput> parse_attempt_json(std::string_view text, std::strin
   } else if (const auto r = a->find("redirect");
              r != a->end() && r->is_boolean() && r->get<bool>()) {
     in.answer.kind = AttemptAnswer::Kind::redirect;
+  } else if (const auto u = a->find("unsendable"); u != a->end() && !u->is_null()) {
+    in.answer.kind = AttemptAnswer::Kind::unsendable;
+    in.answer.error = u->is_string() ? u->get<std::string>() : u->dump();
   } else if (const auto e = a->find("error"); e != a->end() && !e->is_null()) {
     in.answer.kind = AttemptAnswer::Kind::transport_error;
     in.answer.error = e->is_string() ? e->get<std::string>() : e->dump();

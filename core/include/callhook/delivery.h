@@ -43,12 +43,14 @@ struct RetryPolicy {
 /// What happened to one attempt, as the shell saw it.
 struct AttemptAnswer {
   /// `redirect`: a redirect whose status the runtime hides (a browser's opaque redirect).
-  enum class Kind { answered, timeout, transport_error, redirect };
+  /// `unsendable`: the shell could not even build the request (its stored delivery cannot be
+  /// unsealed: Engine::unseal); `error` says why. Never retried.
+  enum class Kind { answered, timeout, transport_error, redirect, unsendable };
   Kind kind = Kind::answered;
   int status = 0;                   // when answered
   std::vector<HttpHeader> headers;  // when answered
   std::string body;                 // when answered: what the shell read of it (may be cut)
-  std::string error;                // transport error in words (no URL: it may hold secrets)
+  std::string error;  // transport error, or why unsendable, in words (no URL: it may hold secrets)
 };
 
 /// One finished attempt as a shell reports it: which delivery, its number, what came back, the
@@ -67,7 +69,8 @@ struct AttemptInput {
 /// {"route", "destination", "idempotency_key", "attempt", "now_ms", "random",
 ///  "answer": {"status", "headers": {..} or [[name, value], ..], "body"}
 ///          | {"timeout": true} | {"error": "what the transport said"}
-///          | {"redirect": true} (a redirect whose status the runtime hides)}.
+///          | {"redirect": true} (a redirect whose status the runtime hides)
+///          | {"unsendable": "why the delivery could not even be sent"}}.
 /// nullopt, with `problem` in words, when it is not of that form.
 [[nodiscard]] std::optional<AttemptInput> parse_attempt_json(std::string_view text,
                                                              std::string& problem);
@@ -77,7 +80,7 @@ struct AttemptVerdict {
   enum class Kind { delivered, retry, dead };
   Kind kind = Kind::dead;
   /// Stable: `delivered`; `retryable_status`, `timeout`, `transport_error` (retry);
-  /// `not_retryable_status`, `redirect`, `attempts_exhausted`, `rejected` (dead).
+  /// `not_retryable_status`, `redirect`, `attempts_exhausted`, `rejected`, `unsendable` (dead).
   std::string code;
   std::string reason;            // for people: what the destination said, why this verdict
   std::int64_t retry_at_ms = 0;  // when kind is retry: the earliest time of the next attempt

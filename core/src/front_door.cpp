@@ -18,7 +18,7 @@ struct RefusalInfo {
 };
 
 // One row per refusal: the table in the README ("The engine", problem types) is this one.
-constexpr std::array<RefusalInfo, 13> kRefusals{{
+constexpr std::array<RefusalInfo, 15> kRefusals{{
     {Refusal::not_found, "not-found", "not_found", 404, "Not found",
      "Webhooks are received at /hook (or /hook/TOKEN when a path token is configured).", ""},
     {Refusal::method_not_allowed, "method-not-allowed", "method_not_allowed", 405,
@@ -41,6 +41,9 @@ constexpr std::array<RefusalInfo, 13> kRefusals{{
     {Refusal::outbox_unavailable, "outbox-unavailable", "outbox_unavailable", 503,
      "The deliveries could not be persisted",
      "The webhook's deliveries could not be persisted; retry.", "5"},
+    {Refusal::outbox_full, "outbox-full", "outbox_full", 503, "Too many deliveries are waiting",
+     "Too many deliveries are waiting to be sent; the webhook was not accepted. Retry later.",
+     "30"},
     {Refusal::conflict, "conflict", "conflict", 503, "The call's record is being changed",
      "The call's record is being changed concurrently; retry.", "1"},
     {Refusal::config_unavailable, "config-unavailable", "config_unavailable", 503,
@@ -52,6 +55,8 @@ constexpr std::array<RefusalInfo, 13> kRefusals{{
      "The request could not be handled; it was not accepted. Retry.", "5"},
     {Refusal::shutting_down, "shutting-down", "shutting_down", 503, "The service is shutting down",
      "This instance is shutting down; retry.", "1"},
+    {Refusal::overloaded, "overloaded", "overloaded", 503, "The service is overloaded",
+     "This instance is at its connection limit; retry shortly.", "5"},
 }};
 
 const RefusalInfo& info(Refusal refusal) {
@@ -150,7 +155,7 @@ Response refusal(Refusal refusal, std::string_view detail) {
   // The connection cannot be trusted to carry another request after these.
   if (refusal == Refusal::body_too_large || refusal == Refusal::headers_too_large ||
       refusal == Refusal::request_timeout || refusal == Refusal::bad_request ||
-      refusal == Refusal::shutting_down) {
+      refusal == Refusal::shutting_down || refusal == Refusal::overloaded) {
     r.headers.push_back({"Connection", "close"});
   }
   return r;

@@ -24,11 +24,13 @@ enum class Refusal {
   request_timeout,     // 408: the client was too slow sending its request
   store_unavailable,   // 503, Retry-After: 5
   outbox_unavailable,  // 503, Retry-After: 5: the deliveries could not be persisted
+  outbox_full,         // 503, Retry-After: 30: pending deliveries are at the shell's cap
   conflict,            // 503, Retry-After: 1: the call's record kept changing under us
   config_unavailable,  // 503, Retry-After: 5: the config could not be read
   config_invalid,      // 503, Retry-After: 60: the config cannot be built into an engine
   internal_error,      // 503, Retry-After: 5: anything unexpected; never a 500 with a trace
   shutting_down,       // 503, Retry-After: 1, Connection: close
+  overloaded,          // 503, Retry-After: 5, Connection: close: at the connection limit
 };
 
 /// The refusal named `kind` ("not-found", "body-too-large", ...); nullopt for any other text.

@@ -339,14 +339,18 @@ export interface AttemptInput {
   answer:
     | { status: number; headers?: HeaderList | Record<string, string>; body?: string }
     | { timeout: true }
-    | { error: string };
+    | { error: string }
+    /** A redirect whose status the runtime hides (a browser's opaque redirect): dead. */
+    | { redirect: true }
+    /** The delivery could not even be sent (unsealDelivery threw: its message): dead at once. */
+    | { unsendable: string };
 }
 
 /** The core's decision after an attempt. */
 export interface AttemptVerdict {
   verdict: 'delivered' | 'retry' | 'dead';
   /** delivered; retryable_status, timeout, transport_error (retry); not_retryable_status,
-   * redirect, attempts_exhausted, rejected (dead). */
+   * redirect, attempts_exhausted, rejected, unsendable (dead). */
   code: string;
   /** For people: what the destination said and why this verdict. */
   reason: string;
@@ -386,6 +390,22 @@ export interface Engine {
    * decided by the destination's `delivery` settings and its format's reading of the answer.
    */
   attemptResult(attempt: AttemptInput): AttemptVerdict;
+  /**
+   * The delivery as a shell keeps it at rest (outbox, queue message, KV entry): one JSON text,
+   * `{"sealed":1,"route","destination","method","url","headers":[[name,value]],"body",
+   * "idempotency_key","timeout_ms"}`, whose method, URL, header values and body hold each of
+   * the config's secret values (4 bytes or more) as `${NAME}` (percent-encoded: `${NAME:pct}`,
+   * JSON-escaped: `${NAME:json}`) and each `$` of their own as `$$`. Throws a CallhookError
+   * (`bad_delivery`) when `delivery` is not a delivery object.
+   */
+  sealDelivery(delivery: Delivery): string;
+  /**
+   * sealDelivery's text back as the delivery, byte for byte, with the secrets' values of this
+   * engine's config: a payload's own `${NAME}` text is never resolved. Throws a CallhookError
+   * whose `code` is `missing_secret` (a secret the config no longer sets, named in the message)
+   * or `bad_sealed` (not a sealed delivery); report that attempt as `{unsendable: message}`.
+   */
+  unsealDelivery(sealed: string): Delivery;
   /**
    * Decides what to do with one request. Pure: on a compare-and-set conflict read the record
    * again and call handle again. Throws a TypeError for a malformed request object.
@@ -449,8 +469,8 @@ export interface ShellResponse {
 /** Every answer a shell gives on its own (README, "The engine", problem types). */
 export type RefusalKind =
   | 'not-found' | 'method-not-allowed' | 'bad-request' | 'body-too-large' | 'headers-too-large'
-  | 'request-timeout' | 'store-unavailable' | 'outbox-unavailable' | 'conflict'
-  | 'config-unavailable' | 'config-invalid' | 'internal-error' | 'shutting-down';
+  | 'request-timeout' | 'store-unavailable' | 'outbox-unavailable' | 'outbox-full' | 'conflict'
+  | 'config-unavailable' | 'config-invalid' | 'internal-error' | 'shutting-down' | 'overloaded';
 
 export interface FrontDoorRoute {
   endpoint: 'hook' | 'healthz' | 'metrics' | 'static' | 'refused';

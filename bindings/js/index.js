@@ -632,7 +632,8 @@ class Engine {
    * What follows one attempt of a delivery: {verdict: "delivered"|"retry"|"dead", code, reason,
    * retry_at_ms, delay_ms, retry_after, log}. `attempt` is {route, destination, idempotency_key,
    * attempt (1 for the first), now_ms, random in [0, 1), answer: {status, headers, body} |
-   * {timeout: true} | {error}}. The destination's `delivery` settings decide.
+   * {timeout: true} | {error} | {redirect: true} | {unsendable: why}}. The destination's
+   * `delivery` settings decide; unsendable (a delivery unsealDelivery refused) is dead at once.
    */
   attemptResult(attempt) {
     if (attempt === null || typeof attempt !== 'object') throw new TypeError('attempt must be an object');
@@ -641,6 +642,41 @@ class Engine {
     const ptr = runtime.write([JSON.stringify(attempt)]);
     const [status, text] = runtime.answer(runtime.module.engineAttempt(handle, ptr, runtime.lengths[0]));
     if (status !== RESULT) throw Runtime.fail(text, 'attemptResult');
+    return JSON.parse(text);
+  }
+
+  /**
+   * The delivery as a shell keeps it at rest (an outbox, a queue message, a KV entry): one JSON
+   * text whose method, URL, header values and body hold the config's secrets as `${NAME}`
+   * references, never their values (README, "Sealed deliveries"). `delivery` is an outcome's
+   * delivery object ({route, destination, method, url, headers: [[name, value]], body,
+   * idempotency_key, timeout_ms}). Throws a CallhookError (`bad_delivery`) for anything else.
+   */
+  sealDelivery(delivery) {
+    if (delivery === null || typeof delivery !== 'object' || Array.isArray(delivery)) {
+      throw new TypeError('delivery must be a delivery object, as an outcome gives it');
+    }
+    const { runtime } = this;
+    const handle = this.live();
+    const ptr = runtime.write([JSON.stringify(delivery)]);
+    const [status, text] = runtime.answer(runtime.module.engineSeal(handle, ptr, runtime.lengths[0]));
+    if (status !== RESULT) throw Runtime.fail(text, 'sealDelivery');
+    return text;
+  }
+
+  /**
+   * sealDelivery's text back as the delivery object, with the secrets' values of this engine's
+   * config. Throws a CallhookError whose `code` is `missing_secret` (it references a secret the
+   * config no longer sets; the message names it) or `bad_sealed` (not a sealed delivery): a shell
+   * then reports the attempt as `{unsendable: err.message}` to attemptResult, which is dead.
+   */
+  unsealDelivery(sealed) {
+    if (typeof sealed !== 'string') throw new TypeError('the sealed delivery must be its text (a string)');
+    const { runtime } = this;
+    const handle = this.live();
+    const ptr = runtime.write([sealed]);
+    const [status, text] = runtime.answer(runtime.module.engineUnseal(handle, ptr, runtime.lengths[0]));
+    if (status !== RESULT) throw Runtime.fail(text, 'unsealDelivery');
     return JSON.parse(text);
   }
 

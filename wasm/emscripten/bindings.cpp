@@ -428,6 +428,29 @@ View engine_attempt(int handle, std::uintptr_t at, std::size_t length) {
   return finish();
 }
 
+// A delivery as JSON (an outcome's `deliveries` entry); output 'R' + its sealed text
+// (Engine::seal), or 'E' (bad_delivery).
+View engine_seal(int handle, std::uintptr_t at, std::size_t length) {
+  const Engine* engine = engine_at(handle);
+  if (engine == nullptr) return error("closed_engine", "this engine has been closed");
+  std::string problem;
+  const auto delivery = parse_delivery_json(bytes(at, length), problem);
+  if (!delivery) return error("bad_delivery", problem);
+  begin('R').append(engine->seal(*delivery));
+  return finish();
+}
+
+// A sealed delivery's text; output 'R' + the delivery as JSON, or 'E' with the unseal error's
+// code (missing_secret, bad_sealed).
+View engine_unseal(int handle, std::uintptr_t at, std::size_t length) {
+  const Engine* engine = engine_at(handle);
+  if (engine == nullptr) return error("closed_engine", "this engine has been closed");
+  const Unsealed unsealed = engine->unseal(bytes(at, length));
+  if (!unsealed.delivery) return error(unsealed.error.code, unsealed.error.message);
+  write_delivery_json(*unsealed.delivery, begin('R'));
+  return finish();
+}
+
 // `text` redacted of the engine's secrets and of phone numbers; handle 0: phone numbers only.
 View redact_text(int handle, std::uintptr_t at, std::size_t length) {
   const std::string_view text = bytes(at, length);
@@ -540,6 +563,8 @@ EMSCRIPTEN_BINDINGS(callhook) {
   emscripten::function("engineHandle", &engine_handle);
   emscripten::function("engineSweep", &engine_sweep);
   emscripten::function("engineAttempt", &engine_attempt);
+  emscripten::function("engineSeal", &engine_seal);
+  emscripten::function("engineUnseal", &engine_unseal);
   emscripten::function("enginePrepare", &engine_prepare);
   emscripten::function("engineDecide", &engine_decide);
   emscripten::function("engineDecideText", &engine_decide_text);

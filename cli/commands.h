@@ -20,6 +20,8 @@ int cmd_verify(int argc, char** argv);
 int cmd_handle(int argc, char** argv);
 int cmd_sweep(int argc, char** argv);
 int cmd_attempt(int argc, char** argv);
+int cmd_seal(int argc, char** argv);
+int cmd_unseal(int argc, char** argv);
 int cmd_replay(int argc, char** argv);
 
 /// `${NAME}` secrets for the CLI: the environment.

@@ -1,4 +1,5 @@
-// callhook check-config | match | verify | handle | sweep: the engine commands.
+// callhook check-config | match | verify | handle | sweep | attempt | seal | unseal: the engine
+// commands.
 #include <charconv>
 #include <cstdlib>
 #include <ctime>
@@ -413,6 +414,92 @@ int cmd_attempt(int argc, char** argv) {
   if (!input) return usage_error("attempt", problem);
   Output output;
   write_attempt_verdict_json(engine->attempt_result(*input), output.buffer());
+  output.buffer().push_back('\n');
+  return kExitOk;
+}
+
+namespace {
+
+// seal and unseal: one delivery or sealed text in (a file or standard input), one out.
+struct SealArgs {
+  std::optional<Engine> engine;
+  std::string text;
+};
+
+std::optional<SealArgs> seal_args(std::string_view command, int argc, char** argv,
+                                  std::string_view what) {
+  Args args(argc, argv, 2);
+  const auto config_path = args.option("--config");
+  if (args.missing_value()) {
+    usage_error(command, *args.missing_value() + " needs a value");
+    return std::nullopt;
+  }
+  if (const auto unknown = args.unknown()) {
+    usage_error(command, "unknown option " + *unknown);
+    return std::nullopt;
+  }
+  const auto rest = args.positionals();
+  if (!config_path) {
+    usage_error(command, "--config is required");
+    return std::nullopt;
+  }
+  if (rest.size() > 1) {
+    usage_error(command, "takes one " + std::string(what));
+    return std::nullopt;
+  }
+  SealArgs out;
+  out.engine = load_engine(command, *config_path);
+  if (!out.engine) return std::nullopt;
+  auto text = read_input(command, rest.empty() ? "-" : rest[0]);
+  if (!text) return std::nullopt;
+  out.text = std::move(*text);
+  return out;
+}
+
+}  // namespace
+
+int cmd_seal(int argc, char** argv) {
+  if (wants_help(argc, argv)) {
+    print_help(
+        "Usage: callhook seal --config FILE [DELIVERY_FILE|-]\n\n"
+        "Prints a delivery as a shell keeps it at rest: one JSON text {\"sealed\": 1, ...} whose\n"
+        "method, URL, header values and body hold the config's secrets (from the environment)\n"
+        "as ${NAME} references, never their values, and every $ of their own as $$.\n"
+        "DELIVERY_FILE is one delivery as `handle` prints each of its \"deliveries\".\n\n"
+        "Exit status: 0 when sealed, 2 on a bad config, delivery or usage.\n");
+    return kExitOk;
+  }
+  auto args = seal_args("seal", argc, argv, "delivery file");
+  if (!args) return kExitUsage;
+  std::string problem;
+  const auto delivery = parse_delivery_json(args->text, problem);
+  if (!delivery) return usage_error("seal", problem);
+  Output output;
+  output.line(args->engine->seal(*delivery));
+  return kExitOk;
+}
+
+int cmd_unseal(int argc, char** argv) {
+  if (wants_help(argc, argv)) {
+    print_help(
+        "Usage: callhook unseal --config FILE [SEALED_FILE|-]\n\n"
+        "Prints the delivery a `seal` text holds, with the secrets' values of now (from the\n"
+        "environment): the request a shell sends.\n\n"
+        "Exit status: 0 when unsealed; 1 when the text names a secret the config no longer\n"
+        "sets (missing_secret) or is not a sealed delivery (bad_sealed), said on stderr; 2 on a\n"
+        "bad config or usage.\n");
+    return kExitOk;
+  }
+  auto args = seal_args("unseal", argc, argv, "sealed file");
+  if (!args) return kExitUsage;
+  const Unsealed unsealed = args->engine->unseal(args->text);
+  if (!unsealed.delivery) {
+    std::fprintf(stderr, "callhook unseal: %s (%s)\n", unsealed.error.message.c_str(),
+                 unsealed.error.code.c_str());
+    return kExitRejected;
+  }
+  Output output;
+  write_delivery_json(*unsealed.delivery, output.buffer());
   output.buffer().push_back('\n');
   return kExitOk;
 }

@@ -26,6 +26,9 @@ constexpr Command kCommands[] = {
     {"sweep", "sweep a call's stored record: fire the abandoned routes when due", cmd_sweep},
     {"attempt", "decide what follows a delivery attempt: delivered, retry at T, or dead",
      cmd_attempt},
+    {"seal", "print a delivery as it is kept at rest: ${NAME} references, no secret values",
+     cmd_seal},
+    {"unseal", "print the delivery a sealed text holds, with the secrets of now", cmd_unseal},
     {"replay", "run a log of requests through the engine with a record store", cmd_replay},
 };
 

@@ -12,6 +12,9 @@
 //   (an Initiate whose Complete is overdue fires the `abandoned` routes once).
 // - queue: sends each delivery with fetch and asks the engine what follows: ack, retry through
 //   the Queue after the wait the engine chose, or the dead-letter queue with the engine's reason.
+// - Queue messages and dead letters hold each delivery sealed (engine.sealDelivery: `${NAME}`
+//   references, never secret values); the consumer unseals it with the secrets of now, and one
+//   that cannot be unsealed (a secret taken out of the config) is unsendable: dead at once.
 import { DurableObject } from 'cloudflare:workers';
 import { createEngine, entryOf, init } from 'callhook';
 import { sendAttempt } from 'callhook/delivery';
@@ -68,10 +71,11 @@ function log(level, msg, fields = {}) {
 
 
 
-/** Puts the deliveries on the Queue (in batches of at most 100 messages). */
-async function enqueue(env, deliveries) {
-  for (let i = 0; i < deliveries.length; i += QUEUE_BATCH) {
-    await env.DELIVERIES.sendBatch(deliveries.slice(i, i + QUEUE_BATCH).map((body) => ({ body, contentType: 'json' })));
+/** Puts the deliveries on the Queue, sealed (in batches of at most 100 messages). */
+async function enqueue(env, engine, deliveries) {
+  const sealed = deliveries.map((d) => ({ body: engine.sealDelivery(d), contentType: 'text' }));
+  for (let i = 0; i < sealed.length; i += QUEUE_BATCH) {
+    await env.DELIVERIES.sendBatch(sealed.slice(i, i + QUEUE_BATCH));
   }
 }
 
@@ -130,7 +134,7 @@ export class CallRecord extends DurableObject {
       }
       if (outcome.record !== null) await this.store(entryOf(outcome));
       try {
-        await enqueue(this.env, outcome.deliveries);
+        await enqueue(this.env, engine, outcome.deliveries);
       } catch (err) {
         // Put the previous record back so the sender's retry is not taken for a duplicate.
         if (outcome.record !== null) await this.store(previous);
@@ -158,7 +162,7 @@ export class CallRecord extends DurableObject {
         const outcome = engine.sweep(entry.record, now);
         if (outcome.record !== null) await this.store(entryOf(outcome));
         try {
-          await enqueue(this.env, outcome.deliveries);
+          await enqueue(this.env, engine, outcome.deliveries);
         } catch (err) {
           if (outcome.record !== null) await this.store(entry);
           throw err;
@@ -194,7 +198,7 @@ async function handleWebhook(request, env) {
     // Refused requests, and everything when correlation is off, end here.
     const outcome = prepared.decide({ now });
     try {
-      await enqueue(env, outcome.deliveries);
+      await enqueue(env, engine, outcome.deliveries);
     } catch (err) {
       log('error', 'enqueue_failed', { error: String(err?.message ?? err) });
       return problem('outbox-unavailable');
@@ -237,9 +241,34 @@ async function fetchHandler(request, env) {
 // The Queue's own limit on a retry's delay (12 hours): a longer wait the core asks for is cut to
 // it, and the next attempt then asks the core again.
 const QUEUE_MAX_DELAY_SECONDS = 43200;
+
+// The names a sealed delivery carries as they are (its route, destination and key), for a
+// delivery that cannot be unsealed; nothing else is read from it.
+function namesOf(sealed) {
+  try {
+    const doc = JSON.parse(sealed);
+    const text = (v) => (typeof v === 'string' ? v : '');
+    return { route: text(doc?.route), destination: text(doc?.destination), idempotency_key: text(doc?.idempotency_key) };
+  } catch {
+    return { route: '', destination: '', idempotency_key: '' };
+  }
+}
+
 async function deliver(msg, env, engine) {
-  const d = msg.body;
-  const answer = await sendAttempt(d);
+  // A message is the delivery's sealed text; one queued before deliveries were sealed is the
+  // delivery object itself.
+  const sealed = typeof msg.body === 'string' ? msg.body : null;
+  let d = sealed === null ? msg.body : null;
+  let answer;
+  if (sealed !== null) {
+    try {
+      d = engine.unsealDelivery(sealed);
+    } catch (err) {
+      d = namesOf(sealed);
+      answer = { unsendable: String(err?.message ?? err) };
+    }
+  }
+  answer ??= await sendAttempt(d);
   // Whether it is delivered, when to try again, or why it is dead: the engine decides.
   const v = engine.attemptResult({
     route: d.route, destination: d.destination, idempotency_key: d.idempotency_key,
@@ -252,8 +281,12 @@ async function deliver(msg, env, engine) {
     msg.retry({ delaySeconds: Math.min(QUEUE_MAX_DELAY_SECONDS, Math.ceil(v.delay_ms / 1000)) });
   } else {
     try {
-      await env.DEAD_LETTERS.send({ delivery: d, status: answer.status ?? null, attempts: msg.attempts, code: v.code, reason: v.reason },
-        { contentType: 'json' });
+      // Still sealed: the dead letter holds what the Queue held.
+      await env.DEAD_LETTERS.send({
+        route: d.route, destination: d.destination, idempotency_key: d.idempotency_key,
+        delivery: sealed ?? engine.sealDelivery(d), status: answer.status ?? null,
+        attempts: msg.attempts, code: v.code, reason: v.reason,
+      }, { contentType: 'json' });
       msg.ack();
     } catch {
       msg.retry({ delaySeconds: 60 }); // the dead-letter queue is unreachable: keep the delivery

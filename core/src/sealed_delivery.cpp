@@ -59,6 +59,7 @@ struct Candidate {
   std::string text;
   std::string_view name;
   Form form;
+  std::size_t order;  // the config's order, which breaks ties in length
 };
 
 // Every form of every secret long enough, longest first. Among equal texts the first secret's
@@ -72,11 +73,13 @@ std::vector<Candidate> candidates(const std::vector<ResolvedSecret>& secrets) {
       if (form != Form::raw && text == value) continue;  // the same bytes: ${NAME} covers them
       const bool seen =
           std::any_of(out.begin(), out.end(), [&](const Candidate& c) { return c.text == text; });
-      if (!seen) out.push_back({std::move(text), name, form});
+      if (!seen) out.push_back({std::move(text), name, form, out.size()});
     }
   }
-  std::stable_sort(out.begin(), out.end(), [](const Candidate& a, const Candidate& b) {
-    return a.text.size() > b.text.size();
+  // Not stable_sort: libstdc++'s needs get_temporary_buffer, which clang calls deprecated.
+  std::sort(out.begin(), out.end(), [](const Candidate& a, const Candidate& b) {
+    if (a.text.size() != b.text.size()) return a.text.size() > b.text.size();
+    return a.order < b.order;
   });
   return out;
 }

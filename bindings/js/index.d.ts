@@ -496,7 +496,7 @@ export const frontDoor: {
   health(state: string, counts?: HealthCounts): Promise<ShellResponse>;
 };
 
-export { memoryStore, redisStore, entryOf } from './stores.js';
+export { memoryStore, entryOf } from './stores.js';
 export { createDeliveryQueue, OverflowError, sendAttempt } from './delivery.js';
 import type { FetchHandlerOptions, FetchHandler } from './fetch-handler.js';
 

@@ -40,24 +40,15 @@ export interface MemoryStore extends RecordStore {
   readonly size: number;
 }
 
-export interface RedisStoreOptions {
-  /** Prefix of every key (default "callhook:"); use a hash tag such as "{callhook}:" on Redis Cluster. */
-  prefix?: string;
-  /** Most keys one due() call returns (1000). */
-  dueLimit?: number;
-}
-
-/** A minimal node-redis (v4+) client: what the stores and the Redis journal use. */
+/** A minimal node-redis (v4+) client: what redisStore ("callhook/redis") sends commands through. */
 export interface RedisCommandClient {
   sendCommand(args: string[]): Promise<unknown>;
 }
 
-export function memoryStore(options?: MemoryStoreOptions): MemoryStore;
-/** Records in Redis with PXAT expiry and a sorted set of sweep times; close() leaves the client open. */
-export function redisStore(client: RedisCommandClient, options?: RedisStoreOptions): RecordStore;
+/** Records, the outbox and dead letters in memory: one process, nothing survives a restart. */
+export function memoryStore(options?: MemoryStoreOptions): MemoryStore & DurableStore;
 /** The entry an outcome says to store (record, version, expires_at, sweep_at), or null. */
 export function entryOf(outcome: { record: string | null; version: number | null; expires_at: number | null; sweep_at: number | null }): StoredRecord | null;
-export function redisCommand(client: RedisCommandClient, args: Array<string | number>): Promise<unknown>;
 
 // ---- Stores that keep the outbox too ------------------------------------------------------------
 //

@@ -1,6 +1,8 @@
-// Record stores for the correlation protocol (README "Correlation", "What a shell does").
-//
-// Every store has the same four methods:
+// Stores for the correlation protocol and the delivery outbox (README "Correlation", "What a
+// shell does"). memoryStore lives here (it runs anywhere: Node, browsers, workerd); the Node-only
+// stores are sqliteStore (./sqlite-store.js, "callhook/sqlite") and redisStore
+// (./redis-store.js, "callhook/redis"). Each keeps records, the outbox and dead letters together
+// (stores.d.ts, DurableStore); the record methods are:
 //   get(key)                                          -> {record, version, expires_at, sweep_at} | null
 //   compareAndSet(key, expectedVersion, entry | null) -> true | false
 //   due(now)                                          -> keys whose sweep_at <= now
@@ -295,123 +297,6 @@ function outboxState() {
         count(item.destination, 1);
       }
       return chosen.length;
-    },
-  };
-}
-
-// KEYS[1] the record (a hash: record, version, expires_at, sweep_at), KEYS[2] the sweep index.
-// ARGV: expected version, mode ("set" | "del"), record, version, expiry in epoch ms ("" for
-// none), sweep_at ("" for none), the call key (the sweep index's member).
-// A key that is not such a hash compares as version -1, so it is never overwritten by accident.
-const CAS_SCRIPT = `
-local v = 0
-local t = redis.call('TYPE', KEYS[1])['ok']
-if t == 'hash' then
-  v = tonumber(redis.call('HGET', KEYS[1], 'version')) or -1
-elseif t ~= 'none' then
-  v = -1
-end
-if v ~= tonumber(ARGV[1]) then return 0 end
-if ARGV[2] == 'del' then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[2], ARGV[7])
-  return 1
-end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'record', ARGV[3], 'version', ARGV[4], 'expires_at', ARGV[5], 'sweep_at', ARGV[6])
-if ARGV[5] ~= '' then redis.call('PEXPIREAT', KEYS[1], ARGV[5]) end
-if ARGV[6] == '' then
-  redis.call('ZREM', KEYS[2], ARGV[7])
-else
-  redis.call('ZADD', KEYS[2], ARGV[6], ARGV[7])
-end
-return 1
-`;
-
-// KEYS[1] the sweep index. ARGV: now, limit, the record key prefix.
-// Members whose record has expired are dropped here, atomically with the check, so a record
-// created again meanwhile never loses its index entry.
-const DUE_SCRIPT = `
-local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-local out = {}
-for _, m in ipairs(members) do
-  if redis.call('EXISTS', ARGV[3] .. m) == 1 then
-    out[#out + 1] = m
-  else
-    redis.call('ZREM', KEYS[1], m)
-  end
-end
-return out
-`;
-
-/** Sends one command through node-redis (v4 and later) and returns its raw reply. */
-export function redisCommand(client, args) {
-  if (!client || typeof client.sendCommand !== 'function') {
-    throw new TypeError('expected a connected node-redis client (createClient from "redis")');
-  }
-  return client.sendCommand(args.map(String));
-}
-
-/**
- * Records in Redis, shared by every instance that uses the same client target and prefix.
- * The record lives at `${prefix}record:${key}` with Redis's own expiry (PXAT); a sorted set
- * `${prefix}sweep` holds each key's sweep_at. The record lives in a hash beside its version, expiry
- * and sweep_at. Compare-and-set is one Lua script, atomic on the
- * server. The script reads `${prefix}record:*` keys it is not handed, so on Redis Cluster put
- * a hash tag in the prefix (`{callhook}:`), which keeps every key on one slot.
- * `close()` leaves the client open: whoever created it closes it.
- */
-export function redisStore(client, { prefix = 'callhook:', dueLimit = 1000 } = {}) {
-  const recordPrefix = `${prefix}record:`;
-  const sweepKey = `${prefix}sweep`;
-  let closed = false;
-  const ensureOpen = () => {
-    if (closed) throw new Error('store is closed');
-  };
-
-  return {
-    async get(key) {
-      ensureOpen();
-      checkKey(key);
-      const reply = await redisCommand(client, ['HMGET', recordPrefix + key, 'record', 'version', 'expires_at', 'sweep_at']);
-      if (!Array.isArray(reply) || reply[0] === null || reply[0] === undefined) return null;
-      const [record, version, expiresMs, sweepAt] = reply.map((v) => (v === null || v === undefined ? '' : String(v)));
-      return {
-        record,
-        version: Number(version),
-        expires_at: expiresMs === '' ? null : Number(expiresMs) / 1000,
-        sweep_at: sweepAt === '' ? null : Number(sweepAt),
-      };
-    },
-
-    async compareAndSet(key, expectedVersion, entry) {
-      ensureOpen();
-      checkKey(key);
-      checkExpected(expectedVersion);
-      const next = checkEntry(entry);
-      const expiryMs = next && next.expires_at !== null ? String(Math.max(1, Math.round(next.expires_at * 1000))) : '';
-      const args = [
-        'EVAL', CAS_SCRIPT, '2', recordPrefix + key, sweepKey,
-        String(expectedVersion),
-        next === null ? 'del' : 'set',
-        next === null ? '' : next.record,
-        next === null ? '' : String(next.version),
-        expiryMs,
-        next === null || next.sweep_at === null ? '' : String(next.sweep_at),
-        key,
-      ];
-      const reply = await redisCommand(client, args);
-      return Number(reply) === 1;
-    },
-
-    async due(now) {
-      ensureOpen();
-      const reply = await redisCommand(client, ['EVAL', DUE_SCRIPT, '1', sweepKey, String(now), String(dueLimit), recordPrefix]);
-      return Array.isArray(reply) ? reply.map(String) : [];
-    },
-
-    async close() {
-      closed = true;
     },
   };
 }

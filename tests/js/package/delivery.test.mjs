@@ -299,8 +299,6 @@ describe('sending', () => {
       await rx.close();
     }
   });
-});
-
 
   test('a destination that hangs holds only its own slots; the others are delivered meanwhile', async () => {
     const rx = await receiver((r) => (r.url === '/hung' ? { status: 200, delayMs: 3000 } : { status: 200 }));
@@ -480,7 +478,7 @@ describe('redisStore', { skip: redisSkip }, () => {
   test('restart in the middle of deliveries: everything arrives exactly once', async () => {
     // Each sender gets its own client and consumer, as a restarted process would.
     let n = 0;
-    await restartScenario(async () => redisStore(await client(), { prefix: 'restart:', consumer: `c${++n}`, claimIdleMs: 500 }));
+    await restartScenario(async () => redisStore(await client(), { prefix: 'restart:', consumer: `c${++n}`, claimIdleMs: 500, heartbeatMs: 150 }));
   });
 
   test('two instances share the outbox: each delivery is sent by one of them', async () => {

@@ -4,7 +4,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { memoryStore, redisStore, entryOf } from '../../../bindings/js/stores.js';
+import { memoryStore, entryOf } from '../../../bindings/js/stores.js';
+import { redisStore } from '../../../bindings/js/redis-store.js';
 import { redisSkip, redisFixture } from '../redis-server.mjs';
 import { runDurableStoreConformance } from '../store-conformance.mjs';
 

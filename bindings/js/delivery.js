@@ -194,8 +194,14 @@ export function createDeliveryQueue({
       again = true;
       return;
     }
+    pass();
+  }
+
+  // One pass over the outbox; `then(claimed)` sees how many items it started. Kicks that came
+  // meanwhile get a pass of their own.
+  function pass(then) {
     pumping = pump()
-      .catch((err) => {
+      .then(then, (err) => {
         lastError = err;
       })
       .finally(() => {
@@ -203,10 +209,10 @@ export function createDeliveryQueue({
         if (again) {
           again = false;
           kick();
-        } else {
-          schedule();
-          settleDrain();
+          return;
         }
+        schedule();
+        if (!then) settleDrain();
       });
   }
 
@@ -289,28 +295,14 @@ export function createDeliveryQueue({
   }
 
   function settleDrain() {
-    if (drainWaiters.length === 0 || total > 0 || pumping) return;
+    if (closed || drainWaiters.length === 0 || total > 0 || pumping) return;
     // One more look: a drain resolves only once a pass claimed nothing and nothing runs.
-    pumping = pump()
-      .then((claimed) => {
-        if (claimed === 0 && total === 0) {
-          const waiters = drainWaiters;
-          drainWaiters = [];
-          for (const resolve of waiters) resolve();
-        }
-      })
-      .catch((err) => {
-        lastError = err;
-      })
-      .finally(() => {
-        pumping = null;
-        if (again) {
-          again = false;
-          kick();
-        } else {
-          schedule();
-        }
-      });
+    pass((claimed) => {
+      if (claimed > 0 || total > 0) return;
+      const waiters = drainWaiters;
+      drainWaiters = [];
+      for (const resolve of waiters) resolve();
+    });
   }
 
   const queue = {

@@ -23,48 +23,12 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { checkEntry, checkExpected, checkItem, checkKey } from './stores.js';
 
 const GROUP = 'callhook';
 const PROMOTE_BATCH = 500; // most due retries one claim moves back into the stream
 const KEY_BATCH = 200; // ids per redrive script
 const NO_CAP = '-1';
-
-// ---- checks (the same as stores.js's, so both stores refuse the same input) -------------------
-
-function checkEntry(entry) {
-  if (entry === null) return null;
-  if (!entry || typeof entry.record !== 'string') throw new TypeError('entry.record must be the record text');
-  if (!Number.isSafeInteger(entry.version) || entry.version < 1) throw new TypeError('entry.version must be a positive integer');
-  const sweepAt = Number.isFinite(entry.sweep_at) ? entry.sweep_at : null;
-  const expiresAt = Number.isFinite(entry.expires_at) ? entry.expires_at : null;
-  return { record: entry.record, version: entry.version, expires_at: expiresAt, sweep_at: sweepAt };
-}
-
-function checkKey(key) {
-  if (typeof key !== 'string' || key === '') throw new TypeError('key must be a non-empty string');
-}
-
-function checkExpected(expectedVersion) {
-  if (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0) {
-    throw new TypeError('expectedVersion must be a non-negative integer (0: must not exist)');
-  }
-}
-
-function checkItem(item) {
-  if (!item || typeof item !== 'object') throw new TypeError('an outbox item must be an object');
-  for (const field of ['id', 'destination', 'sealed']) {
-    if (typeof item[field] !== 'string' || item[field] === '') throw new TypeError(`an outbox item needs a ${field}`);
-  }
-  if (!Number.isFinite(item.enqueued_at_ms)) throw new TypeError('an outbox item needs enqueued_at_ms (epoch ms)');
-  return {
-    id: item.id,
-    route: String(item.route ?? ''),
-    destination: item.destination,
-    idempotency_key: String(item.idempotency_key ?? ''),
-    sealed: item.sealed,
-    enqueued_at_ms: item.enqueued_at_ms,
-  };
-}
 
 const VERDICTS = new Set(['delivered', 'retry', 'dead']);
 

@@ -19,6 +19,7 @@
 // owned by another user is refused), the database and its -wal owner-only (0600).
 
 import Database from 'better-sqlite3';
+import { checkEntry, checkExpected, checkItem, checkKey } from './stores.js';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -77,39 +78,6 @@ CREATE INDEX IF NOT EXISTS dead_letters_by_destination ON dead_letters (destinat
 `;
 
 const ITEM_COLUMNS = 'id, route, destination, idempotency_key, sealed, enqueued_at_ms';
-
-function checkEntry(entry) {
-  if (entry === null) return null;
-  if (!entry || typeof entry.record !== 'string') throw new TypeError('entry.record must be the record text');
-  if (!Number.isSafeInteger(entry.version) || entry.version < 1) throw new TypeError('entry.version must be a positive integer');
-  return {
-    record: entry.record,
-    version: entry.version,
-    expires_at: Number.isFinite(entry.expires_at) ? entry.expires_at : null,
-    sweep_at: Number.isFinite(entry.sweep_at) ? entry.sweep_at : null,
-  };
-}
-
-function checkKey(key) {
-  if (typeof key !== 'string' || key === '') throw new TypeError('key must be a non-empty string');
-}
-
-function checkExpected(expectedVersion) {
-  if (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0) {
-    throw new TypeError('expectedVersion must be a non-negative integer (0: must not exist)');
-  }
-}
-
-function checkItem(item) {
-  if (!item || typeof item !== 'object') throw new TypeError('an outbox item must be an object');
-  for (const field of ['id', 'destination']) {
-    if (typeof item[field] !== 'string' || item[field] === '') throw new TypeError(`item.${field} must be a non-empty string`);
-  }
-  for (const field of ['route', 'idempotency_key', 'sealed']) {
-    if (typeof item[field] !== 'string') throw new TypeError(`item.${field} must be a string`);
-  }
-  if (!Number.isFinite(item.enqueued_at_ms)) throw new TypeError('item.enqueued_at_ms must be a finite number (epoch ms)');
-}
 
 function checkLimit(value, name) {
   if (value === undefined) return Infinity;
@@ -432,11 +400,11 @@ export function sqliteStore({ dir, file = 'callhook.sqlite', now = () => Date.no
         next = checkEntry(entry);
       }
       if (!Array.isArray(items)) throw new TypeError('commit: items must be an array');
-      for (const item of items) checkItem(item);
+      const list = items.map(checkItem);
       const total = checkLimit(limits?.total, 'total');
       const perDestination = checkLimit(limits?.perDestination, 'perDestination');
-      const result = commitTx.immediate(key, key === null ? 0 : expectedVersion, next, items, total, perDestination, now());
-      if (result.ok) for (const item of items) addPending(item.destination, 1);
+      const result = commitTx.immediate(key, key === null ? 0 : expectedVersion, next, list, total, perDestination, now());
+      if (result.ok) for (const item of list) addPending(item.destination, 1);
       return result.ok ? { ok: true } : { ...result };
     },
 

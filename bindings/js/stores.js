@@ -22,7 +22,8 @@ export function entryOf(outcome) {
   return { record: outcome.record, version: outcome.version, expires_at: outcome.expires_at, sweep_at: outcome.sweep_at ?? null };
 }
 
-function checkEntry(entry) {
+/** An entry as compareAndSet/commit take it, checked (the same refusals in every store). */
+export function checkEntry(entry) {
   if (entry === null) return null;
   if (!entry || typeof entry.record !== 'string') throw new TypeError('entry.record must be the record text');
   if (!Number.isSafeInteger(entry.version) || entry.version < 1) throw new TypeError('entry.version must be a positive integer');
@@ -31,11 +32,11 @@ function checkEntry(entry) {
   return { record: entry.record, version: entry.version, expires_at: expiresAt, sweep_at: sweepAt };
 }
 
-function checkKey(key) {
+export function checkKey(key) {
   if (typeof key !== 'string' || key === '') throw new TypeError('key must be a non-empty string');
 }
 
-function checkExpected(expectedVersion) {
+export function checkExpected(expectedVersion) {
   if (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0) {
     throw new TypeError('expectedVersion must be a non-negative integer (0: must not exist)');
   }

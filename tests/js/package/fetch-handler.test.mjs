@@ -443,6 +443,66 @@ describe('sweeps', () => {
   });
 });
 
+// The handler's own path with a real queue: the record and its deliveries are one commit.
+const patientEngine = await createEngine({
+  destinations: { sink: { format: 'canonical', url: 'http://127.0.0.1:9/sink' } },
+  routes: [{ name: 'r', to: ['sink'] }],
+  delivery: { schedule_seconds: [600], jitter: 0 },
+});
+describe('a record and its deliveries commit together', () => {
+  const offline = async () => {
+    throw new Error('offline');
+  };
+
+  test('a full outbox answers 503 outbox-full and stores neither the record nor a delivery; with room again the re-send is accepted', async () => {
+    const store = memoryStore({ now: () => T0 });
+    const queue = createDeliveryQueue({ engine: patientEngine, store, fetch: offline, limits: { total: 2, perDestination: 10 } });
+    const errors = [];
+    const handler = createFetchHandler({ engine: fakeEngine(), store, queue, now: () => T0, onError: (e, c) => errors.push(c.phase) });
+    try {
+      assert.equal((await handler(event('CA1', 'Call.Initiate'))).status, 200);
+      assert.equal((await store.counts()).pending, 1);
+      const full = await handler(event('CA1', 'Call.Complete'));
+      assert.equal(full.status, 503);
+      assert.ok(Number(full.headers.get('retry-after')) > 0, 'Retry-After tells the sender when to try again');
+      const doc = await full.json();
+      assert.equal(doc.type, 'urn:callhook:problem:outbox-full');
+      assert.match(doc.detail, /cap of 2/);
+      assert.deepEqual(errors, ['outbox']);
+      assert.equal((await store.get('AC1:CA1')).version, 1, 'the Complete left the record as it was');
+      assert.equal((await store.counts()).pending, 1, 'and added no delivery');
+      // Room again: the pending delivery is done (as a sender would finish it).
+      const held = await store.claim({ destination: 'sink', max: 10, nowMs: Date.now() + 3_600_000 });
+      for (const item of held) await store.finish(item, { verdict: 'delivered', code: 'delivered', reason: '', attempt: { at_ms: Date.now(), status: 200, code: 'delivered', reason: '' } });
+      const again = await handler(event('CA1', 'Call.Complete'));
+      assert.equal(again.status, 200);
+      assert.equal((await again.json()).status, 'accepted', 'not taken for a duplicate');
+      assert.equal((await store.get('AC1:CA1')).version, 2);
+      assert.equal((await store.counts()).pending, 2);
+    } finally {
+      await queue.close();
+    }
+  });
+
+  test('ten concurrent copies of one webhook commit one record change and one delivery', async () => {
+    const base = memoryStore({ now: () => T0 });
+    // Every read waits a little, so the copies race for the same version.
+    const store = Object.assign(Object.create(base), { get: async (k) => { await new Promise((r) => setTimeout(r, 2)); return base.get(k); } });
+    for (const m of ['commit', 'compareAndSet', 'due', 'claim', 'finish', 'release', 'destinations', 'counts', 'deadLetters', 'redrive', 'ping', 'close']) store[m] = base[m].bind(base);
+    const queue = createDeliveryQueue({ engine: patientEngine, store, fetch: offline });
+    const handler = createFetchHandler({ engine: fakeEngine(), store, queue, now: () => T0, maxConflictRetries: 20 });
+    try {
+      const answers = await Promise.all(Array.from({ length: 10 }, () => handler(event('CA2', 'Call.Initiate'))));
+      const statuses = await Promise.all(answers.map(async (r) => [r.status, (await r.json()).status]));
+      assert.equal(statuses.filter(([, s]) => s === 'accepted').length, 1, JSON.stringify(statuses));
+      assert.equal(statuses.filter(([, s]) => s === 'duplicate').length, 9);
+      assert.equal((await base.counts()).pending, 1);
+    } finally {
+      await queue.close();
+    }
+  });
+});
+
 // End to end with real parts: Redis records shared by two handler instances, real delivery
 // queues sending to a loopback receiver.
 describe('two instances on Redis with real delivery', { skip: redisSkip }, () => {

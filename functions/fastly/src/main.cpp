@@ -187,7 +187,7 @@ std::string write_entry(const OutboxEntry& entry) {
   std::string text = dump(doc);
   text.pop_back();  // the sealed text goes in byte for byte, not re-encoded
   text += ",\"delivery\":";
-  text += entry.sealed;
+  text += entry.sealed.empty() ? std::string_view("null") : std::string_view(entry.sealed);
   text += '}';
   return text;
 }
@@ -198,7 +198,34 @@ std::string entry_key(std::string_view prefix, const OutboxEntry& e) {
   return kv_key(prefix, e.idempotency_key + "/" + e.destination);
 }
 
-std::optional<OutboxEntry> read_entry(std::string_view text) {
+// An entry written before deliveries were sealed holds the delivery's fields plainly beside the
+// names: it is read as that delivery, sealed now, so it is sent (and kept) like any other.
+std::optional<Delivery> legacy_delivery(const nlohmann::json& doc, const OutboxEntry& e) {
+  Delivery d;
+  d.route = e.route;
+  d.destination = e.destination;
+  d.idempotency_key = e.idempotency_key;
+  const auto text_of = [&](const char* name, std::string& out) {
+    const auto it = doc.find(name);
+    if (it == doc.end() || !it->is_string()) return false;
+    out = it->get<std::string>();
+    return true;
+  };
+  if (!text_of("method", d.method) || !text_of("url", d.url) || !text_of("body", d.body)) {
+    return std::nullopt;
+  }
+  const auto headers = doc.find("headers");
+  if (headers == doc.end() || !headers->is_array()) return std::nullopt;
+  for (const auto& pair : *headers) {
+    if (!pair.is_array() || pair.size() != 2 || !pair[0].is_string() || !pair[1].is_string()) {
+      return std::nullopt;
+    }
+    d.headers.push_back({pair[0].get<std::string>(), pair[1].get<std::string>()});
+  }
+  return d;
+}
+
+std::optional<OutboxEntry> read_entry(std::string_view text, const Engine& engine) {
   const nlohmann::json doc = nlohmann::json::parse(text, nullptr, false);
   if (!doc.is_object()) return std::nullopt;
   const auto text_of = [&](const char* name, std::string& out) {
@@ -226,7 +253,11 @@ std::optional<OutboxEntry> read_entry(std::string_view text) {
   // The sealed delivery is the engine's to read: whatever it is goes back to Engine::unseal,
   // which calls anything else bad_sealed and the attempt unsendable.
   const auto delivery = doc.find("delivery");
-  e.sealed = delivery == doc.end() ? std::string() : dump(*delivery);
+  if (delivery != doc.end()) {
+    e.sealed = dump(*delivery);
+  } else if (const auto legacy = legacy_delivery(doc, e)) {
+    e.sealed = engine.seal(*legacy);
+  }
   return e;
 }
 
@@ -346,7 +377,7 @@ class Outbox {
       if (std::find(skip.begin(), skip.end(), key) != skip.end()) continue;
       auto found = kv_.lookup(key);
       if (!found || !*found) continue;
-      auto entry = read_entry((*found)->value);
+      auto entry = read_entry((*found)->value, engine_);
       if (!entry) {
         log_.event("error", "an unreadable outbox entry was left as it is", {}, key);
         continue;

@@ -239,6 +239,25 @@ describe('the Fastly program keeps deliveries sealed', { skip }, () => {
     assertNothingSecretAtRest();
   });
 
+  test('an entry written before deliveries were sealed is sent, and kept sealed from then on', async () => {
+    fresh();
+    // The outbox entry form of earlier versions: the delivery's fields plainly beside the names.
+    host.kv.put(RECORDS, 'outbox/CAold0001:Call.Complete:r/ads', JSON.stringify({
+      attempts: 1, next_at: T0 - 10, route: 'r', destination: 'ads', method: 'POST',
+      url: 'https://ads.example/upload', idempotency_key: 'CAold0001:Call.Complete:r',
+      headers: [['Content-Type', 'application/json'], ['developer-token', SECRETS.ADS_TOKEN]], body: '{}',
+    }));
+    receiver.answerWith(() => 503);
+    await nudge();
+    assert.equal(receiver.received.length, 1);
+    assert.equal(receiver.received[0].headers['developer-token'], SECRETS.ADS_TOKEN);
+    const kept = entry('outbox/CAold0001:Call.Complete:r/ads');
+    assert.equal(kept.attempts, 2);
+    assert.equal(kept.delivery.sealed, 1);
+    assert.ok(!('url' in kept) && !('headers' in kept), JSON.stringify(kept));
+    assertNothingSecretAtRest();
+  });
+
   test('past outbox_limit waiting entries a webhook with deliveries is refused outbox-full, and nothing is stored', async () => {
     fresh({ store: { outbox_limit: '3' } });
     receiver.answerWith(() => 503);

@@ -19,8 +19,12 @@ export interface RedisDurableStoreOptions {
   heartbeatMs?: number;
   /** Most keys one due() call returns (1000). */
   dueLimit?: number;
-  /** Epoch milliseconds (Date.now): dead_at_ms of a dead letter whose attempt has no at_ms. */
+  /** Epoch milliseconds (Date.now): dead_at_ms of a dead letter whose attempt has no at_ms, and
+   * the clock retention is judged by. */
   now?: () => number;
+  /** How long a dead letter is kept after its dead_at_ms (30 days; Infinity: until purged):
+   * older ones are deleted by every listing, and by counts() at most once a minute. */
+  deadLetterRetentionMs?: number;
 }
 
 export interface RedisDurableStore extends DurableStore {

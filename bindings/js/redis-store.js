@@ -23,11 +23,17 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { checkEntry, checkExpected, checkItem, checkKey } from './stores.js';
+import {
+  checkEntry, checkErase, checkExpected, checkFilter, checkItem, checkKey, checkRedriveOptions, checkRetention, checkSelection,
+  DEAD_LETTER_RETENTION_MS, filterMatches,
+} from './stores.js';
 
 const GROUP = 'callhook';
 const PROMOTE_BATCH = 500; // most due retries one claim moves back into the stream
-const KEY_BATCH = 200; // ids per redrive script
+const KEY_BATCH = 200; // ids per redrive, purge or erase script
+const SCAN_BATCH = 500; // keys, entries or index members read per round trip
+// Retention is applied on every listing, and by counts() at most this often.
+const EXPIRE_EVERY_MS = 60_000;
 const NO_CAP = '-1';
 
 const VERDICTS = new Set(['delivered', 'retry', 'dead']);
@@ -311,6 +317,55 @@ end
 return count
 `;
 
+// Dead letters deleted. KEYS[1] dead, KEYS[2] dead-at, then KEYS[2 + n] the dead-at of destination
+// n. ARGV (n, id) pairs; n 0: the destination is not known (only the two shared keys).
+// Returns how many were dead letters.
+const DELETE_DEAD_SCRIPT = `
+local count = 0
+for i = 1, #ARGV, 2 do
+  local n = tonumber(ARGV[i])
+  local id = ARGV[i + 1]
+  count = count + redis.call('HDEL', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+  if n > 0 then redis.call('ZREM', KEYS[2 + n], id) end
+end
+return count
+`;
+
+// Pending items of one destination deleted, wherever they are (in the stream, held or not, or
+// scheduled for a retry). KEYS[1] items, KEYS[2] destinations, KEYS[3] stream, KEYS[4] retries,
+// KEYS[5] retry items. ARGV[1] group, ARGV[2] destination, ARGV[3..] item ids. A holder's later
+// finish() of one finds nothing and changes nothing. Returns how many were pending.
+const ERASE_ITEMS_SCRIPT = `
+local count = 0
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local at = redis.call('HGET', KEYS[1], id)
+  if at then
+    if at == 'retry' then
+      redis.call('ZREM', KEYS[4], id)
+      redis.call('HDEL', KEYS[5], id)
+    elseif redis.call('EXISTS', KEYS[3]) == 1 then
+      redis.call('XACK', KEYS[3], ARGV[1], at)
+      redis.call('XDEL', KEYS[3], at)
+    end
+    redis.call('HDEL', KEYS[1], id)
+    count = count + 1
+  end
+end
+if redis.call('XLEN', KEYS[3]) + redis.call('ZCARD', KEYS[4]) == 0 then
+  redis.call('SREM', KEYS[2], ARGV[2])
+end
+return count
+`;
+
+// A record deleted, with its sweep entry. KEYS[1] the record, KEYS[2] the sweep. ARGV[1] the
+// call key. Returns 1 when there was a record.
+const DELETE_RECORD_SCRIPT = `
+redis.call('ZREM', KEYS[2], ARGV[1])
+return redis.call('DEL', KEYS[1])
+`;
+
 // KEYS[1] items, KEYS[2] dead, KEYS[3] destinations, then for destination n: KEYS[2 + 2n] its
 // stream, KEYS[3 + 2n] its retries. Returns {pending, dead, {destinations now}, per n: count}.
 const COUNTS_SCRIPT = `
@@ -335,7 +390,13 @@ const SCRIPTS = {
   release: script(RELEASE_SCRIPT),
   redrive: script(REDRIVE_SCRIPT),
   counts: script(COUNTS_SCRIPT),
+  deleteDead: script(DELETE_DEAD_SCRIPT),
+  eraseItems: script(ERASE_ITEMS_SCRIPT),
+  deleteRecord: script(DELETE_RECORD_SCRIPT),
 };
+
+// A prefix as a SCAN MATCH pattern matches it literally.
+const globEscape = (text) => text.replace(/[\\*?[\]]/g, (c) => `\\${c}`);
 
 /** A consumer name unique to this process start: host, pid and 6 random bytes. */
 function defaultConsumer() {
@@ -370,7 +431,9 @@ export function redisStore(client, {
   heartbeatMs = 10_000,
   dueLimit = 1000,
   now = Date.now,
+  deadLetterRetentionMs = DEAD_LETTER_RETENTION_MS,
 } = {}) {
+  const retention = checkRetention(deadLetterRetentionMs);
   if (!client || typeof client.sendCommand !== 'function') {
     throw new TypeError('expected a connected node-redis client (createClient from "redis")');
   }
@@ -470,23 +533,158 @@ export function redisStore(client, {
     ];
   }
 
-  const pendingJson = (item, attempts, history) => JSON.stringify({
+  const pendingJson = (item, attempts, history, sealed = item.sealed) => JSON.stringify({
     id: item.id, route: item.route, destination: item.destination, idempotency_key: item.idempotency_key,
-    sealed: item.sealed, enqueued_at_ms: item.enqueued_at_ms, attempts, history,
+    sealed, enqueued_at_ms: item.enqueued_at_ms,
+    call_sid: item.call_sid ?? '', record_key: item.record_key ?? '', trigger: item.trigger ?? '', attempts, history,
+  });
+
+  // The item fields of a parsed JSON (those written before call_sid, record_key and trigger
+  // existed read as '').
+  const fieldsOf = (v) => ({
+    id: v.id, route: v.route, destination: v.destination, idempotency_key: v.idempotency_key,
+    sealed: v.sealed, enqueued_at_ms: v.enqueued_at_ms,
+    call_sid: asText(v.call_sid), record_key: asText(v.record_key), trigger: asText(v.trigger),
+    attempts: Number.isSafeInteger(v.attempts) ? v.attempts : 0,
+    history: Array.isArray(v.history) ? v.history : [],
   });
 
   function parseItem(json) {
     try {
       const v = JSON.parse(json);
       if (!v || typeof v.id !== 'string') return null;
-      return {
-        id: v.id, route: v.route, destination: v.destination, idempotency_key: v.idempotency_key,
-        sealed: v.sealed, enqueued_at_ms: v.enqueued_at_ms,
-        attempts: Number.isSafeInteger(v.attempts) ? v.attempts : 0,
-        history: Array.isArray(v.history) ? v.history : [],
-      };
+      return fieldsOf(v);
     } catch {
       return null;
+    }
+  }
+
+  function parseDead(json) {
+    if (json === null || json === undefined) return null;
+    try {
+      const v = JSON.parse(String(json));
+      if (!v || typeof v.id !== 'string') return null;
+      return { ...fieldsOf(v), code: asText(v.code), reason: asText(v.reason), dead_at_ms: Number(v.dead_at_ms) };
+    } catch {
+      return null;
+    }
+  }
+
+  // Deletes dead letters ({id, destination} each; destination null when unknown), in batches.
+  async function deleteDead(letters) {
+    let count = 0;
+    for (let start = 0; start < letters.length; start += KEY_BATCH) {
+      const batch = letters.slice(start, start + KEY_BATCH);
+      const names = [];
+      const index = new Map();
+      const args = [];
+      for (const { id, destination } of batch) {
+        let n = 0;
+        if (typeof destination === 'string' && destination !== '') {
+          if (!index.has(destination)) {
+            names.push(destination);
+            index.set(destination, names.length);
+          }
+          n = index.get(destination);
+        }
+        args.push(String(n), id);
+      }
+      count += Number(await run(SCRIPTS.deleteDead, [key.dead, key.deadAt, ...names.map(key.deadAtOf)], args));
+    }
+    return count;
+  }
+
+  // Dead letters older than the retention, deleted (from the oldest, a batch at a time).
+  let expiredAt = -Infinity;
+  async function expire() {
+    if (retention === Infinity) return;
+    expiredAt = Date.now();
+    const cutoff = `(${now() - retention}`;
+    for (;;) {
+      const ids = await redisCommand(client, ['ZRANGEBYSCORE', key.deadAt, '-inf', cutoff, 'LIMIT', '0', String(SCAN_BATCH)]);
+      if (!Array.isArray(ids) || ids.length === 0) return;
+      const jsons = await redisCommand(client, ['HMGET', key.dead, ...ids.map(String)]);
+      await deleteDead(ids.map((id, i) => ({ id: String(id), destination: parseDead(jsons?.[i])?.destination ?? null })));
+      if (ids.length < SCAN_BATCH) return;
+    }
+  }
+
+  // The dead letters a checked filter matches, newest first, at most its limit: the time index
+  // (of the destination when the filter names one) read from the newest, a batch at a time.
+  async function matching(filter) {
+    const out = [];
+    if (filter.limit === 0) return out;
+    const index = filter.destination === undefined ? key.deadAt : key.deadAtOf(filter.destination);
+    const max = filter.untilMs === undefined ? '+inf' : `(${filter.untilMs}`;
+    const min = filter.sinceMs === undefined ? '-inf' : String(filter.sinceMs);
+    for (let offset = 0; ; offset += SCAN_BATCH) {
+      const ids = await redisCommand(client, ['ZREVRANGEBYSCORE', index, max, min, 'LIMIT', String(offset), String(SCAN_BATCH)]);
+      if (!Array.isArray(ids) || ids.length === 0) return out;
+      const jsons = await redisCommand(client, ['HMGET', key.dead, ...ids.map(String)]);
+      for (const json of Array.isArray(jsons) ? jsons : []) {
+        const letter = parseDead(json); // null: redriven or purged between the two reads
+        if (letter && filterMatches(filter, letter)) out.push(letter);
+        if (out.length >= filter.limit) return out;
+      }
+      if (ids.length < SCAN_BATCH) return out;
+    }
+  }
+
+  // The dead letters a checked selection names ({ids} or {filter}).
+  async function selected(selection) {
+    if (!selection.ids) return matching(selection.filter);
+    const out = [];
+    for (let start = 0; start < selection.ids.length; start += KEY_BATCH) {
+      const batch = selection.ids.slice(start, start + KEY_BATCH);
+      const jsons = await redisCommand(client, ['HMGET', key.dead, ...batch]);
+      batch.forEach((id, i) => {
+        const letter = parseDead(Array.isArray(jsons) ? jsons[i] : null);
+        if (letter && letter.id === id) out.push(letter);
+      });
+    }
+    return out;
+  }
+
+  // Every key of one kind under the prefix, a SCAN batch at a time.
+  async function* scanKeys(pattern, type) {
+    let cursor = '0';
+    do {
+      const reply = await redisCommand(client, ['SCAN', cursor, 'MATCH', pattern, 'COUNT', String(SCAN_BATCH), 'TYPE', type]);
+      cursor = String(reply[0]);
+      for (const k of reply[1]) yield String(k);
+    } while (cursor !== '0');
+  }
+
+  // Every (field, value) of a hash, an HSCAN batch at a time.
+  async function* scanHash(hash) {
+    let cursor = '0';
+    do {
+      const reply = await redisCommand(client, ['HSCAN', hash, cursor, 'COUNT', String(SCAN_BATCH)]);
+      cursor = String(reply[0]);
+      const list = reply[1];
+      for (let i = 0; i + 1 < list.length; i += 2) yield [String(list[i]), String(list[i + 1])];
+    } while (cursor !== '0');
+  }
+
+  // Every pending item of a destination: in its stream (held or not) and scheduled for retry.
+  async function* pendingOf(d) {
+    let from = '-';
+    for (;;) {
+      const entries = await redisCommand(client, ['XRANGE', key.stream(d), from, '+', 'COUNT', String(SCAN_BATCH)]);
+      if (!Array.isArray(entries) || entries.length === 0) break;
+      for (const [, fields] of entries) {
+        for (let j = 0; j + 1 < fields.length; j += 2) {
+          if (String(fields[j]) !== 'item') continue;
+          const item = parseItem(String(fields[j + 1]));
+          if (item) yield item;
+        }
+      }
+      if (entries.length < SCAN_BATCH) break;
+      from = `(${String(entries[entries.length - 1][0])}`;
+    }
+    for await (const [, json] of scanHash(key.retryItem(d))) {
+      const item = parseItem(json);
+      if (item) yield item;
     }
   }
 
@@ -613,7 +811,8 @@ export function redisStore(client, {
         const deadAt = Number.isFinite(attempt?.at_ms) ? attempt.at_ms : now();
         json = JSON.stringify({
           id: item.id, route: item.route, destination: d, idempotency_key: item.idempotency_key, sealed: item.sealed,
-          enqueued_at_ms: item.enqueued_at_ms, attempts, history, code: String(code ?? ''), reason: String(reason ?? ''), dead_at_ms: deadAt,
+          enqueued_at_ms: item.enqueued_at_ms, call_sid: item.call_sid ?? '', record_key: item.record_key ?? '', trigger: item.trigger ?? '',
+          attempts, history, code: String(code ?? ''), reason: String(reason ?? ''), dead_at_ms: deadAt,
         });
         score = String(deadAt);
       }
@@ -647,6 +846,7 @@ export function redisStore(client, {
 
     async counts() {
       ensureOpen();
+      if (Date.now() - expiredAt >= EXPIRE_EVERY_MS) await expire();
       let names = await store.destinations();
       // The destinations are read first, then counted in one script; when the set changed in
       // between, count again (a few times at most).
@@ -668,60 +868,87 @@ export function redisStore(client, {
       }
     },
 
-    async deadLetters({ limit = 100, destination } = {}) {
+    async deadLetters(filter) {
       ensureOpen();
-      const n = Math.floor(Number(limit));
-      if (!(n > 0)) return [];
-      const index = destination === undefined ? key.deadAt : key.deadAtOf(String(destination));
-      const ids = await redisCommand(client, ['ZREVRANGE', index, '0', String(n - 1)]);
-      if (!Array.isArray(ids) || ids.length === 0) return [];
-      const jsons = await redisCommand(client, ['HMGET', key.dead, ...ids.map(String)]);
-      const out = [];
-      for (const json of Array.isArray(jsons) ? jsons : []) {
-        if (json === null || json === undefined) continue; // redriven between the two reads
-        try {
-          out.push(JSON.parse(String(json)));
-        } catch {
-          // Not ours: skip it.
-        }
-      }
-      return out;
+      const checked = checkFilter(filter);
+      await expire();
+      return matching(checked);
     },
 
-    async redrive(ids) {
+    async deadLetter(id) {
       ensureOpen();
-      let chosen;
-      if (ids === undefined || ids === null) {
-        const all = await redisCommand(client, ['HKEYS', key.dead]);
-        chosen = Array.isArray(all) ? all.map(String) : [];
-      } else {
-        if (!Array.isArray(ids)) throw new TypeError('ids must be an array of dead letter ids');
-        chosen = [...new Set(ids.map(String))];
-      }
+      await expire();
+      const letter = parseDead(await redisCommand(client, ['HGET', key.dead, String(id)]));
+      return letter && letter.id === String(id) ? letter : null;
+    },
+
+    async purge(selection) {
+      ensureOpen();
+      const checked = checkSelection(selection);
+      return deleteDead(await selected(checked));
+    },
+
+    async redrive(selection, options) {
+      ensureOpen();
+      const checked = checkSelection(selection);
+      const { sealed } = checkRedriveOptions(options);
+      const chosen = await selected(checked);
       let count = 0;
       for (let start = 0; start < chosen.length; start += KEY_BATCH) {
         const batch = chosen.slice(start, start + KEY_BATCH);
-        const jsons = await redisCommand(client, ['HMGET', key.dead, ...batch]);
         const names = [];
         const index = new Map();
         const triples = [];
-        batch.forEach((id, i) => {
-          const json = Array.isArray(jsons) ? jsons[i] : null;
-          if (json === null || json === undefined) return;
-          const letter = parseItem(String(json));
-          if (!letter || typeof letter.destination !== 'string' || letter.destination === '') return;
+        for (const letter of batch) {
+          if (typeof letter.destination !== 'string' || letter.destination === '') continue;
           if (!index.has(letter.destination)) {
             names.push(letter.destination);
             index.set(letter.destination, names.length);
           }
-          triples.push(String(index.get(letter.destination)), id, pendingJson(letter, 0, []));
-        });
+          triples.push(String(index.get(letter.destination)), letter.id, pendingJson(letter, 0, [], sealed.get(letter.id) ?? letter.sealed));
+        }
         if (triples.length === 0) continue;
         const keys = [key.items, key.destinations, key.dead, key.deadAt];
         for (const d of names) keys.push(key.stream(d), key.deadAtOf(d));
         count += Number(await run(SCRIPTS.redrive, keys, [GROUP, String(names.length), ...names, ...triples]));
       }
       return count;
+    },
+
+    /**
+     * Records first (every one under the prefix, by SCAN), then every pending item, then every
+     * dead letter; each deleted when its predicate accepts it. Not one transaction: a webhook
+     * arriving meanwhile for the same call may store a new record.
+     */
+    async erase(predicates) {
+      ensureOpen();
+      const accept = checkErase(predicates);
+      const recordPrefix = `${prefix}record:`;
+      let records = 0;
+      for await (const full of scanKeys(`${globEscape(recordPrefix)}*`, 'hash')) {
+        const k = full.slice(recordPrefix.length);
+        const text = await redisCommand(client, ['HGET', full, 'record']);
+        if (text === null || text === undefined) continue;
+        if (accept.record(String(text), k)) records += Number(await run(SCRIPTS.deleteRecord, [full, key.sweep], [k]));
+      }
+      let outbox = 0;
+      for (const d of await store.destinations()) {
+        const ids = [];
+        for await (const item of pendingOf(d)) if (accept.item(item)) ids.push(item.id);
+        for (let start = 0; start < ids.length; start += KEY_BATCH) {
+          outbox += Number(await run(SCRIPTS.eraseItems,
+            [key.items, key.destinations, key.stream(d), key.retry(d), key.retryItem(d)],
+            [GROUP, d, ...ids.slice(start, start + KEY_BATCH)]));
+        }
+        for (const id of ids) drop(d, id);
+      }
+      const letters = [];
+      for await (const [, json] of scanHash(key.dead)) {
+        const letter = parseDead(json);
+        if (letter && accept.item(letter)) letters.push(letter);
+      }
+      const deadLetters = await deleteDead(letters);
+      return { records, outbox, dead_letters: deadLetters };
     },
 
     async ping() {

@@ -9,12 +9,15 @@ export interface SqliteStoreOptions {
   dir: string;
   /** The database's file name inside `dir` (default "callhook.sqlite"); no path separators. */
   file?: string;
-  /** The clock record expiry is judged by, epoch seconds (default: the real one). Dead letters'
-   * `dead_at_ms` is taken from it too. */
+  /** The clock record expiry and dead-letter retention are judged by, epoch seconds (default:
+   * the real one); a dead letter whose last attempt has no `at_ms` takes its `dead_at_ms` from it. */
   now?: () => number;
-  /** How often expired records are purged and the WAL truncated; the timer never keeps the
-   * process alive (60000; 0: never, reads still hide expired records). */
+  /** How often expired records and dead letters past their retention are purged and the WAL
+   * truncated; the timer never keeps the process alive (60000; 0: never, reads still hide
+   * expired records and listings purge old dead letters). */
   purgeIntervalMs?: number;
+  /** How long a dead letter is kept after its `dead_at_ms` (30 days; Infinity: until purged). */
+  deadLetterRetentionMs?: number;
 }
 
 export interface SqliteStore extends DurableStore {
@@ -40,7 +43,8 @@ export interface SqliteStore extends DurableStore {
  * - redrive() ignores the caps, resets attempts to 0, makes the item due at once and keeps its
  *   history (earlier attempts stay on record).
  * - Only an attempt's four fields (at_ms, status, code, reason) are kept in a history.
- * - deadLetters() lists oldest first, at most `limit` (1000).
+ * - deadLetters() lists newest first, at most `limit` (100).
+ * - A schema 1 database (before call_sid, record_key and trigger) gains their columns at open.
  * - ping() resolves false (never rejects) when the store is closed or the database fails;
  *   release() after close() does nothing (nothing is held any more); every other method
  *   rejects once the store is closed.

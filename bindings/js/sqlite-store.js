@@ -19,12 +19,18 @@
 // owned by another user is refused), the database and its -wal owner-only (0600).
 
 import Database from 'better-sqlite3';
-import { checkEntry, checkExpected, checkItem, checkKey } from './stores.js';
+import {
+  checkEntry, checkErase, checkExpected, checkFilter, checkItem, checkKey, checkRedriveOptions, checkRetention, checkSelection,
+  DEAD_LETTER_RETENTION_MS,
+} from './stores.js';
 import fs from 'node:fs';
 import path from 'node:path';
 
-const SCHEMA_VERSION = 1;
-const DEFAULT_DEAD_LETTER_LIMIT = 1000;
+// 2: outbox items and dead letters carry call_sid, record_key and item_trigger (added to a
+// version 1 database at open); dead letters are indexed by dead_at_ms.
+const SCHEMA_VERSION = 2;
+// Columns added after version 1, with what an existing row gets.
+const ADDED_COLUMNS = ["call_sid TEXT NOT NULL DEFAULT ''", "record_key TEXT NOT NULL DEFAULT ''", "item_trigger TEXT NOT NULL DEFAULT ''"];
 // The WAL is cut back to this size after a checkpoint (SQLite's journal_size_limit).
 const WAL_SIZE_LIMIT = 4 * 1024 * 1024;
 
@@ -55,7 +61,10 @@ CREATE TABLE IF NOT EXISTS outbox (
   enqueued_at_ms REAL NOT NULL,
   attempts INTEGER NOT NULL DEFAULT 0,
   next_at_ms REAL NOT NULL,
-  history TEXT NOT NULL DEFAULT '[]'
+  history TEXT NOT NULL DEFAULT '[]',
+  call_sid TEXT NOT NULL DEFAULT '',
+  record_key TEXT NOT NULL DEFAULT '',
+  item_trigger TEXT NOT NULL DEFAULT ''
 );
 -- One index serves a destination's due items in order (destination, next_at_ms, seq) and its
 -- pending count (a range of the same index).
@@ -72,12 +81,20 @@ CREATE TABLE IF NOT EXISTS dead_letters (
   history TEXT NOT NULL,
   code TEXT NOT NULL,
   reason TEXT NOT NULL,
-  dead_at_ms REAL NOT NULL
+  dead_at_ms REAL NOT NULL,
+  call_sid TEXT NOT NULL DEFAULT '',
+  record_key TEXT NOT NULL DEFAULT '',
+  item_trigger TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS dead_letters_by_destination ON dead_letters (destination, seq);
 `;
+// After the columns exist (a version 1 database gets them first).
+const INDEXES = `
+CREATE INDEX IF NOT EXISTS dead_letters_by_time ON dead_letters (dead_at_ms);
+`;
 
-const ITEM_COLUMNS = 'id, route, destination, idempotency_key, sealed, enqueued_at_ms';
+const ITEM_COLUMNS = 'id, route, destination, idempotency_key, sealed, enqueued_at_ms, call_sid, record_key, item_trigger';
+const DEAD_COLUMNS = `${ITEM_COLUMNS}, attempts, history, code, reason, dead_at_ms`;
 
 function checkLimit(value, name) {
   if (value === undefined) return Infinity;
@@ -102,9 +119,47 @@ function claimedOf(row) {
     idempotency_key: row.idempotency_key,
     sealed: row.sealed,
     enqueued_at_ms: row.enqueued_at_ms,
+    call_sid: row.call_sid,
+    record_key: row.record_key,
+    trigger: row.item_trigger,
     attempts: row.attempts,
     history: JSON.parse(row.history),
   };
+}
+
+function deadOf(row) {
+  return { ...claimedOf(row), code: row.code, reason: row.reason, dead_at_ms: row.dead_at_ms };
+}
+
+// A version 1 table gains the columns added since (ALTER TABLE ADD COLUMN, once each).
+function addMissingColumns(db, table) {
+  const have = new Set(db.prepare(`PRAGMA table_info(${table})`).all().map((c) => c.name));
+  for (const column of ADDED_COLUMNS) {
+    const name = column.split(' ')[0];
+    if (!have.has(name)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column}`);
+  }
+}
+
+// The WHERE clause and its values for a checked dead-letter filter.
+function filterSql(filter) {
+  const where = [];
+  const args = [];
+  for (const [field, column] of [['destination', 'destination'], ['route', 'route'], ['code', 'code']]) {
+    if (filter[field] !== undefined) {
+      where.push(`${column} = ?`);
+      args.push(filter[field]);
+    }
+  }
+  if (filter.sinceMs !== undefined) {
+    where.push('dead_at_ms >= ?');
+    args.push(filter.sinceMs);
+  }
+  if (filter.untilMs !== undefined) {
+    where.push('dead_at_ms < ?');
+    args.push(filter.untilMs);
+  }
+  const limit = filter.limit === Infinity ? -1 : filter.limit;
+  return { sql: `${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY dead_at_ms DESC, seq DESC LIMIT ?`, args: [...args, limit] };
 }
 
 function lockedError(dbPath, cause) {
@@ -158,12 +213,19 @@ function tightenSidecars(dbPath) {
  * Opens (creating when needed) the store in `dir`. Synchronous: returns the store, or throws
  * (CALLHOOK_STORE_LOCKED when another store owns the folder).
  */
-export function sqliteStore({ dir, file = 'callhook.sqlite', now = () => Date.now() / 1000, purgeIntervalMs = 60_000 } = {}) {
+export function sqliteStore({
+  dir,
+  file = 'callhook.sqlite',
+  now = () => Date.now() / 1000,
+  purgeIntervalMs = 60_000,
+  deadLetterRetentionMs = DEAD_LETTER_RETENTION_MS,
+} = {}) {
   if (typeof dir !== 'string' || dir === '') throw new TypeError('sqliteStore: dir (the data folder) is required');
   if (typeof file !== 'string' || file === '' || file !== path.basename(file) || file === '.' || file === '..') {
     throw new TypeError('sqliteStore: file must be a plain file name inside dir');
   }
   if (typeof now !== 'function') throw new TypeError('sqliteStore: now must be a function returning epoch seconds');
+  const retention = checkRetention(deadLetterRetentionMs);
 
   prepareFolder(dir);
   const realDir = fs.realpathSync(dir);
@@ -189,6 +251,9 @@ export function sqliteStore({ dir, file = 'callhook.sqlite', now = () => Date.no
       if (row && Number(row.v) > SCHEMA_VERSION) {
         throw new Error(`callhook: ${dbPath} has schema ${row.v}, newer than this package's ${SCHEMA_VERSION}`);
       }
+      addMissingColumns(db, 'outbox');
+      addMissingColumns(db, 'dead_letters');
+      db.exec(INDEXES);
       db.prepare("INSERT OR REPLACE INTO meta (k, v) VALUES ('schema', ?), ('opened_at_ms', ?)").run(String(SCHEMA_VERSION), String(Date.now()));
     }).immediate();
   } catch (err) {
@@ -214,25 +279,25 @@ export function sqliteStore({ dir, file = 'callhook.sqlite', now = () => Date.no
     recordDelete: db.prepare('DELETE FROM records WHERE key = ?'),
     recordsPurge: db.prepare('DELETE FROM records WHERE expires_at IS NOT NULL AND expires_at <= ?'),
     recordsDue: db.prepare('SELECT key FROM records WHERE sweep_at IS NOT NULL AND sweep_at <= ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY sweep_at'),
-    outboxInsert: db.prepare(`INSERT INTO outbox (${ITEM_COLUMNS}, attempts, next_at_ms, history) VALUES (?, ?, ?, ?, ?, ?, 0, ?, '[]')`),
+    outboxInsert: db.prepare(`INSERT INTO outbox (${ITEM_COLUMNS}, attempts, next_at_ms, history) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, '[]')`),
     outboxDue: db.prepare(`SELECT ${ITEM_COLUMNS}, attempts, history FROM outbox WHERE destination = ? AND next_at_ms <= ? ORDER BY next_at_ms, seq`),
     outboxGet: db.prepare(`SELECT ${ITEM_COLUMNS}, attempts, history FROM outbox WHERE id = ?`),
     outboxDelete: db.prepare('DELETE FROM outbox WHERE id = ? RETURNING destination'),
     outboxRetry: db.prepare("UPDATE outbox SET attempts = attempts + 1, history = json_insert(history, '$[#]', json(?)), next_at_ms = ? WHERE id = ?"),
     outboxCounts: db.prepare('SELECT destination, COUNT(*) AS n FROM outbox GROUP BY destination'),
-    deadInsert: db.prepare(`INSERT OR REPLACE INTO dead_letters (${ITEM_COLUMNS}, attempts, history, code, reason, dead_at_ms)
-      VALUES (?, ?, ?, ?, ?, ?, ?, json_insert(?, '$[#]', json(?)), ?, ?, ?)`),
+    deadInsert: db.prepare(`INSERT OR REPLACE INTO dead_letters (${DEAD_COLUMNS})
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, json_insert(?, '$[#]', json(?)), ?, ?, ?)`),
     deadCount: db.prepare('SELECT COUNT(*) AS n FROM dead_letters'),
-    deadList: db.prepare(`SELECT ${ITEM_COLUMNS}, attempts, history, code, reason, dead_at_ms FROM dead_letters ORDER BY seq LIMIT ?`),
-    deadListOf: db.prepare(`SELECT ${ITEM_COLUMNS}, attempts, history, code, reason, dead_at_ms FROM dead_letters WHERE destination = ? ORDER BY seq LIMIT ?`),
-    deadGet: db.prepare('SELECT destination FROM dead_letters WHERE id = ?'),
-    deadByDestination: db.prepare('SELECT destination, COUNT(*) AS n FROM dead_letters GROUP BY destination'),
+    deadGet: db.prepare(`SELECT ${DEAD_COLUMNS} FROM dead_letters WHERE id = ?`),
+    deadExpire: db.prepare('DELETE FROM dead_letters WHERE dead_at_ms < ?'),
+    outboxHas: db.prepare('SELECT 1 AS one FROM outbox WHERE id = ?'),
     redriveOne: db.prepare(`INSERT INTO outbox (${ITEM_COLUMNS}, attempts, next_at_ms, history)
-      SELECT ${ITEM_COLUMNS}, 0, 0, history FROM dead_letters WHERE id = ?`),
-    redriveAll: db.prepare(`INSERT INTO outbox (${ITEM_COLUMNS}, attempts, next_at_ms, history)
-      SELECT ${ITEM_COLUMNS}, 0, 0, history FROM dead_letters ORDER BY seq`),
+      SELECT id, route, destination, idempotency_key, coalesce(?, sealed), enqueued_at_ms, call_sid, record_key, item_trigger, 0, 0, history
+      FROM dead_letters WHERE id = ?`),
     deadDelete: db.prepare('DELETE FROM dead_letters WHERE id = ?'),
-    deadDeleteAll: db.prepare('DELETE FROM dead_letters'),
+    recordsAll: db.prepare('SELECT key, record FROM records'),
+    outboxAll: db.prepare(`SELECT ${ITEM_COLUMNS}, attempts, history FROM outbox ORDER BY seq`),
+    deadAll: db.prepare(`SELECT ${DEAD_COLUMNS} FROM dead_letters ORDER BY seq`),
     ping: db.prepare('SELECT 1 AS one'),
   };
 
@@ -306,7 +371,8 @@ export function sqliteStore({ dir, file = 'callhook.sqlite', now = () => Date.no
     // 3. The writes.
     if (key !== null) writeRecord(key, next);
     for (const item of items) {
-      q.outboxInsert.run(item.id, item.route, item.destination, item.idempotency_key, item.sealed, item.enqueued_at_ms, item.enqueued_at_ms);
+      q.outboxInsert.run(item.id, item.route, item.destination, item.idempotency_key, item.sealed, item.enqueued_at_ms,
+        item.call_sid, item.record_key, item.trigger, item.enqueued_at_ms);
     }
     return OK;
   });
@@ -315,33 +381,64 @@ export function sqliteStore({ dir, file = 'callhook.sqlite', now = () => Date.no
     const row = q.outboxGet.get(id);
     if (!row) return null;
     q.deadInsert.run(row.id, row.route, row.destination, row.idempotency_key, row.sealed, row.enqueued_at_ms,
-      row.attempts + 1, row.history, attempt, code, reason, deadAtMs);
+      row.call_sid, row.record_key, row.item_trigger, row.attempts + 1, row.history, attempt, code, reason, deadAtMs);
     q.outboxDelete.get(id);
     return row.destination;
   });
 
-  const redriveTx = db.transaction((ids) => {
+  // The dead letters a checked selection names: {id, destination} rows, newest first for a filter.
+  const selected = (selection) => {
+    if (selection.ids) return selection.ids.map((id) => q.deadGet.get(id)).filter(Boolean);
+    const { sql, args } = filterSql(selection.filter);
+    return db.prepare(`SELECT id, destination FROM dead_letters ${sql}`).all(...args);
+  };
+
+  const redriveTx = db.transaction((selection, sealed) => {
     const moved = new Map();
-    if (ids === null) {
-      for (const { destination, n } of q.deadByDestination.all()) moved.set(destination, n);
-      q.redriveAll.run();
-      q.deadDeleteAll.run();
-    } else {
-      for (const id of ids) {
-        const row = q.deadGet.get(id);
-        if (!row) continue;
-        q.redriveOne.run(id);
-        q.deadDelete.run(id);
-        moved.set(row.destination, (moved.get(row.destination) ?? 0) + 1);
-      }
+    for (const row of selected(selection)) {
+      if (q.outboxHas.get(row.id)) continue;
+      q.redriveOne.run(sealed.get(row.id) ?? null, row.id);
+      q.deadDelete.run(row.id);
+      moved.set(row.destination, (moved.get(row.destination) ?? 0) + 1);
     }
     return moved;
   });
+
+  const purgeTx = db.transaction((selection) => {
+    let n = 0;
+    for (const row of selected(selection)) n += q.deadDelete.run(row.id).changes;
+    return n;
+  });
+
+  // Records first (so the item predicate can use what the record predicate saw), then the
+  // outbox, then the dead letters: one transaction, the predicates called synchronously.
+  const eraseTx = db.transaction((accept) => {
+    let records = 0;
+    for (const { key, record } of q.recordsAll.all()) {
+      if (accept.record(record, key)) records += q.recordDelete.run(key).changes;
+    }
+    const outbox = [];
+    for (const row of q.outboxAll.all()) {
+      if (accept.item(claimedOf(row)) && q.outboxDelete.get(row.id)) outbox.push(row);
+    }
+    let letters = 0;
+    for (const row of q.deadAll.all()) {
+      if (accept.item(deadOf(row))) letters += q.deadDelete.run(row.id).changes;
+    }
+    return { records, outbox, letters };
+  });
+
+  const expireDead = () => {
+    if (retention === Infinity) return;
+    const gone = q.deadExpire.run(now() * 1000 - retention).changes;
+    deadTotal -= gone;
+  };
 
   const purge = () => {
     if (closed) return;
     try {
       q.recordsPurge.run(now());
+      expireDead();
       db.pragma('wal_checkpoint(TRUNCATE)');
     } catch {
       // A full disk, say: the next tick tries again, and every read still hides expired records.
@@ -435,7 +532,8 @@ export function sqliteStore({ dir, file = 'callhook.sqlite', now = () => Date.no
         if (!Number.isFinite(nextAtMs)) throw new TypeError('finish: a retry needs next_at_ms (epoch ms)');
         q.outboxRetry.run(attemptJson, nextAtMs, item.id);
       } else if (verdict === 'dead') {
-        const destination = deadTx.immediate(item.id, String(code ?? ''), String(reason ?? ''), attemptJson, now() * 1000);
+        const deadAtMs = Number.isFinite(attempt.at_ms) ? attempt.at_ms : now() * 1000;
+        const destination = deadTx.immediate(item.id, String(code ?? ''), String(reason ?? ''), attemptJson, deadAtMs);
         if (destination !== null) {
           addPending(destination, -1);
           deadTotal += 1;
@@ -461,17 +559,42 @@ export function sqliteStore({ dir, file = 'callhook.sqlite', now = () => Date.no
       return { pending: pendingTotal, byDestination: Object.fromEntries(pendingBy), dead: deadTotal };
     },
 
-    async deadLetters({ limit = DEFAULT_DEAD_LETTER_LIMIT, destination } = {}) {
+    async deadLetters(filter) {
       ensureOpen();
-      const n = Number.isSafeInteger(limit) && limit >= 0 ? limit : DEFAULT_DEAD_LETTER_LIMIT;
-      const rows = typeof destination === 'string' ? q.deadListOf.all(destination, n) : q.deadList.all(n);
-      return rows.map((row) => ({ ...claimedOf(row), code: row.code, reason: row.reason, dead_at_ms: row.dead_at_ms }));
+      const checked = checkFilter(filter);
+      expireDead();
+      const { sql, args } = filterSql(checked);
+      return db.prepare(`SELECT ${DEAD_COLUMNS} FROM dead_letters ${sql}`).all(...args).map(deadOf);
     },
 
-    async redrive(ids) {
+    async deadLetter(id) {
       ensureOpen();
-      if (ids !== undefined && !Array.isArray(ids)) throw new TypeError('redrive: ids must be an array of dead letter ids');
-      const moved = redriveTx.immediate(ids === undefined ? null : [...new Set(ids)]);
+      expireDead();
+      const row = q.deadGet.get(String(id));
+      return row ? deadOf(row) : null;
+    },
+
+    async purge(selection) {
+      ensureOpen();
+      const n = purgeTx.immediate(checkSelection(selection));
+      deadTotal -= n;
+      return n;
+    },
+
+    async erase(predicates) {
+      ensureOpen();
+      const { records, outbox, letters } = eraseTx.immediate(checkErase(predicates));
+      for (const row of outbox) {
+        addPending(row.destination, -1);
+        held.delete(row.id);
+      }
+      deadTotal -= letters;
+      return { records, outbox: outbox.length, dead_letters: letters };
+    },
+
+    async redrive(selection, options) {
+      ensureOpen();
+      const moved = redriveTx.immediate(checkSelection(selection), checkRedriveOptions(options).sealed);
       let n = 0;
       for (const [destination, count] of moved) {
         addPending(destination, count);

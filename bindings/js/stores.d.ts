@@ -31,8 +31,12 @@ export interface RecordStore {
 export interface MemoryStoreOptions {
   /** The clock expiry is judged by, epoch seconds (default: the real one). */
   now?: () => number;
-  /** How often expired records are purged; the timer never keeps the process alive (60000). */
+  /** How often expired records and dead letters past their retention are purged; the timer
+   * never keeps the process alive (60000). */
   purgeIntervalMs?: number;
+  /** How long a dead letter is kept, judged by `now` against its `dead_at_ms` (30 days;
+   * Infinity: until purged). */
+  deadLetterRetentionMs?: number;
 }
 
 export interface MemoryStore extends RecordStore {
@@ -67,6 +71,12 @@ export interface OutboxItem {
   idempotency_key: string;
   sealed: string;
   enqueued_at_ms: number;
+  /** The call the delivery is about ('' when not known: an item written before the field). */
+  call_sid?: string;
+  /** The call's record key (the correlation record the delivery was rendered from), or ''. */
+  record_key?: string;
+  /** What fired the route (the engine's delivery `trigger`), or ''. Used to render it again. */
+  trigger?: string;
 }
 
 /** One attempt of a delivery, as kept with it. */
@@ -90,7 +100,42 @@ export interface ClaimedItem extends OutboxItem {
 export interface DeadLetter extends ClaimedItem {
   code: string;
   reason: string;
+  /** The last attempt's `at_ms` (the store's clock when it had none). */
   dead_at_ms: number;
+}
+
+/**
+ * Which dead letters: every field given must hold (`sinceMs <= dead_at_ms < untilMs`). A key not
+ * listed here is a TypeError, so a misspelt filter never widens to every dead letter.
+ */
+export interface DeadLetterFilter {
+  destination?: string;
+  route?: string;
+  /** The core's code the delivery died with (not_retryable_status, redirect, ...). */
+  code?: string;
+  sinceMs?: number;
+  untilMs?: number;
+  /** The newest `limit` of those that match: deadLetters() 100 by default; purge() and
+   * redrive() every match by default. */
+  limit?: number;
+}
+
+/** Dead letters by id (ids that are not dead letters are skipped), or those a filter matches;
+ * omitted: every dead letter. */
+export type DeadLetterSelection = string[] | DeadLetterFilter;
+
+/** erase()'s questions: each answers true for what must go. */
+export interface ErasePredicates {
+  /** About every record (its text as stored, and its key), before any item is asked about. */
+  record?(text: string, key: string): boolean;
+  /** About every pending item (held ones included) and every dead letter. */
+  item?(item: ClaimedItem | DeadLetter): boolean;
+}
+
+export interface EraseResult {
+  records: number;
+  outbox: number;
+  dead_letters: number;
 }
 
 export interface OutboxLimits {
@@ -156,9 +201,25 @@ export interface DurableStore extends RecordStore {
   /** Destinations that have pending items. */
   destinations(): Promise<string[]>;
   counts(): Promise<OutboxCounts>;
-  deadLetters(options?: { limit?: number; destination?: string }): Promise<DeadLetter[]>;
-  /** Dead letters (all, or the given ids) back to pending with attempts reset, due at once. */
-  redrive(ids?: string[]): Promise<number>;
+  /** Dead letters newest first (by dead_at_ms), at most `limit` (100). Those older than the
+   * store's `deadLetterRetentionMs` (30 days) are purged first. */
+  deadLetters(filter?: DeadLetterFilter): Promise<DeadLetter[]>;
+  /** One dead letter, or null (unknown, purged, or pending again). */
+  deadLetter(id: string): Promise<DeadLetter | null>;
+  /** Deletes the selected dead letters; resolves how many there were. */
+  purge(selection?: DeadLetterSelection): Promise<number>;
+  /**
+   * The selected dead letters back to pending with attempts reset, due at once, with the same
+   * id and idempotency key; resolves how many. `sealed` replaces a letter's sealed text (the
+   * delivery rendered again), in the same step. A letter whose id is pending again is skipped.
+   */
+  redrive(selection?: DeadLetterSelection, options?: { sealed?: Record<string, string> | Map<string, string> }): Promise<number>;
+  /**
+   * Deletes every record `record` accepts, then every pending item and dead letter `item`
+   * accepts (a held item's later finish() changes nothing). memoryStore and sqliteStore do it
+   * in one step; redisStore walks its keys (SCAN) and deletes as it goes.
+   */
+  erase(predicates: ErasePredicates): Promise<EraseResult>;
   /** Whether the backing service answers (for /healthz). */
   ping(): Promise<boolean>;
 }

@@ -42,6 +42,100 @@ export function checkExpected(expectedVersion) {
   }
 }
 
+// ---- dead letters: which ones a call names --------------------------------------------------
+
+/** How long a dead letter is kept before a store purges it: 30 days. */
+export const DEAD_LETTER_RETENTION_MS = 30 * 24 * 3600 * 1000;
+/** How many dead letters deadLetters() lists when no limit is given. */
+export const DEAD_LETTER_LIMIT = 100;
+
+const FILTER_KEYS = new Set(['destination', 'route', 'code', 'sinceMs', 'untilMs', 'limit']);
+
+/**
+ * A dead-letter filter ({destination, route, code, sinceMs, untilMs, limit}) checked: the same
+ * refusals in every store (an unknown key is a TypeError, so a misspelt filter never widens to
+ * "all"). `limit` defaults to `defaultLimit` (Infinity: every match).
+ */
+export function checkFilter(filter, defaultLimit = DEAD_LETTER_LIMIT) {
+  if (filter === undefined || filter === null) filter = {};
+  if (typeof filter !== 'object' || Array.isArray(filter)) throw new TypeError('a dead-letter filter must be an object');
+  for (const k of Object.keys(filter)) {
+    if (!FILTER_KEYS.has(k)) throw new TypeError(`unknown dead-letter filter field ${k} (destination, route, code, sinceMs, untilMs, limit)`);
+  }
+  const out = { limit: defaultLimit };
+  for (const k of ['destination', 'route', 'code']) {
+    if (filter[k] === undefined || filter[k] === null) continue;
+    if (typeof filter[k] !== 'string') throw new TypeError(`filter.${k} must be a string`);
+    out[k] = filter[k];
+  }
+  for (const k of ['sinceMs', 'untilMs']) {
+    if (filter[k] === undefined || filter[k] === null) continue;
+    if (!Number.isFinite(filter[k])) throw new TypeError(`filter.${k} must be epoch milliseconds`);
+    out[k] = filter[k];
+  }
+  if (filter.limit !== undefined && filter.limit !== null) {
+    if (filter.limit !== Infinity && !(Number.isSafeInteger(filter.limit) && filter.limit >= 0)) {
+      throw new TypeError('filter.limit must be a non-negative integer or Infinity');
+    }
+    out.limit = filter.limit;
+  }
+  return out;
+}
+
+/** Whether a dead letter passes a checked filter: `sinceMs <= dead_at_ms < untilMs`. */
+export function filterMatches(filter, letter) {
+  if (filter.destination !== undefined && letter.destination !== filter.destination) return false;
+  if (filter.route !== undefined && letter.route !== filter.route) return false;
+  if (filter.code !== undefined && letter.code !== filter.code) return false;
+  if (filter.sinceMs !== undefined && !(letter.dead_at_ms >= filter.sinceMs)) return false;
+  if (filter.untilMs !== undefined && !(letter.dead_at_ms < filter.untilMs)) return false;
+  return true;
+}
+
+/**
+ * What purge() and redrive() take, checked: {ids} (an array: those dead letters), or {filter}
+ * (an object: every dead letter it matches, all of them unless it has a limit); undefined is
+ * every dead letter.
+ */
+export function checkSelection(selection) {
+  if (selection === undefined || selection === null) return { filter: checkFilter({}, Infinity) };
+  if (Array.isArray(selection)) {
+    for (const id of selection) if (typeof id !== 'string') throw new TypeError('dead letter ids must be strings');
+    return { ids: [...new Set(selection)] };
+  }
+  return { filter: checkFilter(selection, Infinity) };
+}
+
+/** redrive()'s options checked: `sealed` maps a dead letter id to the sealed text to send now. */
+export function checkRedriveOptions(options) {
+  const sealed = new Map();
+  if (options === undefined || options === null) return { sealed };
+  if (typeof options !== 'object') throw new TypeError('redrive options must be an object');
+  const given = options.sealed;
+  if (given === undefined || given === null) return { sealed };
+  const entries = given instanceof Map ? [...given] : Object.entries(given);
+  for (const [id, text] of entries) {
+    if (typeof text !== 'string' || text === '') throw new TypeError(`the sealed text for ${id} must be a non-empty string`);
+    sealed.set(String(id), text);
+  }
+  return { sealed };
+}
+
+/** erase()'s predicates checked: record(text, key) and item(item), each returning a boolean. */
+export function checkErase(predicates) {
+  if (!predicates || typeof predicates !== 'object') throw new TypeError('erase needs {record(text, key), item(item)}');
+  const { record = () => false, item = () => false } = predicates;
+  if (typeof record !== 'function' || typeof item !== 'function') throw new TypeError('erase: record and item must be functions');
+  return { record: (text, key) => record(text, key) === true, item: (i) => item(i) === true };
+}
+
+/** A store's dead-letter retention option, checked (Infinity or 0: kept until purged). */
+export function checkRetention(ms) {
+  if (ms === Infinity || ms === 0) return Infinity;
+  if (!(Number.isFinite(ms) && ms > 0)) throw new TypeError('deadLetterRetentionMs must be a positive number of milliseconds (Infinity: keep)');
+  return ms;
+}
+
 /**
  * The embedded default for one process: records, the outbox and dead letters in Maps; nothing
  * survives a restart (the Node function's `CALLHOOK_STORE=memory`, tests, browsers). Expired
@@ -49,7 +143,12 @@ export function checkExpected(expectedVersion) {
  * the process alive. `now` is the clock expiry is judged by (epoch seconds); give the store the
  * same clock as the handler when the handler's clock is not the real one.
  */
-export function memoryStore({ now = () => Date.now() / 1000, purgeIntervalMs = 60_000 } = {}) {
+export function memoryStore({
+  now = () => Date.now() / 1000,
+  purgeIntervalMs = 60_000,
+  deadLetterRetentionMs = DEAD_LETTER_RETENTION_MS,
+} = {}) {
+  const retention = checkRetention(deadLetterRetentionMs);
   /** @type {Map<string, {record: string, version: number, sweep_at: number|null, expires_at: number|null}>} */
   const records = new Map();
   const outbox = outboxState();
@@ -68,6 +167,7 @@ export function memoryStore({ now = () => Date.now() / 1000, purgeIntervalMs = 6
   const purge = () => {
     const t = now();
     for (const [key, entry] of records) if (entry.expires_at !== null && entry.expires_at <= t) records.delete(key);
+    outbox.expire(t * 1000 - retention);
   };
 
   let timer = null;
@@ -160,13 +260,36 @@ export function memoryStore({ now = () => Date.now() / 1000, purgeIntervalMs = 6
       ensureOpen();
       return outbox.counts();
     },
-    async deadLetters(options) {
+    async deadLetters(filter) {
       ensureOpen();
-      return outbox.deadLetters(options);
+      const checked = checkFilter(filter);
+      outbox.expire(now() * 1000 - retention);
+      return outbox.deadLetters(checked);
     },
-    async redrive(ids) {
+    async deadLetter(id) {
       ensureOpen();
-      return outbox.redrive(ids, Date.now());
+      outbox.expire(now() * 1000 - retention);
+      return outbox.deadLetter(String(id));
+    },
+    async purge(selection) {
+      ensureOpen();
+      return outbox.purge(checkSelection(selection));
+    },
+    async redrive(selection, options) {
+      ensureOpen();
+      return outbox.redrive(checkSelection(selection), checkRedriveOptions(options));
+    },
+    async erase(predicates) {
+      ensureOpen();
+      const accept = checkErase(predicates);
+      let erased = 0;
+      for (const [key, entry] of records) {
+        if (accept.record(entry.record, key)) {
+          records.delete(key);
+          erased += 1;
+        }
+      }
+      return { records: erased, ...outbox.erase(accept.item) };
     },
     async ping() {
       return !closed;
@@ -199,6 +322,9 @@ export function checkItem(item) {
     idempotency_key: String(item.idempotency_key ?? ''),
     sealed: item.sealed,
     enqueued_at_ms: item.enqueued_at_ms,
+    call_sid: String(item.call_sid ?? ''),
+    record_key: String(item.record_key ?? ''),
+    trigger: String(item.trigger ?? ''),
   };
 }
 
@@ -229,7 +355,16 @@ function outboxState() {
     if (n <= 0) perDestination.delete(destination);
     else perDestination.set(destination, n);
   };
-  const claimed = (p) => ({ ...p, history: [...p.history] });
+  const claimed = (p) => {
+    const { next_at_ms: _n, ...item } = p;
+    return { ...item, history: [...p.history] };
+  };
+  const copy = (d) => ({ ...d, history: [...d.history] });
+  // The ids a checked selection names that are dead letters, newest first for a filter.
+  const select = (selection) => (selection.ids
+    ? selection.ids.filter((id) => dead.has(id))
+    : [...dead.values()].reverse().filter((d) => filterMatches(selection.filter, d))
+      .sort((a, b) => b.dead_at_ms - a.dead_at_ms).slice(0, selection.filter.limit).map((d) => d.id));
   const remove = (id) => {
     const p = pending.get(id);
     if (!p) return null;
@@ -284,20 +419,52 @@ function outboxState() {
     counts() {
       return { pending: pending.size, byDestination: Object.fromEntries(perDestination), dead: dead.size };
     },
-    deadLetters({ limit = 100, destination } = {}) {
-      const all = [...dead.values()].filter((d) => destination === undefined || d.destination === destination);
+    // Newest first: by dead_at_ms, the later dead first among equals.
+    deadLetters(filter) {
+      const all = [...dead.values()].reverse().filter((d) => filterMatches(filter, d));
       all.sort((a, b) => b.dead_at_ms - a.dead_at_ms);
-      return all.slice(0, limit).map((d) => ({ ...d, history: [...d.history] }));
+      return all.slice(0, filter.limit).map(copy);
     },
-    redrive(ids, nowMs) {
-      const chosen = (ids ?? [...dead.keys()]).filter((id) => dead.has(id));
+    deadLetter(id) {
+      const d = dead.get(id);
+      return d ? copy(d) : null;
+    },
+    expire(cutoffMs) {
+      for (const [id, d] of dead) if (d.dead_at_ms < cutoffMs) dead.delete(id);
+    },
+    purge(selection) {
+      const chosen = select(selection);
+      for (const id of chosen) dead.delete(id);
+      return chosen.length;
+    },
+    redrive(selection, { sealed }) {
+      const chosen = select(selection).filter((id) => !pending.has(id));
       for (const id of chosen) {
         const { code: _c, reason: _r, dead_at_ms: _d, ...item } = dead.get(id);
         dead.delete(id);
-        pending.set(id, { ...item, attempts: 0, next_at_ms: nowMs });
+        if (sealed.has(id)) item.sealed = sealed.get(id);
+        pending.set(id, { ...item, attempts: 0, next_at_ms: 0 });
         count(item.destination, 1);
       }
       return chosen.length;
+    },
+    erase(accept) {
+      let outbox = 0;
+      let letters = 0;
+      for (const p of [...pending.values()]) {
+        const { next_at_ms: _n, ...item } = p;
+        if (accept(copy(item))) {
+          remove(p.id);
+          outbox += 1;
+        }
+      }
+      for (const [id, d] of [...dead]) {
+        if (accept(copy(d))) {
+          dead.delete(id);
+          letters += 1;
+        }
+      }
+      return { outbox, dead_letters: letters };
     },
   };
 }

@@ -20,7 +20,13 @@
 // - a malformed item (no id, destination, sealed text or enqueued_at_ms) rejects the commit
 //   with a TypeError and writes nothing, like a malformed entry;
 // - redrive() resets attempts to 0 and makes the item due at once; whether history is kept is
-//   the implementation's choice (not checked).
+//   the implementation's choice (not checked);
+// - an item's call_sid, record_key and trigger come back as given ('' when it had none);
+// - deadLetters() lists newest first by dead_at_ms (ties are not checked), a filter's window is
+//   sinceMs <= dead_at_ms < untilMs, and a filter with a key it does not know is a TypeError;
+// - dead letters whose dead_at_ms is more than the retention (30 days) before the store's clock
+//   are gone by the next listing; erase() asks the record predicate about every record before
+//   it asks the item predicate about anything.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -29,14 +35,17 @@ const T0 = 1_800_000_000_000; // epoch ms, the suite's "now" for the outbox
 const LATER = Math.floor(Date.now() / 1000) + 86_400;
 
 /** An outbox item as the Node function makes it; `sealed` holds `${NAME}` references. */
-export function outboxItem(id, destination = 'crm', { route = 'all', enqueuedAtMs = T0, sealed } = {}) {
+export function outboxItem(id, destination = 'crm', { route = 'all', enqueuedAtMs = T0, sealed, callSid = `CA${id}`, trigger = 'complete' } = {}) {
   return {
     id,
     route,
     destination,
-    idempotency_key: `CA${id}:completed:${route}`,
+    idempotency_key: `${callSid}:completed:${route}`,
     sealed: sealed ?? JSON.stringify({ url: 'https://example.test/${HOOK_PATH}', headers: { Authorization: 'Bearer ${CRM_TOKEN}' }, body: `{"id":"${id}"}` }),
     enqueued_at_ms: enqueuedAtMs,
+    call_sid: callSid,
+    record_key: `AC1:${callSid}`,
+    trigger,
   };
 }
 
@@ -49,7 +58,9 @@ const attempt = (atMs, status, code, reason = '') => ({ at_ms: atMs, status, cod
 const ids = (items) => items.map((i) => i.id).sort();
 const itemFields = (i) => ({
   id: i.id, route: i.route, destination: i.destination, idempotency_key: i.idempotency_key, sealed: i.sealed, enqueued_at_ms: i.enqueued_at_ms,
+  call_sid: i.call_sid, record_key: i.record_key, trigger: i.trigger,
 });
+const DAY_MS = 24 * 3600 * 1000;
 
 export function runDurableStoreConformance(name, makeStore) {
   describe(`DurableStore conformance: ${name}`, () => {
@@ -426,6 +437,199 @@ export function runDurableStoreConformance(name, makeStore) {
         assert.deepEqual(await s.deadLetters(), []);
         assert.equal(await s.redrive(), 0);
         assert.deepEqual(ids(await s.claim({ destination: 'ga4', max: 10, nowMs: T0 })), ['y2']);
+      });
+    });
+
+    describe('dead letters: filters, one by id, purge, redrive by filter, retention', () => {
+      // Dead letters [id, destination, route, code, dead_at_ms], each dead on its first attempt.
+      async function letters(s, specs) {
+        await s.commit({ key: null, items: specs.map(([id, dest, route]) => outboxItem(id, dest, { route })) });
+        const byId = new Map(specs.map((spec) => [spec[0], spec]));
+        for (const dest of new Set(specs.map((spec) => spec[1]))) {
+          for (const c of await s.claim({ destination: dest, max: 100, nowMs: T0 + 1e9 })) {
+            const [, , , code, at] = byId.get(c.id);
+            await s.finish(c, { verdict: 'dead', code, reason: `${code} for ${c.id}`, attempt: attempt(at, 400, code, `${code} for ${c.id}`) });
+          }
+        }
+      }
+      const SPECS = [
+        ['a1', 'crm', 'r1', 'not_retryable_status', T0 + 1000],
+        ['a2', 'crm', 'r2', 'attempts_exhausted', T0 + 2000],
+        ['a3', 'ga4', 'r1', 'not_retryable_status', T0 + 3000],
+        ['a4', 'ga4', 'r2', 'redirect', T0 + 4000],
+        ['a5', 'crm', 'r1', 'redirect', T0 + 5000],
+      ];
+      const order = (list) => list.map((d) => d.id);
+
+      it('items keep call_sid, record_key and trigger through claim, retry and death; absent ones read as empty', async () => {
+        const s = await fresh();
+        const bare = outboxItem('bare');
+        delete bare.call_sid;
+        delete bare.record_key;
+        delete bare.trigger;
+        await s.commit({ key: null, items: [outboxItem('full', 'crm', { callSid: 'CAxyz', trigger: 'event' }), bare] });
+        const claimed = await s.claim({ destination: 'crm', max: 10, nowMs: T0 });
+        const full = claimed.find((c) => c.id === 'full');
+        assert.deepEqual([full.call_sid, full.record_key, full.trigger], ['CAxyz', 'AC1:CAxyz', 'event']);
+        const b = claimed.find((c) => c.id === 'bare');
+        assert.deepEqual([b.call_sid, b.record_key, b.trigger], ['', '', '']);
+        await s.finish(full, { verdict: 'retry', next_at_ms: T0 + 10, code: 'timeout', reason: 't', attempt: attempt(T0, null, 'timeout', 't') });
+        const [again] = await s.claim({ destination: 'crm', max: 10, nowMs: T0 + 10 });
+        assert.deepEqual(itemFields(again), outboxItem('full', 'crm', { callSid: 'CAxyz', trigger: 'event' }));
+        await s.finish(again, { verdict: 'dead', code: 'redirect', reason: 'HTTP 302', attempt: attempt(T0 + 20, 302, 'redirect', 'HTTP 302') });
+        const d = await s.deadLetter('full');
+        assert.deepEqual(itemFields(d), outboxItem('full', 'crm', { callSid: 'CAxyz', trigger: 'event' }));
+        assert.equal(d.dead_at_ms, T0 + 20, "dead_at_ms is the last attempt's at_ms");
+      });
+
+      it('deadLetters lists newest first and filters by destination, route, code and time', async () => {
+        const s = await fresh();
+        await letters(s, SPECS);
+        assert.deepEqual(order(await s.deadLetters()), ['a5', 'a4', 'a3', 'a2', 'a1']);
+        assert.deepEqual(order(await s.deadLetters({ destination: 'crm' })), ['a5', 'a2', 'a1']);
+        assert.deepEqual(order(await s.deadLetters({ route: 'r1' })), ['a5', 'a3', 'a1']);
+        assert.deepEqual(order(await s.deadLetters({ code: 'redirect' })), ['a5', 'a4']);
+        assert.deepEqual(order(await s.deadLetters({ sinceMs: T0 + 2000 })), ['a5', 'a4', 'a3', 'a2'], 'since is inclusive');
+        assert.deepEqual(order(await s.deadLetters({ untilMs: T0 + 3000 })), ['a2', 'a1'], 'until is exclusive');
+        assert.deepEqual(order(await s.deadLetters({ sinceMs: T0 + 2000, untilMs: T0 + 5000, route: 'r2' })), ['a4', 'a2']);
+        assert.deepEqual(order(await s.deadLetters({ destination: 'crm', route: 'r1', code: 'not_retryable_status' })), ['a1']);
+        assert.deepEqual(order(await s.deadLetters({ limit: 2 })), ['a5', 'a4']);
+        assert.deepEqual(order(await s.deadLetters({ destination: 'ga4', limit: 1 })), ['a4']);
+        assert.deepEqual(await s.deadLetters({ limit: 0 }), []);
+        assert.deepEqual(await s.deadLetters({ code: 'nothing' }), []);
+        const [a3] = await s.deadLetters({ destination: 'ga4', code: 'not_retryable_status' });
+        assert.deepEqual(itemFields(a3), outboxItem('a3', 'ga4', { route: 'r1' }));
+        assert.deepEqual([a3.code, a3.reason, a3.attempts, a3.dead_at_ms], ['not_retryable_status', 'not_retryable_status for a3', 1, T0 + 3000]);
+      });
+
+      it('a filter key the store does not know, or a value of the wrong type, is a TypeError', async () => {
+        const s = await fresh();
+        await assert.rejects(s.deadLetters({ destinaton: 'crm' }), TypeError);
+        await assert.rejects(s.deadLetters({ since_ms: 5 }), TypeError);
+        await assert.rejects(s.deadLetters({ sinceMs: 'yesterday' }), TypeError);
+        await assert.rejects(s.deadLetters({ limit: -1 }), TypeError);
+        await assert.rejects(s.purge({ route: 5 }), TypeError);
+        await assert.rejects(s.redrive({ codes: ['x'] }), TypeError);
+      });
+
+      it('deadLetter(id): the dead letter, or null (unknown, or still pending)', async () => {
+        const s = await fresh();
+        await letters(s, SPECS.slice(0, 2));
+        await s.commit({ key: null, items: [outboxItem('live')] });
+        const d = await s.deadLetter('a2');
+        assert.deepEqual(itemFields(d), outboxItem('a2', 'crm', { route: 'r2' }));
+        assert.deepEqual([d.code, d.reason, d.attempts, d.history.length], ['attempts_exhausted', 'attempts_exhausted for a2', 1, 1]);
+        assert.equal(await s.deadLetter('nope'), null);
+        assert.equal(await s.deadLetter('live'), null);
+      });
+
+      it('purge by ids and by filter deletes only those; counts follow', async () => {
+        const s = await fresh();
+        await letters(s, SPECS);
+        assert.equal(await s.purge(['a1', 'a1', 'missing']), 1);
+        assert.equal(await s.deadLetter('a1'), null);
+        assert.equal(await s.purge({ destination: 'ga4', code: 'redirect' }), 1);
+        assert.deepEqual(order(await s.deadLetters()), ['a5', 'a3', 'a2']);
+        assert.equal((await s.counts()).dead, 3);
+        assert.equal(await s.purge({ route: 'r1', limit: 1 }), 1, 'a limit purges the newest first');
+        assert.deepEqual(order(await s.deadLetters()), ['a3', 'a2']);
+        assert.equal(await s.purge({ sinceMs: T0 + 9000 }), 0);
+        assert.equal(await s.purge({}), 2, 'an empty filter is every dead letter');
+        assert.deepEqual(await s.counts(), { pending: 0, byDestination: {}, dead: 0 });
+      });
+
+      it('redrive by filter; with sealed replacements the new text is sent, the key unchanged', async () => {
+        const s = await fresh();
+        await letters(s, SPECS);
+        assert.equal(await s.redrive({ code: 'redirect' }, { sealed: { a5: 'rerendered ${CRM_TOKEN}', other: 'ignored' } }), 2);
+        assert.deepEqual(order(await s.deadLetters()), ['a3', 'a2', 'a1']);
+        assert.deepEqual(await s.counts(), { pending: 2, byDestination: { crm: 1, ga4: 1 }, dead: 3 });
+        const [c5] = await s.claim({ destination: 'crm', max: 10, nowMs: T0 });
+        assert.equal(c5.id, 'a5');
+        assert.equal(c5.sealed, 'rerendered ${CRM_TOKEN}');
+        assert.equal(c5.idempotency_key, outboxItem('a5', 'crm', { route: 'r1' }).idempotency_key);
+        assert.equal(c5.call_sid, 'CAa5');
+        assert.equal(c5.attempts, 0);
+        const [c4] = await s.claim({ destination: 'ga4', max: 10, nowMs: T0 });
+        assert.deepEqual(itemFields(c4), outboxItem('a4', 'ga4', { route: 'r2' }), 'no replacement: the stored text');
+        assert.equal(await s.redrive(['a1'], { sealed: { a1: 'new' } }), 1);
+        const [c1] = await s.claim({ destination: 'crm', max: 10, nowMs: T0 });
+        assert.equal(c1.sealed, 'new');
+        await assert.rejects(s.redrive(['a2'], { sealed: { a2: 5 } }), TypeError);
+      });
+
+      it('dead letters past the retention (30 days by the store\'s clock) are gone by the next listing', async () => {
+        const s = await fresh();
+        const nowMs = Date.now();
+        await letters(s, [
+          ['old', 'crm', 'r1', 'redirect', nowMs - 31 * DAY_MS],
+          ['young', 'crm', 'r1', 'redirect', nowMs - 29 * DAY_MS],
+          ['old-ga4', 'ga4', 'r1', 'redirect', nowMs - 40 * DAY_MS],
+        ]);
+        assert.deepEqual(order(await s.deadLetters()), ['young']);
+        assert.deepEqual(order(await s.deadLetters({ destination: 'ga4' })), []);
+        assert.equal(await s.deadLetter('old'), null);
+        assert.equal((await s.counts()).dead, 1);
+        assert.equal(await s.redrive(['old', 'old-ga4']), 0);
+      });
+    });
+
+    describe('erase', () => {
+      it('deletes the records, pending items (held, scheduled or not) and dead letters its predicates accept', async () => {
+        const s = await fresh();
+        await s.commit({ key: 'AC1:CAgone', expectedVersion: 0, entry: recordEntry('AC1:CAgone', 1, { sweepAt: 10, phone: '+15550001' }),
+          items: [outboxItem('g1', 'crm', { callSid: 'CAgone' }), outboxItem('g2', 'ga4', { callSid: 'CAgone' })] });
+        await s.commit({ key: 'AC1:CAkept', expectedVersion: 0, entry: recordEntry('AC1:CAkept', 1, { phone: '+15550002' }),
+          items: [outboxItem('k1', 'crm', { callSid: 'CAkept' })] });
+        await s.commit({ key: null, items: [outboxItem('g3', 'crm', { callSid: 'CAgone' }), outboxItem('g4', 'crm', { callSid: 'CAgone' })] });
+        // g1 held, g2 dead, g3 scheduled for a retry, g4 waiting.
+        const crm = await s.claim({ destination: 'crm', max: 10, nowMs: T0 });
+        const g1 = crm.find((c) => c.id === 'g1');
+        const g3 = crm.find((c) => c.id === 'g3');
+        await s.release(crm.filter((c) => c !== g1 && c !== g3));
+        await s.finish(g3, { verdict: 'retry', next_at_ms: T0 + 60_000, code: 'timeout', reason: 't', attempt: attempt(T0, null, 'timeout', 't') });
+        const [g2] = await s.claim({ destination: 'ga4', max: 10, nowMs: T0 });
+        await s.finish(g2, { verdict: 'dead', code: 'redirect', reason: 'HTTP 302', attempt: attempt(T0, 302, 'redirect', 'HTTP 302') });
+
+        const seen = [];
+        const keys = new Set();
+        const result = await s.erase({
+          record(text, key) {
+            seen.push(`record ${key}`);
+            if (!text.includes('+15550001')) return false;
+            keys.add(key);
+            return true;
+          },
+          item(item) {
+            seen.push(`item ${item.id}`);
+            return keys.has(item.record_key);
+          },
+        });
+        assert.deepEqual(result, { records: 1, outbox: 3, dead_letters: 1 });
+        const firstItem = seen.findIndex((x) => x.startsWith('item'));
+        assert.deepEqual(seen.slice(0, firstItem).sort(), ['record AC1:CAgone', 'record AC1:CAkept'], 'every record before any item');
+        assert.deepEqual(seen.slice(firstItem).sort(), ['item g1', 'item g2', 'item g3', 'item g4', 'item k1']);
+        assert.equal(await s.get('AC1:CAgone'), null);
+        assert.equal((await s.get('AC1:CAkept')).version, 1);
+        assert.deepEqual(await s.due(100), []);
+        assert.deepEqual(await s.counts(), { pending: 1, byDestination: { crm: 1 }, dead: 0 });
+        assert.deepEqual(await s.destinations(), ['crm']);
+        assert.deepEqual(await s.deadLetters(), []);
+        // The held one's sender finishes late: nothing comes back.
+        await s.finish(g1, { verdict: 'dead', code: 'redirect', reason: 'HTTP 302', attempt: attempt(T0, 302, 'redirect', 'HTTP 302') });
+        assert.deepEqual(await s.deadLetters(), []);
+        assert.deepEqual(ids(await s.claim({ destination: 'crm', max: 10, nowMs: T0 + 1e9 })), ['k1']);
+        assert.equal(await s.compareAndSet('AC1:CAgone', 0, recordEntry('AC1:CAgone', 1)), true, 'the call can be stored anew');
+      });
+
+      it('nothing accepted: nothing deleted; a predicate that is not a function is a TypeError', async () => {
+        const s = await fresh();
+        await s.commit({ key: 'AC1:CA1', expectedVersion: 0, entry: recordEntry('AC1:CA1', 1), items: [outboxItem('n1')] });
+        assert.deepEqual(await s.erase({ record: () => false, item: () => false }), { records: 0, outbox: 0, dead_letters: 0 });
+        assert.deepEqual(await s.erase({}), { records: 0, outbox: 0, dead_letters: 0 });
+        await assert.rejects(s.erase({ record: 'yes' }), TypeError);
+        assert.equal((await s.get('AC1:CA1')).version, 1);
+        assert.equal((await s.counts()).pending, 1);
       });
     });
 

@@ -275,4 +275,42 @@ describe('sqliteStore on disk', () => {
     assert.deepEqual((await s.claim({ destination: 'crm', max: 5, nowMs: 1 })).map((c) => c.id), ['x']);
     await s.close();
   });
+
+  it('a schema 1 database gains call_sid, record_key and item_trigger at open; its rows read them as empty', async () => {
+    const dir = freshDir();
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const raw = new Database(path.join(dir, 'callhook.sqlite'));
+    raw.exec(`
+      CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+      INSERT INTO meta VALUES ('schema', '1');
+      CREATE TABLE records (key TEXT PRIMARY KEY, record TEXT NOT NULL, version INTEGER NOT NULL, expires_at REAL, sweep_at REAL);
+      CREATE TABLE outbox (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, route TEXT NOT NULL, destination TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL, sealed TEXT NOT NULL, enqueued_at_ms REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+        next_at_ms REAL NOT NULL, history TEXT NOT NULL DEFAULT '[]');
+      CREATE INDEX outbox_by_destination_due ON outbox (destination, next_at_ms);
+      CREATE TABLE dead_letters (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, route TEXT NOT NULL, destination TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL, sealed TEXT NOT NULL, enqueued_at_ms REAL NOT NULL, attempts INTEGER NOT NULL,
+        history TEXT NOT NULL, code TEXT NOT NULL, reason TEXT NOT NULL, dead_at_ms REAL NOT NULL);
+      INSERT INTO outbox (id, route, destination, idempotency_key, sealed, enqueued_at_ms, next_at_ms) VALUES ('old', 'all', 'crm', 'k1', 's1', 1, 1);
+      INSERT INTO dead_letters (id, route, destination, idempotency_key, sealed, enqueued_at_ms, attempts, history, code, reason, dead_at_ms)
+        VALUES ('gone', 'all', 'crm', 'k2', 's2', 1, 1, '[]', 'redirect', 'HTTP 302', ${T0});
+    `);
+    raw.close();
+    const s = sqliteStore({ dir });
+    const [c] = await s.claim({ destination: 'crm', max: 5, nowMs: 1 });
+    assert.deepEqual([c.id, c.sealed, c.call_sid, c.record_key, c.trigger], ['old', 's1', '', '', '']);
+    const [d] = await s.deadLetters();
+    assert.deepEqual([d.id, d.code, d.call_sid, d.record_key, d.trigger], ['gone', 'redirect', '', '', '']);
+    await s.commit({ key: null, items: [outboxItem('new')] });
+    const fresh = (await s.claim({ destination: 'crm', max: 5, nowMs: T0 })).find((x) => x.id === 'new');
+    assert.deepEqual([fresh.call_sid, fresh.record_key, fresh.trigger], ['CAnew', 'AC1:CAnew', 'complete']);
+    await s.close();
+    const after = new Database(path.join(dir, 'callhook.sqlite'), { readonly: true });
+    assert.equal(after.prepare("SELECT v FROM meta WHERE k = 'schema'").get().v, '2');
+    after.close();
+    // Opened again: the columns are there already, nothing is added twice.
+    const again = sqliteStore({ dir });
+    assert.equal((await again.counts()).pending, 2);
+    await again.close();
+  });
 });

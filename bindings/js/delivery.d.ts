@@ -1,4 +1,4 @@
-import type { DeadLetter, DurableStore, OutboxCounts, OutboxItem, OutboxLimits } from './stores.js';
+import type { DeadLetter, DeadLetterFilter, DeadLetterSelection, DurableStore, OutboxCounts, OutboxItem, OutboxLimits } from './stores.js';
 
 /**
  * One request the engine decided to send (an Outcome's `deliveries[i]`), as the queue keeps it.
@@ -26,6 +26,11 @@ export interface DeliveryInput {
   body?: string | null;
   idempotency_key?: string | null;
   idempotencyKey?: string | null;
+  /** The call it is about, its record's key and what fired the route, as the engine's
+   * deliveries carry them; kept beside the item ('' when absent). */
+  call_sid?: string | null;
+  record_key?: string | null;
+  trigger?: string | null;
 }
 
 export interface DeliveryEvent {
@@ -85,7 +90,8 @@ export interface DeliveryQueueOptions {
 export interface DeliveryQueue {
   readonly store: DurableStore;
   readonly limits: OutboxLimits;
-  /** The outbox items for deliveries: sealed, with fresh ids. */
+  /** The outbox items for deliveries: sealed, with fresh ids, and each delivery's call_sid,
+   * record_key and trigger beside it ('' where the delivery has none). */
   items(deliveries: DeliveryInput[] | DeliveryInput, nowMs?: number): OutboxItem[];
   /** Commits deliveries on their own (no record); rejects with OverflowError past a cap. */
   enqueue(deliveries: DeliveryInput[] | DeliveryInput): Promise<void>;
@@ -93,9 +99,11 @@ export interface DeliveryQueue {
   committed(items?: OutboxItem[]): void;
   kick(): void;
   counts(): Promise<OutboxCounts & { inflight: number }>;
-  deadLetters(options?: { limit?: number; destination?: string }): Promise<DeadLetter[]>;
-  /** Sends dead letters (all, or those ids) again with attempts reset; resolves how many. */
-  redrive(ids?: string[]): Promise<number>;
+  /** The store's dead letters, newest first. */
+  deadLetters(filter?: DeadLetterFilter): Promise<DeadLetter[]>;
+  /** Sends the selected dead letters (all when omitted) again with attempts reset and the same
+   * idempotency key, `sealed` replacing a letter's text; resolves how many. */
+  redrive(selection?: DeadLetterSelection, options?: { sealed?: Record<string, string> | Map<string, string> }): Promise<number>;
   /** The last error met reading or writing the store, null once a pass succeeds. */
   readonly lastError: unknown;
   /** Resolves when nothing is in flight and nothing is due now. */

@@ -110,6 +110,16 @@ function normalizeDelivery(d) {
   };
 }
 
+// What an outbox item keeps beside the sealed delivery (admin listing, erasure, re-rendering):
+// the engine's delivery names its call, its record and what fired it ('' when it does not).
+function originOf(d) {
+  return {
+    call_sid: String(d.call_sid ?? ''),
+    record_key: String(d.record_key ?? ''),
+    trigger: String(d.trigger ?? ''),
+  };
+}
+
 const NO_LIMITS = Object.freeze({ total: Infinity, perDestination: Infinity });
 
 /**
@@ -321,6 +331,7 @@ export function createDeliveryQueue({
           idempotency_key: delivery.idempotency_key,
           sealed: engine.sealDelivery(delivery),
           enqueued_at_ms: nowMs,
+          ...originOf(d),
         };
       });
     },
@@ -348,15 +359,16 @@ export function createDeliveryQueue({
       return { ...(await store.counts()), inflight: total };
     },
 
-    /** Dead letters, newest first ({limit, destination}). */
-    deadLetters(options) {
-      return store.deadLetters(options);
+    /** Dead letters, newest first ({destination, route, code, sinceMs, untilMs, limit}). */
+    deadLetters(filter) {
+      return store.deadLetters(filter);
     },
 
-    /** Sends dead letters (all, or the given ids) again with attempts reset; resolves how many. */
-    async redrive(ids) {
+    /** Sends dead letters (all, the given ids, or those a filter matches) again with attempts
+     * reset and the same idempotency key ({sealed}: new text for some); resolves how many. */
+    async redrive(selection, options) {
       if (closed) throw new Error('delivery queue is closed');
-      const n = await store.redrive(ids);
+      const n = await store.redrive(selection, options);
       kick();
       return n;
     },

@@ -374,6 +374,22 @@ describe('sending', () => {
   });
 });
 
+test("items() keeps the delivery's call_sid, record_key and trigger beside it, empty when it has none", async () => {
+  const engine = await createEngine({ destinations: { d: { url: 'http://127.0.0.1:9/x' } }, routes: [{ name: 'r', to: ['d'] }] });
+  const q = createDeliveryQueue({ engine, store: memoryStore(), pollMs: 60_000 });
+  try {
+    const [named, bare] = q.items([
+      { url: 'http://127.0.0.1:9/x', destination: 'd', route: 'r', idempotency_key: 'CA1:Call.Initiate:r',
+        call_sid: 'CA1', record_key: 'AC1:CA1', trigger: 'event' },
+      { url: 'http://127.0.0.1:9/x', destination: 'd', route: 'r', idempotency_key: 'k2' },
+    ], 5);
+    assert.deepEqual([named.call_sid, named.record_key, named.trigger, named.idempotency_key], ['CA1', 'AC1:CA1', 'event', 'CA1:Call.Initiate:r']);
+    assert.deepEqual([bare.call_sid, bare.record_key, bare.trigger], ['', '', '']);
+  } finally {
+    await q.close();
+  }
+});
+
 // A restart in the middle: sender A stops with deliveries still pending, sender B opens the same
 // store again and finishes them; the receiver accepts each idempotency key exactly once.
 async function restartScenario(openStore) {

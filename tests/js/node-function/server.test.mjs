@@ -356,3 +356,26 @@ test('two instances sharing redis route each completed call exactly once', { ski
     await redis.stop();
   }
 });
+
+test('with Redis unreachable, /healthz is 503 and a webhook is answered 503 store-unavailable at once', { skip: skip || redisSkip }, async () => {
+  const redis = await startRedis();
+  const receiver = await startReceiver();
+  const config = writeConfig('unreachable', receiver.port);
+  const server = await startServer(config, { CALLHOOK_REDIS_URL: redis.url, CALLHOOK_INSTANCE: 'lonely' });
+  try {
+    const ok = await fetch(`${server.url}/healthz`);
+    assert.equal(ok.status, 200);
+    assert.equal((await ok.json()).status, 'ok');
+    await redis.stop();
+    assert.ok(await until(async () => (await fetch(`${server.url}/healthz`)).status === 503, 10_000), 'healthz turns 503');
+    const health = await (await fetch(`${server.url}/healthz`)).json();
+    assert.equal(health.status, 'unavailable');
+    const r = await fetch(`${server.url}/hook/tok3n-s3cret`, { method: 'POST', headers: form, body: complete, signal: AbortSignal.timeout(10_000) });
+    assert.equal(r.status, 503);
+    assert.equal((await r.json()).type, 'urn:callhook:problem:store-unavailable');
+    assert.ok(Number(r.headers.get('retry-after')) > 0);
+  } finally {
+    await stop(server.child);
+    receiver.server.close();
+  }
+});

@@ -7,17 +7,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageDir, packageSkip } from '../package-build.mjs';
+import { DELIVERY_SECRETS, assertNoSecret } from '../sealed-secrets.mjs';
 
 const root = new URL('../../../', import.meta.url).pathname;
 const skip = packageSkip;
 const ch = skip ? null : await import(join(packageDir, 'index.js'));
 
-// Values whose percent-encoded and JSON-escaped forms differ from them.
-const SECRETS = {
-  GA4_API_SECRET: 'ga4/s3cret+value',
-  ADS_TOKEN: 'ads-dev-token-123',
-  CRM_KEY: 'crm"key\\with\ttab',
-};
+const SECRETS = DELIVERY_SECRETS;
 const config = {
   destinations: {
     ga4: {
@@ -41,21 +37,6 @@ const NOW = 1714533342;
 const complete = skip ? '' : readFileSync(join(root, 'examples/payloads/complete.form'), 'utf8').trim();
 const withKeywords = (keywords) =>
   complete.replace(/Session\.Keywords=[^&]*/, `Session.Keywords=${encodeURIComponent(keywords)}`);
-
-// Every form a secret can take in a string: as it is, percent-encoded, JSON-escaped.
-function forms(value) {
-  const pct = [...new TextEncoder().encode(value)].map((b) => {
-    const c = String.fromCharCode(b);
-    return /[A-Za-z0-9\-._~]/.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
-  }).join('');
-  return [value, pct, JSON.stringify(value).slice(1, -1)];
-}
-
-function assertNoSecret(text, what) {
-  for (const [name, value] of Object.entries(SECRETS)) {
-    for (const form of forms(value)) assert.ok(!text.includes(form), `${name} (${form}) in ${what}: ${text}`);
-  }
-}
 
 async function deliveriesFor(keywords, engine) {
   const outcome = engine.handle({

@@ -173,6 +173,8 @@ export function createDeliveryQueue({
   let lastError = null;
   let drainWaiters = [];
 
+  const redactReason = (text) => (typeof engine.redact === 'function' ? engine.redact(String(text ?? '')) : String(text ?? ''));
+
   const emit = (event) => {
     if (!onEvent) return;
     try {
@@ -287,7 +289,9 @@ export function createDeliveryQueue({
       attempt: item.attempts + 1, now_ms: at, random: random(), answer,
     });
     const status = answer.status ?? null;
-    const reason = v.verdict === 'delivered' ? '' : v.reason;
+    // A reason may quote the destination's answer (Google Ads' partialFailureError), which may
+    // echo what it was sent: kept and reported without secret values or callers' numbers.
+    const reason = v.verdict === 'delivered' ? '' : redactReason(v.reason);
     await store.finish(item, {
       verdict: v.verdict,
       next_at_ms: v.retry_at_ms ?? undefined,

@@ -10,6 +10,7 @@ import { memoryStore } from '../../bindings/js/stores.js';
 import { createDeliveryQueue } from '../../bindings/js/delivery.js';
 import { createFetchHandler } from '../../bindings/js/fetch-handler.js';
 import { Metrics } from './metrics.mjs';
+import { createAdmin } from './admin.mjs';
 
 const env = process.env;
 const root = new URL('../../', import.meta.url).pathname;
@@ -38,6 +39,8 @@ const settings = {
   destinationConcurrency: Number(env.CALLHOOK_DESTINATION_CONCURRENCY ?? 4),
   playground: env.CALLHOOK_PLAYGROUND ?? join(root, 'examples/playground'),
   instance: env.CALLHOOK_INSTANCE ?? hostname(),
+  // Without it the admin API does not exist (/admin is not-found).
+  adminToken: env.CALLHOOK_ADMIN_TOKEN ?? '',
 };
 
 // Logs are JSON lines; the core takes secret values and caller numbers out of every one.
@@ -96,7 +99,7 @@ async function main() {
     perDestination: settings.destinationConcurrency,
     limits: { total: settings.maxPending, perDestination: settings.maxPendingPerDestination },
     onEvent: (event) => {
-      metrics.delivery(event.type);
+      metrics.delivery(event);
       log(event.log);
     },
   });
@@ -111,6 +114,8 @@ async function main() {
     },
     onError: (error, context) => log({ level: 'error', msg: context?.phase ?? 'error', error: String(error?.message ?? error) }),
   });
+
+  const admin = createAdmin({ runtime, engine, store, queue, token: settings.adminToken, log });
 
   let inFlight = 0;
   let closing = false;
@@ -148,15 +153,19 @@ async function main() {
     }
   });
 
+  function withinSecond(promise) {
+    const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('timed out')), 1000).unref());
+    return Promise.race([promise, timeout]);
+  }
+
   // Ok only while a webhook can be accepted: the store answers within a second.
   async function health() {
     if (closing) return runtime.health('closing');
     try {
-      const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('timed out')), 1000).unref());
-      const counts = await Promise.race([(async () => {
+      const counts = await withinSecond((async () => {
         if (!(await store.ping())) throw new Error('the store does not answer');
         return store.counts();
-      })(), timeout]);
+      })());
       return runtime.health('ok', { pending: counts.pending, deadLetters: counts.dead });
     } catch {
       return runtime.health('unavailable');
@@ -184,8 +193,19 @@ async function main() {
       return;
     }
     if (door.endpoint === 'metrics') {
+      // The outbox gauges are read from the store now; a store that does not answer within a
+      // second leaves them out of this scrape.
+      const counts = await withinSecond(store.counts()).catch(() => null);
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      res.end(metrics.render());
+      res.end(metrics.render(counts));
+      return;
+    }
+    if (door.endpoint === 'admin') {
+      const response = await admin.handle({
+        method: req.method, path: door.path, target: req.url ?? '', authorization: req.headers.authorization,
+        readBody: () => readBody(req, res),
+      });
+      if (response) send(res, response);
       return;
     }
     if (door.endpoint === 'hook') {

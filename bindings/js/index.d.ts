@@ -39,7 +39,8 @@ export function init(options?: InitOptions): Promise<Callhook>;
 /**
  * Instantiates a fresh module and returns its raw Embind exports: `inspectPayload`,
  * `matchFilter`, `secretNames`, `engineCreate`, `engineHandle`, `engineSweep`, `engineFree`,
- * `renderDestination`, `schemaText`, `frontDoorRoute`, `frontDoorRefusal`, `frontDoorHealth`, `_malloc`, `_free`, `HEAPU8`, `HEAPU32`. They speak the
+ * `renderDestination`, `schemaText`, `frontDoorRoute`, `frontDoorRefusal`, `frontDoorHealth`,
+ * `frontDoorAdminCheck`, `_malloc`, `_free`, `HEAPU8`, `HEAPU32`. They speak the
  * byte protocol described in wasm/emscripten/bindings.cpp. For building new bindings only.
  */
 export function loadModule(options?: InitOptions): Promise<RawModule>;
@@ -455,6 +456,9 @@ export interface Callhook {
   redact(text: string): string;
   /** The /healthz answer (see FrontDoor.health). */
   health(state: 'ok' | 'closing' | 'error' | string, counts?: HealthCounts): ShellResponse;
+  /** Whether a request may use the admin API (see FrontDoor.adminCheck). */
+  adminCheck(authorization: string | null | undefined, token: string | null | undefined):
+    ShellResponse | null;
   /** The raw module (see loadModule). */
   readonly module: RawModule;
 }
@@ -470,10 +474,12 @@ export interface ShellResponse {
 export type RefusalKind =
   | 'not-found' | 'method-not-allowed' | 'bad-request' | 'body-too-large' | 'headers-too-large'
   | 'request-timeout' | 'store-unavailable' | 'outbox-unavailable' | 'outbox-full' | 'conflict'
-  | 'config-unavailable' | 'config-invalid' | 'internal-error' | 'shutting-down' | 'overloaded';
+  | 'config-unavailable' | 'config-invalid' | 'internal-error' | 'shutting-down' | 'overloaded'
+  | 'unauthorized' | 'bad-admin-request' | 'dead-letter-not-found';
 
 export interface FrontDoorRoute {
-  endpoint: 'hook' | 'healthz' | 'metrics' | 'static' | 'refused';
+  /** `admin`: GET, HEAD, POST or DELETE of /admin and /admin/... (ask adminCheck first). */
+  endpoint: 'hook' | 'healthz' | 'metrics' | 'static' | 'admin' | 'refused';
   /** The target's path, query and fragment stripped, not percent-decoded. */
   path: string;
   /** The refusal (404, 405, 400 for a bad target or Host) when `endpoint` is "refused". */
@@ -494,6 +500,16 @@ export const frontDoor: {
   refusal(kind: RefusalKind, detail?: string): Promise<ShellResponse>;
   /** {status, pending?, dead_letters?}: 200 when "ok", 503 otherwise. */
   health(state: string, counts?: HealthCounts): Promise<ShellResponse>;
+  /**
+   * Whether a request may use the admin API: null when it may, otherwise the answer to give.
+   * `authorization` is the request's Authorization header (null or undefined: none), `token`
+   * the configured admin token (empty, null or undefined: none, and the answer is always
+   * `not-found`: the admin API does not exist). A header that is not `Bearer <token>` (the
+   * scheme in any case) with exactly that token is `unauthorized` (401, `WWW-Authenticate:
+   * Bearer realm="callhook-admin"`). Compared in constant time.
+   */
+  adminCheck(authorization: string | null | undefined, token: string | null | undefined):
+    Promise<ShellResponse | null>;
 };
 
 export { memoryStore, entryOf } from './stores.js';

@@ -321,6 +321,28 @@ class Runtime {
     return JSON.parse(text);
   }
 
+  /**
+   * Whether a request may use the admin API: null when it may, otherwise the answer to give
+   * ({status, headers, body}): `not-found` when `token` (the configured admin token) is empty,
+   * `unauthorized` (401, WWW-Authenticate: Bearer) when `authorization` (the request's
+   * Authorization header; null or undefined when it has none) is not `Bearer <token>`.
+   * Compared in constant time in the core.
+   */
+  adminCheck(authorization, token) {
+    const hasAuthorization = authorization !== undefined && authorization !== null;
+    if (hasAuthorization && typeof authorization !== 'string') {
+      throw new TypeError('authorization must be a string (or null when there is none)');
+    }
+    if (token !== undefined && token !== null && typeof token !== 'string') {
+      throw new TypeError('token must be a string (empty or null when none is configured)');
+    }
+    const ptr = this.write([hasAuthorization ? authorization : '', token ?? '']);
+    const [status, text] = this.answer(this.module.frontDoorAdminCheck(ptr, this.lengths[0],
+      this.lengths[1], hasAuthorization));
+    if (status !== RESULT) throw Runtime.fail(text, 'adminCheck');
+    return JSON.parse(text);
+  }
+
   /** The /healthz answer for `state` ("ok", "closing", "error") as {status, headers, body}. */
   health(state, { pending, deadLetters } = {}) {
     if (typeof state !== 'string') throw new TypeError('state must be a string');
@@ -745,14 +767,15 @@ export async function schema(name) {
 }
 
 /**
- * The front door every shell shares: `route(method, target, host?)`, `refusal(kind, detail?)`
- * and `health(state, {pending, deadLetters}?)`, each resolving to what the runtime's method of
- * the same name returns. They need no config.
+ * The front door every shell shares: `route(method, target, host?)`, `refusal(kind, detail?)`,
+ * `health(state, {pending, deadLetters}?)` and `adminCheck(authorization, token)`, each
+ * resolving to what the runtime's method of the same name returns. They need no config.
  */
 export const frontDoor = Object.freeze({
   route: async (method, target, host) => (await init()).route(method, target, host),
   refusal: async (kind, detail) => (await init()).refusal(kind, detail),
   health: async (state, counts) => (await init()).health(state, counts),
+  adminCheck: async (authorization, token) => (await init()).adminCheck(authorization, token),
 });
 
 // ---------------------------------------------------------------------------------------------

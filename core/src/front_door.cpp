@@ -2,7 +2,9 @@
 
 #include <array>
 
+#include "crypto.h"
 #include "json_writer.h"
+#include "text_util.h"
 
 namespace callhook {
 namespace {
@@ -18,7 +20,7 @@ struct RefusalInfo {
 };
 
 // One row per refusal: the table in the README ("The engine", problem types) is this one.
-constexpr std::array<RefusalInfo, 15> kRefusals{{
+constexpr std::array<RefusalInfo, 18> kRefusals{{
     {Refusal::not_found, "not-found", "not_found", 404, "Not found",
      "Webhooks are received at /hook (or /hook/TOKEN when a path token is configured).", ""},
     {Refusal::method_not_allowed, "method-not-allowed", "method_not_allowed", 405,
@@ -57,6 +59,12 @@ constexpr std::array<RefusalInfo, 15> kRefusals{{
      "This instance is shutting down; retry.", "1"},
     {Refusal::overloaded, "overloaded", "overloaded", 503, "The service is overloaded",
      "This instance is at its connection limit; retry shortly.", "5"},
+    {Refusal::unauthorized, "unauthorized", "unauthorized", 401, "Unauthorized",
+     "The admin API needs its token: send Authorization: Bearer <token>.", ""},
+    {Refusal::bad_admin_request, "bad-admin-request", "bad_admin_request", 400, "Bad admin request",
+     "The admin request is not one the admin API takes.", ""},
+    {Refusal::dead_letter_not_found, "dead-letter-not-found", "dead_letter_not_found", 404,
+     "Dead letter not found", "No dead letter has that id.", ""},
 }};
 
 const RefusalInfo& info(Refusal refusal) {
@@ -133,6 +141,38 @@ FrontDoorRoute refused(Refusal refusal, std::string_view detail) {
   return r;
 }
 
+// A 405 naming the methods the endpoint at `path` answers.
+FrontDoorRoute not_allowed(std::string path, std::string_view allow, std::string_view detail) {
+  FrontDoorRoute no = refused(Refusal::method_not_allowed, detail);
+  for (HttpHeader& h : no.response.headers) {
+    if (h.name == "Allow") h.value = std::string(allow);
+  }
+  no.path = std::move(path);
+  return no;
+}
+
+bool is_space_or_tab(char c) {
+  return c == ' ' || c == '\t';
+}
+
+std::string_view trim_spaces(std::string_view text) {
+  while (!text.empty() && is_space_or_tab(text.front())) text.remove_prefix(1);
+  while (!text.empty() && is_space_or_tab(text.back())) text.remove_suffix(1);
+  return text;
+}
+
+// The token of `Bearer <token>` (RFC 6750: the scheme in any case, then spaces); empty when the
+// header is not of that form.
+std::string_view bearer_token(std::string_view authorization) {
+  const std::string_view value = trim_spaces(authorization);
+  const auto space = value.find_first_of(" \t");
+  if (space == std::string_view::npos || !detail::iequals(value.substr(0, space), "Bearer")) {
+    return {};
+  }
+  const std::string_view token = trim_spaces(value.substr(space));
+  return token.find_first_of(" \t") == std::string_view::npos ? token : std::string_view();
+}
+
 }  // namespace
 
 std::optional<Refusal> parse_refusal(std::string_view kind) {
@@ -151,6 +191,9 @@ Response refusal(Refusal refusal, std::string_view detail) {
   Response r = problem(row.status, row.kind, row.title, detail.empty() ? row.detail : detail,
                        nullptr, nullptr, row.code);
   if (refusal == Refusal::method_not_allowed) r.headers.push_back({"Allow", "GET, POST"});
+  if (refusal == Refusal::unauthorized) {
+    r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"callhook-admin\""});
+  }
   if (!row.retry_after.empty()) r.headers.push_back({"Retry-After", std::string(row.retry_after)});
   // The connection cannot be trusted to carry another request after these.
   if (refusal == Refusal::body_too_large || refusal == Refusal::headers_too_large ||
@@ -171,6 +214,8 @@ std::string_view endpoint_name(Endpoint endpoint) {
       return "metrics";
     case Endpoint::assets:
       return "static";
+    case Endpoint::admin:
+      return "admin";
     case Endpoint::refused:
       break;
   }
@@ -200,16 +245,17 @@ FrontDoorRoute route(std::string_view method, std::string_view target,
     r.endpoint = Endpoint::hook;
     return r;
   }
-  if (*path == "/healthz" || *path == "/metrics") {
-    if (!read) {
-      FrontDoorRoute no =
-          refused(Refusal::method_not_allowed, "This endpoint answers GET and HEAD.");
-      for (HttpHeader& h : no.response.headers) {
-        if (h.name == "Allow") h.value = "GET, HEAD";
-      }
-      no.path = std::move(r.path);
-      return no;
+  if (*path == "/admin" || path->starts_with("/admin/")) {
+    if (!read && method != "POST" && method != "DELETE") {
+      return not_allowed(std::move(r.path), "GET, HEAD, POST, DELETE",
+                         "The admin API answers GET, HEAD, POST and DELETE.");
     }
+    r.endpoint = Endpoint::admin;
+    return r;
+  }
+  if (*path == "/healthz" || *path == "/metrics") {
+    if (!read)
+      return not_allowed(std::move(r.path), "GET, HEAD", "This endpoint answers GET and HEAD.");
     r.endpoint = *path == "/healthz" ? Endpoint::healthz : Endpoint::metrics;
     return r;
   }
@@ -220,6 +266,25 @@ FrontDoorRoute route(std::string_view method, std::string_view target,
   FrontDoorRoute no = refused(Refusal::not_found, {});
   no.path = std::move(r.path);
   return no;
+}
+
+std::optional<Response> admin_check(std::optional<std::string_view> authorization,
+                                    std::string_view configured_token) {
+  if (configured_token.empty()) return refusal(Refusal::not_found);
+  if (!authorization) return refusal(Refusal::unauthorized);
+  const std::string_view presented = bearer_token(*authorization);
+  if (presented.empty()) {
+    return refusal(Refusal::unauthorized,
+                   "The Authorization header is not Bearer <token>: the admin API takes its "
+                   "token that way only.");
+  }
+  // Digests of equal length: the comparison's time tells nothing of the token, not even its size.
+  const crypto::Sha256Digest wanted = crypto::sha256(configured_token);
+  const crypto::Sha256Digest given = crypto::sha256(presented);
+  if (!crypto::constant_time_equal(crypto::char_view(given), crypto::char_view(wanted))) {
+    return refusal(Refusal::unauthorized, "The admin token is not the one configured.");
+  }
+  return std::nullopt;
 }
 
 Response health(std::string_view state, std::int64_t pending, std::int64_t dead_letters) {

@@ -1,6 +1,6 @@
-// Runs tests/vectors/front_door/*.json: route(method, target, host), refusal(kind, detail) and
-// health(state, counts) against their expected answers. The npm package runs the same files
-// (tests/js/package/package_vectors.test.mjs).
+// Runs tests/vectors/front_door/*.json: route(method, target, host), refusal(kind, detail),
+// admin_check(authorization, token) and health(state, counts) against their expected answers. The
+// npm package runs the same files (tests/js/package/package_vectors.test.mjs).
 #include <gtest/gtest.h>
 
 #include "callhook/front_door.h"
@@ -79,6 +79,29 @@ class RefusalVector : public ::testing::Test {
   json vector_;
 };
 
+class AdminCheckVector : public ::testing::Test {
+ public:
+  explicit AdminCheckVector(json vector) : vector_(std::move(vector)) {}
+  void TestBody() override {
+    std::optional<std::string> authorization;
+    if (vector_.contains("authorization")) {
+      authorization = vector_["authorization"].get<std::string>();
+    }
+    const std::string token = vector_.value("token", std::string());
+    const auto answer = admin_check(
+        authorization ? std::optional<std::string_view>(*authorization) : std::nullopt, token);
+    const json& expect = vector_["expect"];
+    ASSERT_EQ(!answer.has_value(), expect.value("allowed", false));
+    if (!answer) return;
+    expect_problem(*answer, expect, "the refusal");
+    EXPECT_EQ(headers_of(*answer), expect["headers"]) << "its headers, exactly";
+    if (!token.empty()) EXPECT_EQ(answer->body.find(token), std::string::npos) << "no token shown";
+  }
+
+ private:
+  json vector_;
+};
+
 class HealthVector : public ::testing::Test {
  public:
   explicit HealthVector(json vector) : vector_(std::move(vector)) {}
@@ -120,6 +143,8 @@ const bool kFrontDoorRegistered = [] {
       register_file<RefusalVector>(file);
     } else if (stem == "health") {
       register_file<HealthVector>(file);
+    } else if (stem == "admin") {
+      register_file<AdminCheckVector>(file);
     } else {
       register_file<RouteVector>(file);
     }

@@ -532,6 +532,23 @@ View front_door_refusal(std::uintptr_t at, std::size_t kind_length, std::size_t 
   return finish();
 }
 
+// The Authorization header (when `has_authorization`), then the configured admin token; output
+// 'R' + null (allowed) or the response to answer with (admin_check).
+View front_door_admin_check(std::uintptr_t at, std::size_t authorization_length,
+                            std::size_t token_length, bool has_authorization) {
+  const std::string_view authorization = bytes(at, authorization_length);
+  const auto answer =
+      admin_check(has_authorization ? std::optional<std::string_view>(authorization) : std::nullopt,
+                  bytes(at + authorization_length, token_length));
+  JsonWriter w(begin('R'));
+  if (answer) {
+    write_response(w, *answer);
+  } else {
+    w.null();
+  }
+  return finish();
+}
+
 // The /healthz answer for a state; negative counts are left out.
 View front_door_health(std::uintptr_t at, std::size_t state_length, double pending,
                        double dead_letters) {
@@ -576,4 +593,5 @@ EMSCRIPTEN_BINDINGS(callhook) {
   emscripten::function("frontDoorRoute", &front_door_route);
   emscripten::function("frontDoorRefusal", &front_door_refusal);
   emscripten::function("frontDoorHealth", &front_door_health);
+  emscripten::function("frontDoorAdminCheck", &front_door_admin_check);
 }

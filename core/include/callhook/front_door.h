@@ -16,21 +16,24 @@ namespace callhook {
 /// A refusal a shell answers without the engine. Each has a fixed status, problem type
 /// (`kind`, also `urn:callhook:problem:<kind>`), machine `code` and headers.
 enum class Refusal {
-  not_found,           // 404: no endpoint at that path
-  method_not_allowed,  // 405, Allow: GET, POST
-  bad_request,         // 400: a request target that is not origin- or absolute-form, a bad Host
-  body_too_large,      // 413: the body (or its declared Content-Length) is past the shell's cap
-  headers_too_large,   // 431
-  request_timeout,     // 408: the client was too slow sending its request
-  store_unavailable,   // 503, Retry-After: 5
-  outbox_unavailable,  // 503, Retry-After: 5: the deliveries could not be persisted
-  outbox_full,         // 503, Retry-After: 30: pending deliveries are at the shell's cap
-  conflict,            // 503, Retry-After: 1: the call's record kept changing under us
-  config_unavailable,  // 503, Retry-After: 5: the config could not be read
-  config_invalid,      // 503, Retry-After: 60: the config cannot be built into an engine
-  internal_error,      // 503, Retry-After: 5: anything unexpected; never a 500 with a trace
-  shutting_down,       // 503, Retry-After: 1, Connection: close
-  overloaded,          // 503, Retry-After: 5, Connection: close: at the connection limit
+  not_found,              // 404: no endpoint at that path
+  method_not_allowed,     // 405, Allow: GET, POST
+  bad_request,            // 400: a request target that is not origin- or absolute-form, a bad Host
+  body_too_large,         // 413: the body (or its declared Content-Length) is past the shell's cap
+  headers_too_large,      // 431
+  request_timeout,        // 408: the client was too slow sending its request
+  store_unavailable,      // 503, Retry-After: 5
+  outbox_unavailable,     // 503, Retry-After: 5: the deliveries could not be persisted
+  outbox_full,            // 503, Retry-After: 30: pending deliveries are at the shell's cap
+  conflict,               // 503, Retry-After: 1: the call's record kept changing under us
+  config_unavailable,     // 503, Retry-After: 5: the config could not be read
+  config_invalid,         // 503, Retry-After: 60: the config cannot be built into an engine
+  internal_error,         // 503, Retry-After: 5: anything unexpected; never a 500 with a trace
+  shutting_down,          // 503, Retry-After: 1, Connection: close
+  overloaded,             // 503, Retry-After: 5, Connection: close: at the connection limit
+  unauthorized,           // 401, WWW-Authenticate: Bearer realm="callhook-admin": the admin API
+  bad_admin_request,      // 400: an admin request whose query or body is not one (say why)
+  dead_letter_not_found,  // 404: no dead letter has that id (the admin API)
 };
 
 /// The refusal named `kind` ("not-found", "body-too-large", ...); nullopt for any other text.
@@ -48,6 +51,7 @@ enum class Endpoint {
   healthz,  // GET or HEAD /healthz
   metrics,  // GET or HEAD /metrics
   assets,   // GET or HEAD of any other path: a shell with a playground serves it, or not-found
+  admin,    // GET, HEAD, POST or DELETE of /admin and /admin/...: the admin API (admin_check)
   refused,  // `response` holds the refusal
 };
 
@@ -65,8 +69,20 @@ struct FrontDoorRoute {
 /// control characters is a 400, as is any other target form ("*", "host:443") or a method that
 /// is not an HTTP token. CONNECT, TRACE and TRACK, which no Fetch runtime can carry, are a 405
 /// on /hook; other methods on /hook go to the engine, which answers 405 after authenticating.
+/// /admin and /admin/... are the admin endpoint for GET, HEAD, POST and DELETE, a 405 (Allow:
+/// GET, HEAD, POST, DELETE) for any other method; the shell then asks admin_check first.
 [[nodiscard]] FrontDoorRoute route(std::string_view method, std::string_view target,
                                    std::optional<std::string_view> host = std::nullopt);
+
+/// Whether a request may use the admin API. `authorization` is the request's Authorization
+/// header (nullopt: it has none), `configured_token` the shell's admin token (empty: none is
+/// configured). nullopt: allowed. Otherwise the answer to give: `not-found` when no token is
+/// configured (the admin API does not exist, and says nothing of itself), `unauthorized` when
+/// the header is missing, is not `Bearer <token>` (the scheme in any case) or holds another
+/// token. The tokens are compared through their SHA-256 digests in constant time, so neither
+/// the token nor its length shows in the time taken.
+[[nodiscard]] std::optional<Response> admin_check(std::optional<std::string_view> authorization,
+                                                  std::string_view configured_token);
 
 /// The /healthz answer: {"status": state, "pending": n, "dead_letters": n} (the counts only when
 /// known, i.e. not negative); 200 when `state` is "ok", 503 otherwise ("closing", "error").

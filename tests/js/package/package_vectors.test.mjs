@@ -94,6 +94,15 @@ describe('front door vectors', { skip }, () => {
         const response = runtime.refusal(c.kind, c.detail ?? '');
         checkProblem(response, expect);
         assert.deepEqual(Object.fromEntries(response.headers), expect.headers, 'its headers, exactly');
+      } else if (file.endsWith('admin.json')) {
+        const response = runtime.adminCheck(c.authorization ?? null, c.token);
+        if (expect.allowed) {
+          assert.equal(response, null);
+          return;
+        }
+        checkProblem(response, expect);
+        assert.deepEqual(Object.fromEntries(response.headers), expect.headers, 'its headers, exactly');
+        if (c.token) assert.ok(!response.body.includes(c.token), 'no token shown');
       } else if (file.includes('health')) {
         const response = runtime.health(c.state, { pending: c.pending, deadLetters: c.dead_letters });
         assert.equal(response.status, expect.status);

@@ -43,8 +43,23 @@ bool has_routes(const Config& config, Trigger trigger) {
   return false;
 }
 
+std::string_view trigger_name(Trigger trigger) {
+  switch (trigger) {
+    case Trigger::event:
+      return "event";
+    case Trigger::complete:
+      return "complete";
+    case Trigger::abandoned:
+      return "abandoned";
+  }
+  return "event";
+}
+
 void fire_routes(const Config& config, Trigger trigger, const std::string& canonical,
-                 const json& context, const std::string& key_prefix, Outcome& out) {
+                 const json& context, const std::string& key_prefix, Outcome& out,
+                 std::string_view record_key) {
+  // What fires has no `:` (Call.Initiate, Call.Complete, complete, abandoned); a Call.Sid may.
+  const std::string call_sid = key_prefix.substr(0, key_prefix.rfind(':'));
   for (const Route& route : config.routes) {
     if (route.on != trigger) continue;
     RouteDecision decision;
@@ -66,6 +81,9 @@ void fire_routes(const Config& config, Trigger trigger, const std::string& canon
         d.url = dest->url;
         d.idempotency_key = key_prefix + ":" + route.name;
         d.timeout_ms = dest->delivery.timeout_ms;
+        d.call_sid = call_sid;
+        d.record_key = std::string(record_key);
+        d.trigger = std::string(trigger_name(trigger));
         d.headers.push_back({"Content-Type", rendered.content_type});
         d.headers.push_back({"Idempotency-Key", d.idempotency_key});
         for (const HttpHeader& h : dest->headers) d.headers.push_back(h);

@@ -18,9 +18,15 @@ namespace callhook::detail {
 
 [[nodiscard]] bool has_routes(const Config& config, Trigger trigger);
 
+/// The name of a route's `on`: "event", "complete" or "abandoned".
+[[nodiscard]] std::string_view trigger_name(Trigger trigger);
+
 /// Evaluates every route of `trigger` on `context` and appends its decisions and deliveries
-/// (idempotency key `key_prefix:route`) to `out`.
+/// (idempotency key `key_prefix:route`) to `out`. `key_prefix` is the call's Call.Sid, `:` and
+/// what fired (the event's name, `complete` or `abandoned`), so each delivery's `call_sid` is
+/// read from it; `record_key` is the call's record key (empty with correlation off).
 void fire_routes(const Config& config, Trigger trigger, const std::string& canonical,
-                 const nlohmann::json& context, const std::string& key_prefix, Outcome& out);
+                 const nlohmann::json& context, const std::string& key_prefix, Outcome& out,
+                 std::string_view record_key = {});
 
 }  // namespace callhook::detail

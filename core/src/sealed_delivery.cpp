@@ -234,6 +234,8 @@ void write_delivery(JsonWriter& w, const Delivery& d) {
   w.end_array();
   w.key("body").string(d.body).key("idempotency_key").string(d.idempotency_key);
   w.key("timeout_ms").number(d.timeout_ms);
+  w.key("call_sid").string(d.call_sid).key("record_key").string(d.record_key);
+  w.key("trigger").string(d.trigger);
   w.end_object();
 }
 
@@ -260,6 +262,48 @@ bool text_member(const json& doc, const char* key, std::string& into, std::strin
     return false;
   }
   into = it->get<std::string>();
+  return true;
+}
+
+// An optional string member: absent leaves `into` as it is.
+bool optional_text(const json& doc, const char* key, std::string& into, bool& present,
+                   std::string& problem) {
+  const auto it = doc.find(key);
+  present = it != doc.end();
+  if (!present) return true;
+  return text_member(doc, key, into, problem);
+}
+
+// What fired a delivery, from the middle of its idempotency key (Call.Sid:what:route).
+std::string_view trigger_of(std::string_view what) {
+  if (what == "complete" || what == "abandoned") return what;
+  if (parse_event(what)) return "event";
+  return {};
+}
+
+// `call_sid`, `record_key` and `trigger`. Deliveries written before they existed lack them: the
+// Call.Sid and the trigger are then read from the idempotency key, which is always
+// `Call.Sid:what:route` (`what` holds no `:`, a Call.Sid may), and the record key stays "".
+bool read_belongs_to(const json& doc, Delivery& d, std::string& problem) {
+  bool has_sid = false;
+  bool has_key = false;
+  bool has_trigger = false;
+  if (!optional_text(doc, "call_sid", d.call_sid, has_sid, problem) ||
+      !optional_text(doc, "record_key", d.record_key, has_key, problem) ||
+      !optional_text(doc, "trigger", d.trigger, has_trigger, problem)) {
+    return false;
+  }
+  if (has_sid && has_trigger) return true;
+  const std::string suffix = ":" + d.route;
+  if (!std::string_view(d.idempotency_key).ends_with(suffix)) return true;
+  const std::string_view head =
+      std::string_view(d.idempotency_key).substr(0, d.idempotency_key.size() - suffix.size());
+  const auto colon = head.rfind(':');
+  if (colon == std::string_view::npos) return true;
+  const std::string_view trigger = trigger_of(head.substr(colon + 1));
+  if (trigger.empty()) return true;
+  if (!has_sid) d.call_sid = std::string(head.substr(0, colon));
+  if (!has_trigger) d.trigger = std::string(trigger);
   return true;
 }
 
@@ -299,13 +343,14 @@ bool read_delivery(const json& doc, bool sealed, Delivery& d, std::string& probl
     return false;
   }
   const auto timeout = doc.find("timeout_ms");
-  if (timeout == doc.end() && !sealed) return true;
-  if (timeout == doc.end() || !timeout->is_number_integer() || timeout->get<std::int64_t>() < 0) {
-    problem = "timeout_ms must be a whole number of milliseconds";
-    return false;
+  if (timeout != doc.end() || sealed) {
+    if (timeout == doc.end() || !timeout->is_number_integer() || timeout->get<std::int64_t>() < 0) {
+      problem = "timeout_ms must be a whole number of milliseconds";
+      return false;
+    }
+    d.timeout_ms = timeout->get<std::int64_t>();
   }
-  d.timeout_ms = timeout->get<std::int64_t>();
-  return true;
+  return read_belongs_to(doc, d, problem);
 }
 
 }  // namespace
@@ -342,6 +387,9 @@ std::string Engine::seal(const Delivery& d) const {
   w.key("body").string(detail::seal_text(d.body, secrets));
   w.key("idempotency_key").string(plain(d.idempotency_key));
   w.key("timeout_ms").number(d.timeout_ms);
+  // Names as the idempotency key is: the call's own identifiers and the route's trigger.
+  w.key("call_sid").string(plain(d.call_sid)).key("record_key").string(plain(d.record_key));
+  w.key("trigger").string(plain(d.trigger));
   w.end_object();
   return out;
 }

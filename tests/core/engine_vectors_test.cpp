@@ -120,7 +120,10 @@ void check_outcome(const Outcome& outcome, const json& expect) {
                         {"url", d.url},
                         {"headers", headers_object(d.headers)},
                         {"body", parse_or_string(d.body)},
-                        {"idempotency_key", d.idempotency_key}});
+                        {"idempotency_key", d.idempotency_key},
+                        {"call_sid", d.call_sid},
+                        {"record_key", d.record_key},
+                        {"trigger", d.trigger}});
     }
     expect_contains(actual, expect["deliveries"], "deliveries");
   }

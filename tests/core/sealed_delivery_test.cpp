@@ -251,6 +251,9 @@ void expect_same(const Delivery& a, const Delivery& b) {
   EXPECT_EQ(a.body, b.body);
   EXPECT_EQ(a.idempotency_key, b.idempotency_key);
   EXPECT_EQ(a.timeout_ms, b.timeout_ms);
+  EXPECT_EQ(a.call_sid, b.call_sid);
+  EXPECT_EQ(a.record_key, b.record_key);
+  EXPECT_EQ(a.trigger, b.trigger);
 }
 
 TEST(SealedDelivery, AnOutcomesDeliveriesRoundTripWithNoSecretInTheSealedText) {
@@ -263,6 +266,11 @@ TEST(SealedDelivery, AnOutcomesDeliveriesRoundTripWithNoSecretInTheSealedText) {
     EXPECT_EQ(doc["destination"], d.destination);
     EXPECT_EQ(doc["idempotency_key"], d.idempotency_key);
     EXPECT_EQ(doc["timeout_ms"], d.timeout_ms);
+    EXPECT_EQ(doc["call_sid"], d.call_sid);
+    EXPECT_EQ(doc["record_key"], "") << "correlation is off";
+    EXPECT_EQ(doc["trigger"], "event");
+    EXPECT_FALSE(d.call_sid.empty());
+    EXPECT_TRUE(d.idempotency_key.starts_with(d.call_sid + ":Call.Complete:"));
     for (const auto& [name, value] : kSecrets) {
       for (const std::string& form :
            {value, detail::percent_encoded(value), detail::json_escaped(value)}) {
@@ -394,12 +402,16 @@ TEST(DeliveryJson, ThePlainFormRoundTrips) {
                    {{"Content-Type", "application/json"}},
                    "{}",
                    "CA1:Call.Complete:r",
-                   30000};
+                   30000,
+                   "CA1",
+                   "AC1:CA1",
+                   "event"};
   std::string text;
   write_delivery_json(d, text);
   EXPECT_EQ(text, R"({"route":"r","destination":"crm","method":"POST","url":"https://x/?a=1",)"
                   R"("headers":[["Content-Type","application/json"]],"body":"{}",)"
-                  R"("idempotency_key":"CA1:Call.Complete:r","timeout_ms":30000})");
+                  R"("idempotency_key":"CA1:Call.Complete:r","timeout_ms":30000,)"
+                  R"("call_sid":"CA1","record_key":"AC1:CA1","trigger":"event"})");
   std::string problem;
   const auto back = parse_delivery_json(text, problem);
   ASSERT_TRUE(back.has_value()) << problem;
@@ -414,6 +426,59 @@ TEST(DeliveryJson, ThePlainFormRoundTrips) {
   EXPECT_EQ(loose->timeout_ms, 0);
   EXPECT_FALSE(parse_delivery_json(R"({"route":"r"})", problem).has_value());
   EXPECT_FALSE(problem.empty());
+}
+
+TEST(DeliveryJson, FormsWithoutWhatADeliveryBelongsToAreReadFromTheKey) {
+  // Deliveries (and sealed text) written before call_sid, record_key and trigger existed.
+  std::string problem;
+  const auto read = [&](std::string_view route, std::string_view key) {
+    const std::string text = R"({"route":")" + std::string(route) +
+                             R"(","destination":"d","method":"POST","url":"u","headers":[],)" +
+                             R"("body":"","idempotency_key":")" + std::string(key) + R"("})";
+    auto d = parse_delivery_json(text, problem);
+    EXPECT_TRUE(d.has_value()) << problem;
+    return d.value_or(Delivery{});
+  };
+  Delivery d = read("r", "CA1:Call.Initiate:r");
+  EXPECT_EQ(d.call_sid, "CA1");
+  EXPECT_EQ(d.trigger, "event");
+  EXPECT_EQ(d.record_key, "");
+  d = read("answered", "CA:with:colons:complete:answered");
+  EXPECT_EQ(d.call_sid, "CA:with:colons");
+  EXPECT_EQ(d.trigger, "complete");
+  d = read("a:b", "CA2:abandoned:a:b");
+  EXPECT_EQ(d.call_sid, "CA2") << "a route name may hold a colon too";
+  EXPECT_EQ(d.trigger, "abandoned");
+  d = read("r", "not-a-key");
+  EXPECT_EQ(d.call_sid, "");
+  EXPECT_EQ(d.trigger, "");
+  d = read("r", "CA3:Call.Other:r");
+  EXPECT_EQ(d.call_sid, "") << "what fired must be known";
+  // A member that is there wins; one of the wrong type is refused.
+  auto given = parse_delivery_json(
+      R"({"route":"r","destination":"d","method":"POST","url":"u","headers":[],"body":"",)"
+      R"("idempotency_key":"CA1:complete:r","call_sid":"CA9","trigger":"complete"})",
+      problem);
+  ASSERT_TRUE(given.has_value()) << problem;
+  EXPECT_EQ(given->call_sid, "CA9");
+  EXPECT_FALSE(parse_delivery_json(
+                   R"({"route":"r","destination":"d","method":"POST","url":"u","headers":[],)"
+                   R"("body":"","idempotency_key":"k","record_key":5})",
+                   problem)
+                   .has_value());
+  EXPECT_NE(problem.find("record_key"), std::string::npos);
+
+  // Sealed text of the first format, without them, still unseals.
+  const Engine engine = engine_with(kSecrets);
+  const Unsealed old = engine.unseal(
+      R"({"sealed":1,"route":"r","destination":"ga4","method":"POST","url":"https://x/?k=${ADS_TOKEN}",)"
+      R"("headers":[["Idempotency-Key","CA7:Call.Complete:r"]],"body":"{}",)"
+      R"("idempotency_key":"CA7:Call.Complete:r","timeout_ms":30000})");
+  ASSERT_TRUE(old.delivery.has_value()) << old.error.message;
+  EXPECT_EQ(old.delivery->url, "https://x/?k=ads-dev-token-123");
+  EXPECT_EQ(old.delivery->call_sid, "CA7");
+  EXPECT_EQ(old.delivery->trigger, "event");
+  EXPECT_EQ(old.delivery->record_key, "");
 }
 
 }  // namespace

@@ -276,6 +276,9 @@ export function checkOutcome(outcome, expect) {
       headers: headersObject(d.headers),
       body: parseOrString(d.body),
       idempotency_key: d.idempotency_key,
+      call_sid: d.call_sid,
+      record_key: d.record_key,
+      trigger: d.trigger,
     }));
     expectContains(actual, expect.deliveries, 'deliveries');
   }

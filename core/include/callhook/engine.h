@@ -33,6 +33,12 @@ struct Delivery {
   std::string idempotency_key;
   /// One attempt's limit (the destination's `delivery.timeout_seconds`).
   std::int64_t timeout_ms = 0;
+  /// What the delivery belongs to, so that an operator can find, redrive or erase it: the
+  /// call's Call.Sid, the key of the call's correlation record ("" with correlation off) and
+  /// what fired the route: "event", "complete" or "abandoned" (the route's `on`).
+  std::string call_sid;
+  std::string record_key;
+  std::string trigger;
 };
 
 /// Why a sealed delivery (Engine::seal) cannot be turned back into one. `code` is stable:
@@ -97,10 +103,12 @@ void write_outcome_json(const Outcome& outcome, std::string& out);
 
 /// One delivery as JSON, as write_outcome_json spells each of `deliveries`: {"route",
 /// "destination", "method", "url", "headers": [[name, value], ..], "body", "idempotency_key",
-/// "timeout_ms"}.
+/// "timeout_ms", "call_sid", "record_key", "trigger"}.
 void write_delivery_json(const Delivery& delivery, std::string& out);
 /// Reads that form back (headers may also be an object of strings; `timeout_ms` may be left
-/// out: 0); nullopt, with `problem` in words, when it is not of that form.
+/// out: 0; `call_sid`, `record_key` and `trigger` too, as deliveries written before they existed
+/// lack them: the Call.Sid and trigger are then read from the idempotency key, the record key is
+/// ""); nullopt, with `problem` in words, when it is not of that form.
 [[nodiscard]] std::optional<Delivery> parse_delivery_json(std::string_view text,
                                                           std::string& problem);
 
@@ -170,16 +178,19 @@ class Engine {
 
   /// The delivery as a shell may keep it at rest (an outbox, a queue, a KV Store): one JSON text,
   /// {"sealed": 1, "route", "destination", "method", "url", "headers": [[name, value], ..],
-  /// "body", "idempotency_key", "timeout_ms"}, where the method, URL, header values and body
-  /// hold each of the config's secret values (4 bytes or more, longest first) as `${NAME}`, its
-  /// percent-encoded form as `${NAME:pct}` and its JSON-escaped form as `${NAME:json}`, and
-  /// every `$` of their own as `$$` (bytes that are not UTF-8 as `$xHH`). So a payload that
-  /// carries the text `${NAME}` can never become the secret: see unseal.
+  /// "body", "idempotency_key", "timeout_ms", "call_sid", "record_key", "trigger"}, where the
+  /// method, URL, header values and body hold each of the config's secret values (4 bytes or
+  /// more, longest first) as `${NAME}`, its percent-encoded form as `${NAME:pct}` and its
+  /// JSON-escaped form as `${NAME:json}`, and every `$` of their own as `$$` (bytes that are not
+  /// UTF-8 as `$xHH`). So a payload that carries the text `${NAME}` can never become the secret:
+  /// see unseal. `route`, `destination`, `idempotency_key`, `call_sid`, `record_key`, `trigger`
+  /// and the header names are written as they are.
   [[nodiscard]] std::string seal(const Delivery& delivery) const;
   /// seal's text back as the delivery, byte for byte, with the secrets' current values; a
   /// reference to a secret the config no longer has is `missing_secret`, any other text
   /// `bad_sealed` (SealError). A shell that cannot unseal a delivery reports the attempt as
-  /// unsendable (AttemptAnswer), which is dead at once.
+  /// unsendable (AttemptAnswer), which is dead at once. Sealed text written before deliveries
+  /// carried `call_sid`, `record_key` and `trigger` is read as parse_delivery_json reads it.
   [[nodiscard]] Unsealed unseal(std::string_view sealed) const;
 
   /// `text` with the config's secret values and callers' phone numbers taken out: every log

@@ -40,7 +40,7 @@ export function init(options?: InitOptions): Promise<Callhook>;
  * Instantiates a fresh module and returns its raw Embind exports: `inspectPayload`,
  * `matchFilter`, `secretNames`, `engineCreate`, `engineHandle`, `engineSweep`, `engineFree`,
  * `renderDestination`, `schemaText`, `frontDoorRoute`, `frontDoorRefusal`, `frontDoorHealth`,
- * `frontDoorAdminCheck`, `_malloc`, `_free`, `HEAPU8`, `HEAPU32`. They speak the
+ * `frontDoorAdminCheck`, `engineMentions`, `erasureSubject`, `_malloc`, `_free`, `HEAPU8`, `HEAPU32`. They speak the
  * byte protocol described in wasm/emscripten/bindings.cpp. For building new bindings only.
  */
 export function loadModule(options?: InitOptions): Promise<RawModule>;
@@ -279,6 +279,19 @@ export interface Delivery {
   idempotency_key: string;
   /** One attempt's limit in milliseconds (the destination's `delivery.timeout_seconds`). */
   timeout_ms: number;
+  /** The call's Call.Sid. */
+  call_sid: string;
+  /** The call's correlation record key (`Account.Sid:Call.Sid`), "" with correlation off. */
+  record_key: string;
+  /** What fired the route (its `on`); "" only for a delivery stored before this was kept
+   * whose idempotency key does not say. */
+  trigger: 'event' | 'complete' | 'abandoned' | '';
+}
+
+/** Whom to erase: a call and/or a caller's phone number (any spelling; E.164 once checked). */
+export interface ErasureSubject {
+  call_sid?: string | null;
+  phone?: string | null;
 }
 
 export interface RouteDecision {
@@ -408,6 +421,14 @@ export interface Engine {
    */
   unsealDelivery(sealed: string): Delivery;
   /**
+   * Whether a stored text (a record, a sealed or plain delivery, a shell's dead-letter entry)
+   * concerns the subject's call or phone number: records are read precisely (the caller, not the
+   * business's own numbers), other text is searched for every form of the number (`+1415...`,
+   * `%2B1415...`, `\u002B1415...`, the digits alone as a word, the SHA-256 hex of both). Throws a
+   * CallhookError whose `code` is `bad_phone` (the message says why) or `empty_subject`.
+   */
+  mentions(text: string, subject: ErasureSubject): boolean;
+  /**
    * Decides what to do with one request. Pure: on a compare-and-set conflict read the record
    * again and call handle again. Throws a TypeError for a malformed request object.
    */
@@ -456,6 +477,11 @@ export interface Callhook {
   redact(text: string): string;
   /** The /healthz answer (see FrontDoor.health). */
   health(state: 'ok' | 'closing' | 'error' | string, counts?: HealthCounts): ShellResponse;
+  /**
+   * An erasure subject checked once: the phone normalized to E.164 ("" when not given). Throws a
+   * CallhookError whose `code` is `bad_phone` or `empty_subject`.
+   */
+  erasureSubject(subject: ErasureSubject): { call_sid: string; phone: string };
   /** Whether a request may use the admin API (see FrontDoor.adminCheck). */
   adminCheck(authorization: string | null | undefined, token: string | null | undefined):
     ShellResponse | null;

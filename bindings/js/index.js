@@ -343,6 +343,18 @@ class Runtime {
     return JSON.parse(text);
   }
 
+  /**
+   * An erasure subject checked once: {call_sid, phone} with the phone in E.164 ("" when not
+   * given), e.g. to refuse a bad admin request before scanning anything. Throws a CallhookError
+   * whose `code` is `bad_phone` or `empty_subject`.
+   */
+  erasureSubject(subject) {
+    const ptr = this.write([subjectText(subject)]);
+    const [status, text] = this.answer(this.module.erasureSubject(ptr, this.lengths[0]));
+    if (status !== RESULT) throw Runtime.fail(text, 'erasureSubject');
+    return JSON.parse(text);
+  }
+
   /** The /healthz answer for `state` ("ok", "closing", "error") as {status, headers, body}. */
   health(state, { pending, deadLetters } = {}) {
     if (typeof state !== 'string') throw new TypeError('state must be a string');
@@ -514,6 +526,20 @@ function epochNow(now) {
     throw new TypeError('now is seconds since the Unix epoch');
   }
   return Math.floor(now);
+}
+
+// An erasure subject {call_sid?, phone?} as the JSON the core reads.
+function subjectText(subject) {
+  if (subject === null || typeof subject !== 'object' || Array.isArray(subject)) {
+    throw new TypeError('the subject is an object {call_sid, phone}');
+  }
+  const { call_sid: callSid, phone } = subject;
+  for (const [name, value] of [['call_sid', callSid], ['phone', phone]]) {
+    if (value !== undefined && value !== null && typeof value !== 'string') {
+      throw new TypeError(`${name} must be a string`);
+    }
+  }
+  return JSON.stringify({ call_sid: callSid ?? '', phone: phone ?? '' });
 }
 
 function recordText(record) {
@@ -705,6 +731,22 @@ class Engine {
   /** `text` without the config's secret values and callers' phone numbers: for every log line. */
   redact(text) {
     return this.runtime.redactWith(this.live(), text);
+  }
+
+  /**
+   * Whether a stored text (a record, a sealed delivery, a dead-letter entry) concerns the call
+   * `subject.call_sid` or the caller `subject.phone` (any spelling an operator types; found in
+   * every form the core writes it: README, "Erasure"). Throws a CallhookError whose `code` is
+   * `bad_phone` (the number is not one; the message says why) or `empty_subject`.
+   */
+  mentions(text, subject) {
+    if (typeof text !== 'string') throw new TypeError('text must be a string');
+    const ptr = this.runtime.write([text, subjectText(subject)]);
+    const { runtime } = this;
+    const [status, out] = runtime.answer(runtime.module.engineMentions(this.live(), ptr,
+      runtime.lengths[0], runtime.lengths[1]));
+    if (status !== RESULT) throw Runtime.fail(out, 'mentions');
+    return out === 'true';
   }
 
   close() {

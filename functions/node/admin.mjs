@@ -229,7 +229,16 @@ export function createAdmin({ runtime, engine, store, queue, token, log = () => 
       throw new BadRequest('The body must be exactly one of {"call_sid": "CA..."} or {"phone": "+1..."}.');
     }
     if (typeof engine.mentions !== 'function') return missing('engine.mentions (finding what concerns a call or a number)');
-    const who = { [names[0]]: value[names[0]] };
+    let who = { [names[0]]: value[names[0]] };
+    try {
+      // Checked once (a number that is not one is refused before anything is read), the phone
+      // in the core's E.164 form from then on.
+      const subject = runtime.erasureSubject(who);
+      who = names[0] === 'phone' ? { phone: subject.phone } : { call_sid: subject.call_sid };
+    } catch (err) {
+      if (err?.code === 'bad_phone' || err?.code === 'empty_subject') throw new BadRequest(String(err.message));
+      throw err;
+    }
     const sids = new Set(who.call_sid ? [who.call_sid] : []);
     const keys = new Set();
     const result = await store.erase({

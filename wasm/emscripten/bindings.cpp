@@ -19,6 +19,7 @@
 
 #include "callhook/config.h"
 #include "callhook/engine.h"
+#include "callhook/erasure.h"
 #include "callhook/filter.h"
 #include "callhook/front_door.h"
 #include "callhook/normalize.h"
@@ -451,6 +452,51 @@ View engine_unseal(int handle, std::uintptr_t at, std::size_t length) {
   return finish();
 }
 
+// The erasure subject from its JSON {"call_sid", "phone"} (either may be absent or empty).
+std::optional<ErasureSubject> subject_from(std::string_view text, ErasureProblem& problem) {
+  const json doc = parse_json(text);
+  if (!doc.is_object()) {
+    problem = {"bad_subject", "the subject is an object {call_sid, phone}"};
+    return std::nullopt;
+  }
+  std::string call_sid, phone;
+  for (const auto& [key, into] : {std::pair<const char*, std::string*>{"call_sid", &call_sid},
+                                  std::pair<const char*, std::string*>{"phone", &phone}}) {
+    const auto it = doc.find(key);
+    if (it == doc.end() || it->is_null()) continue;
+    if (!it->is_string()) {
+      problem = {"bad_subject", std::string(key) + " must be a string"};
+      return std::nullopt;
+    }
+    *into = it->get<std::string>();
+  }
+  return erasure_subject(call_sid, phone, problem);
+}
+
+// The subject as JSON; output 'R' + {"call_sid", "phone": E.164 or ""}, or 'E' (bad_phone,
+// empty_subject, bad_subject).
+View erasure_subject_of(std::uintptr_t at, std::size_t length) {
+  ErasureProblem problem;
+  const auto subject = subject_from(bytes(at, length), problem);
+  if (!subject) return error(problem.code, problem.message);
+  JsonWriter w(begin('R'));
+  w.begin_object().key("call_sid").string(subject->call_sid);
+  w.key("phone").string(subject->phone).end_object();
+  return finish();
+}
+
+// A stored text, then the subject as JSON; output 'R' + true or false (Engine::mentions), or 'E'.
+View engine_mentions(int handle, std::uintptr_t at, std::size_t text_length,
+                     std::size_t subject_length) {
+  const Engine* engine = engine_at(handle);
+  if (engine == nullptr) return error("closed_engine", "this engine has been closed");
+  ErasureProblem problem;
+  const auto subject = subject_from(bytes(at + text_length, subject_length), problem);
+  if (!subject) return error(problem.code, problem.message);
+  begin('R').append(engine->mentions(bytes(at, text_length), *subject) ? "true" : "false");
+  return finish();
+}
+
 // `text` redacted of the engine's secrets and of phone numbers; handle 0: phone numbers only.
 View redact_text(int handle, std::uintptr_t at, std::size_t length) {
   const std::string_view text = bytes(at, length);
@@ -588,6 +634,8 @@ EMSCRIPTEN_BINDINGS(callhook) {
   emscripten::function("preparedText", &prepared_text);
   emscripten::function("preparedFree", &prepared_free);
   emscripten::function("redactText", &redact_text);
+  emscripten::function("engineMentions", &engine_mentions);
+  emscripten::function("erasureSubject", &erasure_subject_of);
   emscripten::function("renderDestination", &render_destination);
   emscripten::function("schemaText", &schema);
   emscripten::function("frontDoorRoute", &front_door_route);

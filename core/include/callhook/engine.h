@@ -15,6 +15,8 @@
 
 namespace callhook {
 
+struct ErasureSubject;  // callhook/erasure.h
+
 struct Response {
   int status = 200;
   std::vector<HttpHeader> headers;
@@ -196,6 +198,11 @@ class Engine {
   /// `text` with the config's secret values and callers' phone numbers taken out: every log
   /// line a shell writes goes through here.
   [[nodiscard]] std::string redact(std::string_view text) const;
+
+  /// Whether a stored text (a record, a sealed delivery, a shell's dead-letter entry) concerns
+  /// the subject's call or phone number: callhook::mentions (callhook/erasure.h), where the
+  /// forms looked for are listed.
+  [[nodiscard]] bool mentions(std::string_view text, const ErasureSubject& subject) const;
 
   [[nodiscard]] const Config& config() const { return config_; }
 

@@ -7,9 +7,10 @@ namespace callhook::cli {
 
 namespace {
 
-// Reads everything from an open stream; false on a read error.
+// Reads everything from an open stream; false on a read error. The chunk is small because the
+// WASI build's whole stack is 64 KiB.
 bool read_all(std::FILE* file, std::string& data) {
-  char chunk[1 << 16];
+  char chunk[1 << 13];
   std::size_t n = 0;
   while ((n = std::fread(chunk, 1, sizeof chunk, file)) > 0) data.append(chunk, n);
   return std::ferror(file) == 0;

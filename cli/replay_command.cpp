@@ -13,6 +13,7 @@
 #include "cli_io.h"
 #include "commands.h"
 #include "json_writer.h"
+#include "replay.h"
 
 #if defined(__unix__) || defined(__wasi__) || defined(__APPLE__)
 #include <dirent.h>
@@ -22,40 +23,27 @@
 #endif
 
 namespace callhook::cli {
-namespace {
 
 using nlohmann::json;
 
-// Where records live between requests: memory, or one file per call in a folder.
-class RecordStore {
- public:
-  virtual ~RecordStore() = default;
-  virtual std::optional<std::string> get(const std::string& key) = 0;
-  virtual bool put(const std::string& key, const std::string& record) = 0;
-  /// Every key stored (for a folder, also those of earlier runs).
-  virtual std::vector<std::string> keys() = 0;
-};
+std::optional<std::string> MemoryStore::get(const std::string& key) {
+  const auto it = records_.find(key);
+  if (it == records_.end()) return std::nullopt;
+  return it->second;
+}
 
-class MemoryStore final : public RecordStore {
- public:
-  std::optional<std::string> get(const std::string& key) override {
-    const auto it = records_.find(key);
-    if (it == records_.end()) return std::nullopt;
-    return it->second;
-  }
-  bool put(const std::string& key, const std::string& record) override {
-    records_[key] = record;
-    return true;
-  }
-  std::vector<std::string> keys() override {
-    std::vector<std::string> out;
-    for (const auto& [key, record] : records_) out.push_back(key);
-    return out;
-  }
+bool MemoryStore::put(const std::string& key, const std::string& record) {
+  records_[key] = record;
+  return true;
+}
 
- private:
-  std::map<std::string, std::string> records_;
-};
+std::vector<std::string> MemoryStore::keys() {
+  std::vector<std::string> out;
+  for (const auto& [key, record] : records_) out.push_back(key);
+  return out;
+}
+
+namespace {
 
 #ifdef CALLHOOK_HAVE_POSIX_FILES
 // File names are the key with every byte outside [A-Za-z0-9_-] written as %XX.
@@ -125,42 +113,21 @@ std::optional<std::int64_t> receipt_time(const json& value) {
   return utc_datetime_to_epoch(value.get_ref<const std::string&>());
 }
 
-struct Summary {
-  std::size_t lines = 0;
-  std::size_t accepted = 0;
-  std::size_t duplicates = 0;
-  std::size_t rejected = 0;
-  std::size_t unreadable = 0;
-  std::map<std::string, std::size_t> deliveries;  // by route
-  std::map<int, std::size_t> statuses;
-};
-
-class Replayer {
- public:
-  Replayer(const Engine& engine, RecordStore& store, Output& output)
-      : engine_(engine), store_(store), output_(output) {
-    for (const std::string& key : store_.keys()) index(key, store_.get(key));
+void write_deliveries(JsonWriter& w, const Outcome& outcome) {
+  w.key("deliveries").begin_array();
+  for (const Delivery& d : outcome.deliveries) {
+    w.begin_object().key("route").string(d.route).key("destination").string(d.destination);
+    w.key("idempotency_key").string(d.idempotency_key).end_object();
   }
+  w.end_array();
+}
 
-  void handle(std::size_t line, const Request& request, std::int64_t now) {
-    sweep_due(now);
-    Outcome outcome = engine_.handle(request, now);
-    if (outcome.record) {  // decide again on the call's stored record, as a shell does
-      if (auto stored = store_.get(outcome.record_key))
-        outcome = engine_.handle(request, now, stored);
-    }
-    if (!commit(outcome)) {
-      ++summary_.unreadable;
-      return;
-    }
-    ++summary_.statuses[outcome.response.status];
-    if (outcome.duplicate) {
-      ++summary_.duplicates;
-    } else if (outcome.response.status == 200 && !outcome.canonical.empty()) {
-      ++summary_.accepted;
-    } else {
-      ++summary_.rejected;
-    }
+// `callhook replay`'s output: one line per request and per abandoned call.
+class PrintObserver final : public ReplayObserver {
+ public:
+  explicit PrintObserver(Output& output) : output_(output) {}
+
+  void on_request(std::size_t line, std::int64_t now, const Outcome& outcome) override {
     std::string& out = output_.buffer();
     JsonWriter w(out);
     w.begin_object().key("line").number(static_cast<std::int64_t>(line)).key("now").number(now);
@@ -182,94 +149,19 @@ class Replayer {
     output_.maybe_flush();
   }
 
-  void sweep_due(std::int64_t now) {
-    while (!due_.empty() && due_.begin()->first <= now) {
-      const std::string key = due_.begin()->second;
-      due_.erase(due_.begin());
-      const auto record = store_.get(key);
-      if (!record) continue;
-      Outcome outcome = engine_.sweep(*record, now);
-      if (!outcome.record) continue;  // no longer due (completed since)
-      if (!commit(outcome)) continue;
-      std::string& out = output_.buffer();
-      JsonWriter w(out);
-      w.begin_object().key("sweep").string(key).key("now").number(now);
-      w.key("abandoned").boolean(true);
-      write_deliveries(w, outcome);
-      w.end_object();
-      out.push_back('\n');
-      output_.maybe_flush();
-    }
-  }
-
-  Summary& summary() { return summary_; }
-
-  // Calls, completed, abandoned and still open, over every record this run touched.
-  json call_counts() {
-    std::size_t calls = 0, completed = 0, abandoned = 0, open = 0, initiate_only = 0;
-    for (const std::string& key : touched_) {
-      const auto text = store_.get(key);
-      std::string problem;
-      const auto record = text ? parse_record(*text, problem) : std::nullopt;
-      if (!record) continue;
-      ++calls;
-      if (record->complete) ++completed;
-      if (record->abandoned) ++abandoned;
-      if (record->initiate && !record->complete) ++initiate_only;
-      if (record->initiate && !record->complete && !record->abandoned) ++open;
-    }
-    return {{"calls", calls},
-            {"completed", completed},
-            {"abandoned", abandoned},
-            {"open", open},
-            {"never_completed", initiate_only}};
+  void on_sweep(const std::string& key, std::int64_t now, const Outcome& outcome) override {
+    std::string& out = output_.buffer();
+    JsonWriter w(out);
+    w.begin_object().key("sweep").string(key).key("now").number(now);
+    w.key("abandoned").boolean(true);
+    write_deliveries(w, outcome);
+    w.end_object();
+    out.push_back('\n');
+    output_.maybe_flush();
   }
 
  private:
-  // Stores the outcome's record; the version check is the compare-and-set a shared store does.
-  bool commit(const Outcome& outcome) {
-    if (outcome.record) {
-      const auto current = store_.get(outcome.record_key);
-      std::int64_t version = 0;
-      if (current) {
-        std::string problem;
-        if (const auto r = parse_record(*current, problem)) version = r->version;
-      }
-      if (version != outcome.record_expected_version ||
-          !store_.put(outcome.record_key, *outcome.record)) {
-        std::fprintf(stderr, "callhook replay: cannot store the record of %s\n",
-                     outcome.record_key.c_str());
-        return false;
-      }
-      touched_.insert(outcome.record_key);
-      index(outcome.record_key, outcome.record);
-    }
-    for (const Delivery& d : outcome.deliveries) ++summary_.deliveries[d.route];
-    return true;
-  }
-
-  void index(const std::string& key, const std::optional<std::string>& text) {
-    if (!text) return;
-    std::string problem;
-    const auto record = parse_record(*text, problem);
-    if (record && record->sweep_at) due_.emplace(*record->sweep_at, key);
-  }
-
-  static void write_deliveries(JsonWriter& w, const Outcome& outcome) {
-    w.key("deliveries").begin_array();
-    for (const Delivery& d : outcome.deliveries) {
-      w.begin_object().key("route").string(d.route).key("destination").string(d.destination);
-      w.key("idempotency_key").string(d.idempotency_key).end_object();
-    }
-    w.end_array();
-  }
-
-  const Engine& engine_;
-  RecordStore& store_;
   Output& output_;
-  Summary summary_;
-  std::multimap<std::int64_t, std::string> due_;  // sweep_at -> record key
-  std::set<std::string> touched_;
 };
 
 void progress(std::size_t done, std::size_t total, std::size_t lines) {
@@ -284,10 +176,124 @@ void progress(std::size_t done, std::size_t total, std::size_t lines) {
 
 }  // namespace
 
+LogLine read_log_line(std::string_view line, const std::string& now_field) {
+  LogLine out;
+  const json doc = json::parse(line.begin(), line.end(), nullptr, false);
+  std::optional<std::int64_t> now;
+  if (doc.is_discarded()) {
+    out.problem = "not JSON";
+  } else if (!(out.request = parse_request(doc, out.problem))) {
+    // problem says why
+  } else if (!doc.contains(now_field) || !(now = receipt_time(doc[now_field]))) {
+    out.problem = "no receipt time in " + now_field;
+  }
+  if (!out.problem.empty()) {
+    out.request.reset();
+  } else {
+    out.now = *now;
+  }
+  return out;
+}
+
+Replayer::Replayer(const Engine& engine, RecordStore& store, ReplayObserver& observer)
+    : engine_(engine), store_(store), observer_(observer) {
+  for (const std::string& key : store_.keys()) index(key, store_.get(key));
+}
+
+void Replayer::handle(std::size_t line, const Request& request, std::int64_t now) {
+  sweep_due(now);
+  Outcome outcome = engine_.handle(request, now);
+  if (outcome.record) {  // decide again on the call's stored record, as a shell does
+    if (auto stored = store_.get(outcome.record_key))
+      outcome = engine_.handle(request, now, stored);
+  }
+  if (!commit(outcome)) {
+    ++summary_.unreadable;
+    return;
+  }
+  ++summary_.statuses[outcome.response.status];
+  if (outcome.duplicate) {
+    ++summary_.duplicates;
+  } else if (outcome.response.status == 200 && !outcome.canonical.empty()) {
+    ++summary_.accepted;
+  } else {
+    ++summary_.rejected;
+  }
+  observer_.on_request(line, now, outcome);
+}
+
+void Replayer::sweep_due(std::int64_t now) {
+  while (!due_.empty() && due_.begin()->first <= now) {
+    const std::string key = due_.begin()->second;
+    due_.erase(due_.begin());
+    const auto record = store_.get(key);
+    if (!record) continue;
+    Outcome outcome = engine_.sweep(*record, now);
+    if (!outcome.record) continue;  // no longer due (completed since)
+    if (!commit(outcome)) continue;
+    observer_.on_sweep(key, now, outcome);
+  }
+}
+
+json Replayer::call_counts() {
+  std::size_t calls = 0, completed = 0, abandoned = 0, open = 0, initiate_only = 0;
+  for (const std::string& key : touched_) {
+    const auto text = store_.get(key);
+    std::string problem;
+    const auto record = text ? parse_record(*text, problem) : std::nullopt;
+    if (!record) continue;
+    ++calls;
+    if (record->complete) ++completed;
+    if (record->abandoned) ++abandoned;
+    if (record->initiate && !record->complete) ++initiate_only;
+    if (record->initiate && !record->complete && !record->abandoned) ++open;
+  }
+  return {{"calls", calls},
+          {"completed", completed},
+          {"abandoned", abandoned},
+          {"open", open},
+          {"never_completed", initiate_only}};
+}
+
+// Stores the outcome's record; the version check is the compare-and-set a shared store does.
+bool Replayer::commit(const Outcome& outcome) {
+  if (outcome.record) {
+    const auto current = store_.get(outcome.record_key);
+    std::int64_t version = 0;
+    if (current) {
+      std::string problem;
+      if (const auto r = parse_record(*current, problem)) version = r->version;
+    }
+    if (version != outcome.record_expected_version ||
+        !store_.put(outcome.record_key, *outcome.record)) {
+      std::fprintf(stderr, "callhook replay: cannot store the record of %s\n",
+                   outcome.record_key.c_str());
+      return false;
+    }
+    touched_.insert(outcome.record_key);
+    index(outcome.record_key, outcome.record);
+  }
+  for (const Delivery& d : outcome.deliveries) ++summary_.deliveries[d.route];
+  return true;
+}
+
+void Replayer::index(const std::string& key, const std::optional<std::string>& text) {
+  if (!text) return;
+  std::string problem;
+  const auto record = parse_record(*text, problem);
+  if (record && record->sweep_at) due_.emplace(*record->sweep_at, key);
+}
+
 int cmd_replay(int argc, char** argv) {
+  for (int i = 2; i < argc; ++i) {
+    const std::string_view word = argv[i];
+    if (word == "--compare" || word.starts_with("--compare=")) return replay_compare(argc, argv);
+  }
   if (wants_help(argc, argv)) {
     print_help(
-        "Usage: callhook replay --config FILE [--state DIR] [--now-from FIELD] LOG.ndjson\n\n"
+        "Usage: callhook replay --config FILE [--state DIR] [--now-from FIELD] LOG.ndjson\n"
+        "       callhook replay --config NEW --compare OLD [options] LOG.ndjson  (--compare "
+        "--help)\n\n"
         "Runs a log of requests through the engine in order, with a record store, as a shell\n"
         "would: one JSON request per line ({\"method\", \"url\", \"headers\", \"body\"} and its\n"
         "receipt time), one outcome per output line, then a summary line. Calls whose\n"
@@ -335,44 +341,26 @@ int cmd_replay(int argc, char** argv) {
   const bool show_progress = false;
 #endif
   Output output;
-  Replayer replayer(*engine, *store, output);
-  Summary& summary = replayer.summary();
+  PrintObserver printer(output);
+  Replayer replayer(*engine, *store, printer);
+  ReplaySummary& summary = replayer.summary();
   std::int64_t last_now = 0;
-  std::size_t offset = 0;
-  std::size_t line_number = 0;
-  while (offset < log->size()) {
-    std::size_t end = log->find('\n', offset);
-    if (end == std::string::npos) end = log->size();
-    std::string_view line(log->data() + offset, end - offset);
-    offset = end + 1;
-    ++line_number;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty()) continue;
+  for_each_log_line(*log, [&](std::size_t line_number, std::string_view line, std::size_t end) {
     ++summary.lines;
-    const json doc = json::parse(line.begin(), line.end(), nullptr, false);
-    std::string problem;
-    std::optional<Request> request;
-    std::optional<std::int64_t> now;
-    if (doc.is_discarded()) {
-      problem = "not JSON";
-    } else if (!(request = parse_request(doc, problem))) {
-      // problem says why
-    } else if (!doc.contains(now_field) || !(now = receipt_time(doc[now_field]))) {
-      problem = "no receipt time in " + now_field;
-    }
-    if (!problem.empty()) {
+    const LogLine entry = read_log_line(line, now_field);
+    if (!entry.request) {
       ++summary.unreadable;
       std::string& out = output.buffer();
       JsonWriter w(out);
       w.begin_object().key("line").number(static_cast<std::int64_t>(line_number));
-      w.key("error").string(problem).end_object();
+      w.key("error").string(entry.problem).end_object();
       out.push_back('\n');
-      continue;
+      return;
     }
-    last_now = std::max(last_now, *now);
-    replayer.handle(line_number, *request, *now);
-    if (show_progress && summary.lines % 2048 == 0) progress(offset, log->size(), summary.lines);
-  }
+    last_now = std::max(last_now, entry.now);
+    replayer.handle(line_number, *entry.request, entry.now);
+    if (show_progress && summary.lines % 2048 == 0) progress(end, log->size(), summary.lines);
+  });
   replayer.sweep_due(last_now);
   if (show_progress) {
     progress(log->size(), log->size(), summary.lines);

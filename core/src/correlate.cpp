@@ -9,7 +9,11 @@ namespace {
 
 using nlohmann::json;
 
-bool read_seen(const json& doc, const char* name, std::optional<SeenEvent>& out,
+// Records are read in document order, so an event written back (write_record) or rendered
+// again (Engine::rerender) keeps the canonical event's key order.
+using ordered_json = nlohmann::ordered_json;
+
+bool read_seen(const ordered_json& doc, const char* name, std::optional<SeenEvent>& out,
                std::string& problem) {
   const auto it = doc.find(name);
   if (it == doc.end() || it->is_null()) return true;
@@ -20,7 +24,7 @@ bool read_seen(const json& doc, const char* name, std::optional<SeenEvent>& out,
     return false;
   }
   out = SeenEvent{(*it)["received_at"].get<std::int64_t>(),
-                  (*it)["event"].dump(-1, ' ', false, json::error_handler_t::replace)};
+                  (*it)["event"].dump(-1, ' ', false, ordered_json::error_handler_t::replace)};
   return true;
 }
 
@@ -103,7 +107,7 @@ std::string record_key(std::string_view account_sid, std::string_view call_sid) 
 }
 
 std::optional<CallRecord> parse_record(std::string_view text, std::string& problem) {
-  const json doc = json::parse(text.begin(), text.end(), nullptr, false);
+  const ordered_json doc = ordered_json::parse(text.begin(), text.end(), nullptr, false);
   if (!doc.is_object()) {
     problem = "the record is not a JSON object";
     return std::nullopt;

@@ -157,11 +157,9 @@ Outcome Engine::decide(const Prepared& p, std::int64_t now,
   }
   if (complete_routes) {
     // The call is complete: `complete` routes see the merged call, once.
-    json call_context = merged;
-    for (const char* part : {"fields", "headers", "query"}) call_context[part] = context[part];
-    for (const auto& [name, value] : context["fields"].items()) call_context[name] = value;
-    detail::fire_routes(config_, Trigger::complete, dump_json(merged), call_context,
-                        p.call_sid_ + ":complete", out, p.record_key_);
+    detail::fire_routes(config_, Trigger::complete, dump_json(merged),
+                        detail::complete_context(merged, context), p.call_sid_ + ":complete", out,
+                        p.record_key_);
   }
   detail::answer_accepted(event, p.call_sid_, p.account_sid_, out);
   return out;
@@ -185,10 +183,9 @@ Outcome Engine::sweep(const std::string& record, std::int64_t now) const {
   const std::string call_sid = merged.contains("call") && merged["call"].is_object()
                                    ? merged["call"].value("sid", std::string())
                                    : std::string();
-  json context = merged;
-  for (const char* part : {"fields", "headers", "query"}) context[part] = json::object();
-  detail::fire_routes(config_, Trigger::abandoned, dump_json(merged), context,
-                      call_sid + ":abandoned", out, current->key);
+  detail::fire_routes(config_, Trigger::abandoned, dump_json(merged),
+                      detail::abandoned_context(merged), call_sid + ":abandoned", out,
+                      current->key);
   set_record(out, *current, expected);
   out.log = detail::log_line("info", "abandoned", 0, [&](JsonWriter& w) {
     w.key("call_sid").string(call_sid).key("record_key").string(current->key);

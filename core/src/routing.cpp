@@ -36,6 +36,19 @@ json filter_context(const std::string& canonical, const FieldList& fields, const
   return context;
 }
 
+json complete_context(const json& merged, const json& request_context) {
+  json context = merged;
+  for (const char* part : {"fields", "headers", "query"}) context[part] = request_context[part];
+  for (const auto& [name, value] : request_context["fields"].items()) context[name] = value;
+  return context;
+}
+
+json abandoned_context(const json& merged) {
+  json context = merged;
+  for (const char* part : {"fields", "headers", "query"}) context[part] = json::object();
+  return context;
+}
+
 bool has_routes(const Config& config, Trigger trigger) {
   for (const Route& route : config.routes) {
     if (route.on == trigger) return true;

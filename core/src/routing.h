@@ -18,6 +18,14 @@ namespace callhook::detail {
 
 [[nodiscard]] bool has_routes(const Config& config, Trigger trigger);
 
+/// The document `complete` routes see: the merged call, with the completing request's `fields`,
+/// `headers` and `query` from its filter context (and its parameters by spec name at the top).
+[[nodiscard]] nlohmann::json complete_context(const nlohmann::json& merged,
+                                              const nlohmann::json& request_context);
+/// The document `abandoned` routes see: the merged call; no request, so no fields, headers or
+/// query.
+[[nodiscard]] nlohmann::json abandoned_context(const nlohmann::json& merged);
+
 /// The name of a route's `on`: "event", "complete" or "abandoned".
 [[nodiscard]] std::string_view trigger_name(Trigger trigger);
 

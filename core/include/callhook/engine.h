@@ -57,6 +57,33 @@ struct Unsealed {
   SealError error;
 };
 
+/// A dead delivery to render again with the config of now (Engine::rerender): the call's stored
+/// correlation record, and which route, destination and trigger the delivery came from.
+struct RerenderRequest {
+  std::string_view record;       // the record text, as stored
+  std::string_view route;        // the delivery's route and destination
+  std::string_view destination;
+  std::string_view trigger;  // `event`, `complete` or `abandoned`
+  std::string_view event;    // for `event`: `Call.Initiate` or `Call.Complete`
+};
+
+/// Why Engine::rerender gives no delivery. `code` is stable: `bad_trigger`, `bad_event`,
+/// `unknown_route`, `route_trigger_changed` (the route now fires on another trigger),
+/// `unknown_destination`, `route_does_not_send_there`, `bad_record`, `record_missing_event` (the
+/// record lacks the event or abandoned call the delivery came from), `route_does_not_match`
+/// (the route's filter no longer matches the call), `destination_skipped` (the format cannot take
+/// the call, e.g. GA4 without a client id; the message says why). Never holds a secret value.
+struct RerenderError {
+  std::string code;
+  std::string message;
+};
+
+/// What Engine::rerender gives: the delivery, or (no delivery) why not.
+struct Rerendered {
+  std::optional<Delivery> delivery;
+  RerenderError error;
+};
+
 /// Whether a route matched, and for a destination that cannot take this call, why.
 struct RouteDecision {
   std::string name;
@@ -194,6 +221,15 @@ class Engine {
   /// unsendable (AttemptAnswer), which is dead at once. Sealed text written before deliveries
   /// carried `call_sid`, `record_key` and `trigger` is read as parse_delivery_json reads it.
   [[nodiscard]] Unsealed unseal(std::string_view sealed) const;
+
+  /// The delivery `request.route` would send to `request.destination` for the call of
+  /// `request.record` with this config, rendered by the same routing and render path as handle
+  /// and sweep, with the idempotency key the original delivery had: for an operator who fixed a
+  /// template and redrives a dead letter. `event` deliveries render the stored canonical event
+  /// (the parameters by spec name are rebuilt from it; headers and query are not kept in a
+  /// record, so they are empty), `complete` ones the merged call as the record holds it now,
+  /// `abandoned` ones the call as it was when abandoned (without a Complete that came later).
+  [[nodiscard]] Rerendered rerender(const RerenderRequest& request) const;
 
   /// `text` with the config's secret values and callers' phone numbers taken out: every log
   /// line a shell writes goes through here.

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { createFastlyHost } from '../../../functions/fastly/host/host.mjs';
 import { defineExchangeTests, lowerHeaders, prerequisite, root } from '../exchange-runner.mjs';
 
-const programPath = join(root, 'build/wasi/callhook-fastly.wasm');
+// CALLHOOK_FASTLY_WASM runs another build of the program (one in your own build folder).
+const programPath = process.env.CALLHOOK_FASTLY_WASM || join(root, 'build/wasi/callhook-fastly.wasm');
 const missing = prerequisite(!existsSync(programPath) && 'no Fastly build (cmake --preset wasi && cmake --build --preset wasi)');
 const RECORDS = 'callhook_records';
 

@@ -18,7 +18,8 @@ import {
   engineRequest, loadVectors, payloadInput, root, secretEnvironment,
 } from '../vector-checks.mjs';
 
-const programPath = join(root, 'build/wasi/callhook-fastly.wasm');
+// CALLHOOK_FASTLY_WASM runs another build of the program (one in your own build folder).
+const programPath = process.env.CALLHOOK_FASTLY_WASM || join(root, 'build/wasi/callhook-fastly.wasm');
 const witxDir = join(root, 'bindings/fastly/witx');
 const manifest = join(root, 'functions/fastly/fastly.toml');
 const skip = existsSync(programPath) ? false : 'no Fastly build (cmake --preset wasi && cmake --build --preset wasi)';

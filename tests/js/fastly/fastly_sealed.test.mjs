@@ -14,7 +14,8 @@ import { createFastlyHost } from '../../../functions/fastly/host/host.mjs';
 import { DELIVERY_SECRETS, secretForms } from '../sealed-secrets.mjs';
 
 const root = new URL('../../../', import.meta.url).pathname;
-const programPath = join(root, 'build/wasi/callhook-fastly.wasm');
+// CALLHOOK_FASTLY_WASM runs another build of the program (one in your own build folder).
+const programPath = process.env.CALLHOOK_FASTLY_WASM || join(root, 'build/wasi/callhook-fastly.wasm');
 const skip = existsSync(programPath) ? false : 'no Fastly build (cmake --preset wasi && cmake --build --preset wasi)';
 const RECORDS = 'callhook_records';
 const TOKEN = 'seal-token-5678';

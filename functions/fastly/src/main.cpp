@@ -18,11 +18,17 @@
 //     when (its retry policy: the destination's `delivery` settings), or moving it to `dead/`;
 //  6. retries a few overdue outbox entries and sweeps a few overdue calls (`due/` index) left by
 //     earlier runs: Fastly has no timers, so every request moves that work along.
-// Log lines go to the log endpoint `callhook_log` (stderr when it is not linked).
+// Entries keep the call they belong to and every attempt (time, status, the core's code and
+// redacted reason), so a dead letter under dead/ (keyed newest first) shows what happened. The
+// admin API (/admin/..., the Secret Store's `admin_token`) lists, shows, redrives, purges and
+// erases; see the Admin class.
+// Log lines go to the log endpoint `callhook_log` (stderr when it is not linked), with one
+// `delivery_counts` line per destination per run that attempted deliveries.
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,6 +36,7 @@
 
 #include "callhook/correlate.h"
 #include "callhook/engine.h"
+#include "callhook/erasure.h"
 #include "callhook/fastly/hostcalls.h"
 #include "callhook/front_door.h"
 
@@ -155,8 +162,18 @@ std::uint32_t ttl_until(std::int64_t at, std::int64_t now) {
 
 // ---- the outbox -------------------------------------------------------------------------------
 
+// One attempt of a delivery, as its entry keeps it: when, the destination's status (none for a
+// timeout, a transport error or an unsendable delivery), the core's code and redacted reason.
+struct AttemptRecord {
+  std::int64_t at_ms = 0;
+  std::optional<int> status;
+  std::string code;
+  std::string reason;
+};
+
 // One delivery waiting in the outbox (or dead, under dead/). The delivery is kept sealed: its
-// names are plain so that an unsendable one can still be reported and keyed.
+// names are plain so that an unsendable one can still be reported and keyed, and so is the call
+// it belongs to, so that an operator can find and erase it.
 struct OutboxEntry {
   std::string route;
   std::string destination;
@@ -165,15 +182,35 @@ struct OutboxEntry {
   int attempts = 0;
   std::int64_t next_at = 0;
   std::string code;    // the engine's verdict code after the last attempt (dead/: why)
-  std::string reason;  // and its reason in words
+  std::string reason;  // and its reason in words, redacted
+  std::string call_sid;
+  std::string record_key;           // "" with correlation off
+  std::int64_t enqueued_at_ms = 0;  // 0: not known (written before it was kept)
+  std::vector<AttemptRecord> history;
+  std::int64_t dead_at_ms = 0;  // dead/: the last attempt's time
 };
 
+// The Call.Sid part of an idempotency key (`CALL_SID:what:route`).
+std::string call_sid_of_key(std::string_view idempotency_key) {
+  return std::string(idempotency_key.substr(0, idempotency_key.find(':')));
+}
+
 OutboxEntry entry_for(const Engine& engine, const Delivery& d, std::int64_t next_at) {
-  return OutboxEntry{d.route, d.destination, d.idempotency_key, engine.seal(d), 0, next_at, {}, {}};
+  OutboxEntry e;
+  e.route = d.route;
+  e.destination = d.destination;
+  e.idempotency_key = d.idempotency_key;
+  e.sealed = engine.seal(d);
+  e.next_at = next_at;
+  e.call_sid = d.call_sid.empty() ? call_sid_of_key(d.idempotency_key) : d.call_sid;
+  e.record_key = d.record_key;
+  e.enqueued_at_ms = fastly::now_ms();
+  return e;
 }
 
 // {"attempts", "next_at", "route", "destination", "idempotency_key", ["code", "reason"],
-//  "delivery": the sealed delivery as it is}.
+//  "call_sid", "record_key", "enqueued_at_ms", "history": [{"at_ms", "status", "code",
+//  "reason"}], ["dead_at_ms"], "delivery": the sealed delivery as it is}.
 std::string write_entry(const OutboxEntry& entry) {
   nlohmann::json doc = {{"attempts", entry.attempts},
                         {"next_at", entry.next_at},
@@ -184,6 +221,18 @@ std::string write_entry(const OutboxEntry& entry) {
     doc["code"] = entry.code;
     doc["reason"] = entry.reason;
   }
+  doc["call_sid"] = entry.call_sid;
+  doc["record_key"] = entry.record_key;
+  doc["enqueued_at_ms"] = entry.enqueued_at_ms;
+  nlohmann::json history = nlohmann::json::array();
+  for (const AttemptRecord& a : entry.history) {
+    history.push_back({{"at_ms", a.at_ms},
+                       {"status", a.status ? nlohmann::json(*a.status) : nlohmann::json(nullptr)},
+                       {"code", a.code},
+                       {"reason", a.reason}});
+  }
+  doc["history"] = std::move(history);
+  if (entry.dead_at_ms != 0) doc["dead_at_ms"] = entry.dead_at_ms;
   std::string text = dump(doc);
   text.pop_back();  // the sealed text goes in byte for byte, not re-encoded
   text += ",\"delivery\":";
@@ -196,6 +245,36 @@ std::string write_entry(const OutboxEntry& entry) {
 // Idempotency-Key, so the destination is part of the entry's key.
 std::string entry_key(std::string_view prefix, const OutboxEntry& e) {
   return kv_key(prefix, e.idempotency_key + "/" + e.destination);
+}
+
+// A dead letter's id: its time, newest first (13 digits counting down from 9999999999999 ms),
+// and 64 bits of FNV-1a over its idempotency key and destination (a route's deliveries to
+// several destinations share a key). Keys under dead/ are `dead/ID`, so a KV listing gives the
+// dead letters newest first.
+constexpr std::int64_t kDeadClock = 9'999'999'999'999;
+
+std::string dead_id(std::int64_t dead_at_ms, std::string_view idempotency_key,
+                    std::string_view destination) {
+  std::uint64_t h = 14695981039346656037ULL;
+  const auto mix = [&](std::string_view text) {
+    for (const char c : text) {
+      h ^= static_cast<unsigned char>(c);
+      h *= 1099511628211ULL;
+    }
+  };
+  mix(idempotency_key);
+  mix("\n");
+  mix(destination);
+  char id[40];
+  std::snprintf(
+      id, sizeof id, "%013lld-%016llx",
+      static_cast<long long>(kDeadClock - std::clamp<std::int64_t>(dead_at_ms, 0, kDeadClock)),
+      static_cast<unsigned long long>(h));
+  return id;
+}
+
+std::string dead_key(const OutboxEntry& e) {
+  return std::string(kDeadPrefix) + dead_id(e.dead_at_ms, e.idempotency_key, e.destination);
 }
 
 // An entry written before deliveries were sealed holds the delivery's fields plainly beside the
@@ -225,7 +304,9 @@ std::optional<Delivery> legacy_delivery(const nlohmann::json& doc, const OutboxE
   return d;
 }
 
-std::optional<OutboxEntry> read_entry(std::string_view text, const Engine& engine) {
+// `engine` seals an entry written before deliveries were sealed; without one (an admin request
+// whose config cannot be built) such an entry is read without its delivery.
+std::optional<OutboxEntry> read_entry(std::string_view text, const Engine* engine) {
   const nlohmann::json doc = nlohmann::json::parse(text, nullptr, false);
   if (!doc.is_object()) return std::nullopt;
   const auto text_of = [&](const char* name, std::string& out) {
@@ -250,15 +331,59 @@ std::optional<OutboxEntry> read_entry(std::string_view text, const Engine& engin
   e.attempts = static_cast<int>(attempts);
   text_of("code", e.code);  // absent before the first failed attempt
   text_of("reason", e.reason);
+  // Absent from entries written before they were kept: the call from the idempotency key, no
+  // history.
+  if (!text_of("call_sid", e.call_sid) || e.call_sid.empty()) {
+    e.call_sid = call_sid_of_key(e.idempotency_key);
+  }
+  text_of("record_key", e.record_key);
+  number_of("enqueued_at_ms", e.enqueued_at_ms);
+  number_of("dead_at_ms", e.dead_at_ms);
+  if (const auto history = doc.find("history"); history != doc.end() && history->is_array()) {
+    for (const auto& a : *history) {
+      if (!a.is_object()) continue;
+      AttemptRecord r;
+      if (const auto at = a.find("at_ms"); at != a.end() && at->is_number_integer()) {
+        r.at_ms = at->get<std::int64_t>();
+      }
+      if (const auto st = a.find("status"); st != a.end() && st->is_number_integer()) {
+        r.status = st->get<int>();
+      }
+      if (const auto c = a.find("code"); c != a.end() && c->is_string())
+        r.code = c->get<std::string>();
+      if (const auto w = a.find("reason"); w != a.end() && w->is_string()) {
+        r.reason = w->get<std::string>();
+      }
+      e.history.push_back(std::move(r));
+    }
+  }
   // The sealed delivery is the engine's to read: whatever it is goes back to Engine::unseal,
   // which calls anything else bad_sealed and the attempt unsendable.
   const auto delivery = doc.find("delivery");
   if (delivery != doc.end()) {
     e.sealed = dump(*delivery);
-  } else if (const auto legacy = legacy_delivery(doc, e)) {
-    e.sealed = engine.seal(*legacy);
+  } else if (const auto legacy = legacy_delivery(doc, e); legacy && engine != nullptr) {
+    e.sealed = engine->seal(*legacy);
   }
   return e;
+}
+
+// Whether `limit` entries or more wait in the outbox, from KV listings (eventually consistent,
+// so approximate). A listing that fails admits: the writes that follow fail too if the store is
+// really down, and are answered outbox-unavailable.
+bool outbox_full(const fastly::KvStore& kv, std::int64_t limit, const Log& log) {
+  std::int64_t count = 0;
+  std::string cursor;
+  do {
+    auto page = kv.list(kOutboxPrefix, kListPage, cursor);
+    if (!page) {
+      log.event("warn", "the outbox could not be counted", page.error().message());
+      return false;
+    }
+    count += static_cast<std::int64_t>(page->keys.size());
+    cursor = std::move(page->next_cursor);
+  } while (count < limit && !cursor.empty());
+  return count >= limit;
 }
 
 class Outbox {
@@ -331,16 +456,32 @@ class Outbox {
     const AttemptVerdict verdict = engine_.attempt_result(input);
     log_.line(verdict.log);
     entry.code = verdict.code;
-    entry.reason = verdict.reason;
+    // The reason may quote the destination's answer, which may echo what it was sent: it is
+    // kept through the core's redaction, as everything at rest.
+    entry.reason = engine_.redact(verdict.reason);
+    AttemptRecord record{input.now_ms, std::nullopt, verdict.code,
+                         verdict.kind == AttemptVerdict::Kind::delivered ? "" : entry.reason};
+    if (d != nullptr && input.answer.kind == AttemptAnswer::Kind::answered) {
+      record.status = input.answer.status;
+    }
+    entry.history.push_back(std::move(record));
+    Tally& tally = tallies_[entry.destination];
     const std::string& id = entry.idempotency_key;
     if (verdict.kind == AttemptVerdict::Kind::delivered) {
+      ++tally.delivered;
       if (auto removed = kv_.remove(key); !removed) {
         log_.event("warn", "delivered, but the outbox entry stays (it will be sent again)",
                    removed.error().message(), id);
       }
       return;
     }
+    // An entry erased (or redriven over) while it was being sent is not written back.
+    if (auto still = kv_.lookup(key); still && !*still) {
+      log_.event("info", "the outbox entry went while it was being sent: not kept", {}, id);
+      return;
+    }
     if (verdict.kind == AttemptVerdict::Kind::retry) {
+      ++tally.retried;
       entry.next_at = (verdict.retry_at_ms + 999) / 1000;
       if (auto kept = kv_.insert(key, write_entry(entry), {}); !kept || !*kept) {
         log_.event("error", "a failed delivery could not be rescheduled",
@@ -348,10 +489,11 @@ class Outbox {
       }
       return;
     }
-    // Dead letter: kept for 30 days under dead/ for an operator to look at and replay, still
-    // sealed.
-    if (auto dead = kv_.insert(entry_key(kDeadPrefix, entry), write_entry(entry),
-                               expiring(kDeadTtlSeconds));
+    ++tally.dead;
+    // Dead letter: kept for 30 days under dead/ for an operator to list, redrive, purge or
+    // erase (the admin API), still sealed, with every attempt.
+    entry.dead_at_ms = input.now_ms;
+    if (auto dead = kv_.insert(dead_key(entry), write_entry(entry), expiring(kDeadTtlSeconds));
         !dead || !*dead) {
       log_.event("error", "a dead delivery could not be kept; it stays in the outbox",
                  dead ? "precondition failed" : dead.error().message(), id);
@@ -360,7 +502,22 @@ class Outbox {
     if (auto removed = kv_.remove(key); !removed) {
       log_.event("warn", "the dead delivery is still in the outbox", removed.error().message(), id);
     }
-    log_.event("error", "delivery dead-lettered", verdict.reason, id);
+    log_.event("error", "delivery dead-lettered", entry.reason, id);
+  }
+
+  // The run's delivery counts as log lines, one per destination attempted:
+  // {"level":"info","msg":"delivery_counts","destination","delivered","retried","dead"}. Summed
+  // over the log endpoint's lines they are the service's counters (README, "Fastly Compute").
+  void log_counts() const {
+    for (const auto& [destination, t] : tallies_) {
+      log_.line(dump({{"level", "info"},
+                      {"msg", "delivery_counts"},
+                      {"destination", destination},
+                      {"delivered", t.delivered},
+                      {"retried", t.retried},
+                      {"dead", t.dead}}));
+    }
+    tallies_.clear();
   }
 
   // Retries up to `batch` entries whose time has come, each claimed first with a
@@ -377,7 +534,7 @@ class Outbox {
       if (std::find(skip.begin(), skip.end(), key) != skip.end()) continue;
       auto found = kv_.lookup(key);
       if (!found || !*found) continue;
-      auto entry = read_entry((*found)->value, engine_);
+      auto entry = read_entry((*found)->value, &engine_);
       if (!entry) {
         log_.event("error", "an unreadable outbox entry was left as it is", {}, key);
         continue;
@@ -392,23 +549,7 @@ class Outbox {
     }
   }
 
-  // Whether `limit` entries or more wait in the outbox, from KV listings (eventually
-  // consistent, so approximate). A listing that fails admits: the writes that follow fail too
-  // if the store is really down, and are answered outbox-unavailable.
-  [[nodiscard]] bool full(std::int64_t limit) const {
-    std::int64_t count = 0;
-    std::string cursor;
-    do {
-      auto page = kv_.list(kOutboxPrefix, kListPage, cursor);
-      if (!page) {
-        log_.event("warn", "the outbox could not be counted", page.error().message());
-        return false;
-      }
-      count += static_cast<std::int64_t>(page->keys.size());
-      cursor = std::move(page->next_cursor);
-    } while (count < limit && !cursor.empty());
-    return count >= limit;
-  }
+  [[nodiscard]] bool full(std::int64_t limit) const { return outbox_full(kv_, limit, log_); }
 
  private:
   const fastly::KvStore& kv_;
@@ -416,6 +557,12 @@ class Outbox {
   const Log& log_;
   std::int64_t now_;
   mutable int sends_left_ = kMaxSendsPerRun;
+  struct Tally {
+    std::int64_t delivered = 0;
+    std::int64_t retried = 0;
+    std::int64_t dead = 0;
+  };
+  mutable std::map<std::string, Tally> tallies_;
 };
 
 // ---- records ----------------------------------------------------------------------------------
@@ -708,6 +855,847 @@ void sweep_due(const fastly::KvStore& kv, const callhook::Engine& engine, const 
   }
 }
 
+// ---- the admin API ----------------------------------------------------------------------------
+//
+// /admin/... (README, "Fastly Compute": the admin API), behind the token in the Secret Store
+// (key `admin_token`): callhook::admin_check decides who may use it, and every refusal is the
+// core's. Dead letters are the dead/ entries, listed newest first by their keys. Fastly bounds a
+// request's CPU time, so one admin request makes at most kAdminLookups KV lookups: past them the
+// answer says "complete": false and the operator asks again (a listing with until_ms at the
+// oldest one it gave, a redrive or purge with the same selection, an erasure with the cursor it
+// answered).
+
+constexpr std::string_view kAdminTokenKey = "admin_token";
+constexpr std::int64_t kDefaultListLimit = 100;
+constexpr std::int64_t kMaxListLimit = 1000;
+constexpr std::size_t kMaxIds = 1000;
+constexpr int kAdminLookups = 250;
+constexpr std::uint32_t kAdminPage = 250;
+constexpr int kMetricsPages = 100;  // keys listed for /admin/metrics: at most 100 pages of 1000
+
+// `text` percent-decoded ('+' as a space when `plus_is_space`); nullopt for a bad escape.
+std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space) {
+  const auto hex = [](char h) -> int {
+    if (h >= '0' && h <= '9') return h - '0';
+    if (h >= 'a' && h <= 'f') return h - 'a' + 10;
+    if (h >= 'A' && h <= 'F') return h - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '+' && plus_is_space) {
+      out += ' ';
+    } else if (c == '%') {
+      if (i + 2 >= text.size()) return std::nullopt;
+      const int hi = hex(text[i + 1]);
+      const int lo = hex(text[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// The request's query parameters, percent-decoded; nullopt for bad encoding.
+std::optional<std::vector<std::pair<std::string, std::string>>> query_of(std::string_view url) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const auto q = url.find('?');
+  if (q == std::string_view::npos) return out;
+  std::string_view rest = url.substr(q + 1);
+  if (const auto hash = rest.find('#'); hash != std::string_view::npos) rest = rest.substr(0, hash);
+  while (!rest.empty()) {
+    const auto amp = rest.find('&');
+    const std::string_view pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    if (pair.empty()) continue;
+    const auto eq = pair.find('=');
+    auto name = percent_decode(pair.substr(0, eq), true);
+    auto value = percent_decode(
+        eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1), true);
+    if (!name || !value) return std::nullopt;
+    out.emplace_back(std::move(*name), std::move(*value));
+  }
+  return out;
+}
+
+// Which dead letters: every field given must hold (since_ms <= dead_at_ms < until_ms).
+struct DeadFilter {
+  std::optional<std::string> destination;
+  std::optional<std::string> route;
+  std::optional<std::string> code;
+  std::optional<std::int64_t> since_ms;
+  std::optional<std::int64_t> until_ms;
+  std::optional<std::int64_t> limit;  // the newest `limit` that match
+
+  [[nodiscard]] bool matches(const OutboxEntry& e) const {
+    return (!destination || e.destination == *destination) && (!route || e.route == *route) &&
+           (!code || e.code == *code) && (!since_ms || e.dead_at_ms >= *since_ms) &&
+           (!until_ms || e.dead_at_ms < *until_ms);
+  }
+};
+
+// A redrive's or purge's selection: ids, or a filter.
+struct Selection {
+  bool by_ids = false;
+  std::vector<std::string> ids;
+  DeadFilter filter;
+};
+
+struct DeadLetter {
+  std::string id;  // the key after dead/
+  std::string key;
+  OutboxEntry entry;
+};
+
+// The time a dead/ key says (its id's first part), or nullopt for a key of an older form.
+std::optional<std::int64_t> time_of_dead_key(std::string_view key) {
+  const std::string_view id = key.substr(kDeadPrefix.size());
+  if (id.size() != 30 || id[13] != '-') return std::nullopt;
+  const auto inverted = callhook::parse_decimal(id.substr(0, 13), 13);
+  if (!inverted) return std::nullopt;
+  return kDeadClock - *inverted;
+}
+
+// A dead letter as the admin API shows it.
+nlohmann::json letter_json(const DeadLetter& l, bool with_sealed) {
+  const OutboxEntry& e = l.entry;
+  nlohmann::json history = nlohmann::json::array();
+  for (const AttemptRecord& a : e.history) {
+    history.push_back({{"at_ms", a.at_ms},
+                       {"status", a.status ? nlohmann::json(*a.status) : nlohmann::json(nullptr)},
+                       {"code", a.code},
+                       {"reason", a.reason}});
+  }
+  nlohmann::json doc = {{"id", l.id},
+                        {"route", e.route},
+                        {"destination", e.destination},
+                        {"idempotency_key", e.idempotency_key},
+                        {"call_sid", e.call_sid},
+                        {"record_key", e.record_key},
+                        {"attempts", e.attempts},
+                        {"history", std::move(history)},
+                        {"code", e.code},
+                        {"reason", e.reason},
+                        {"dead_at_ms", e.dead_at_ms},
+                        {"enqueued_at_ms", e.enqueued_at_ms != 0 ? nlohmann::json(e.enqueued_at_ms)
+                                                                 : nlohmann::json(nullptr)}};
+  if (with_sealed) doc["sealed"] = e.sealed;
+  return doc;
+}
+
+callhook::Response json_response(const nlohmann::json& doc) {
+  return callhook::Response{
+      200, {{"Content-Type", "application/json"}, {"Cache-Control", "no-store"}}, dump(doc)};
+}
+
+class Admin {
+ public:
+  Admin(const callhook::Request& req, const callhook::FrontDoorRoute& door, const Log& log)
+      : req_(req), door_(door), log_(log) {}
+
+  // Answers the request; returns true when the program should then move the outbox along (a
+  // redrive put deliveries back in it).
+  bool serve() {
+    const std::string token = admin_token();
+    if (auto refused = callhook::admin_check(req_.header("Authorization"), token)) {
+      answer(*refused, log_);
+      return false;
+    }
+    auto kv = fastly::KvStore::open(kKvStore);
+    if (!kv) {
+      log_.event("error", "the KV store is not linked", kv.error().message());
+      answer_refusal(callhook::Refusal::store_unavailable, log_);
+      return false;
+    }
+    kv_ = &*kv;
+    const std::optional<callhook::Response> response = dispatch();
+    if (failed_) {
+      answer_refusal(callhook::Refusal::store_unavailable, log_);
+      return false;
+    }
+    answer(response ? *response : callhook::refusal(callhook::Refusal::bad_admin_request, bad_),
+           log_);
+    return redriven_ > 0;
+  }
+
+  // The Config Store's settings, when it can be read.
+  const std::optional<Settings>& settings() {
+    if (!settings_tried_) {
+      settings_tried_ = true;
+      std::string why;
+      settings_ = load_settings(why);
+      if (!settings_) log_.event("error", "the Config Store could not be read", why);
+    }
+    return settings_;
+  }
+
+  // The engine, when the config builds (rerender and the outbox's sends need it; the rest of
+  // the admin API does not, so that dead letters can be seen while the config is broken).
+  const Engine* engine() {
+    if (!engine_tried_) {
+      engine_tried_ = true;
+      std::string why;
+      if (settings()) engine_ = load_engine(*settings_, log_, why);
+      if (settings_ && !engine_) log_.event("error", "the engine could not be built", why);
+    }
+    return engine_ ? &*engine_ : nullptr;
+  }
+
+ private:
+  static std::string admin_token() {
+    auto store = fastly::SecretStore::open(kSecretStore);
+    if (!store) return {};
+    auto value = store->get(kAdminTokenKey);
+    if (!value || !*value) return {};
+    return **value;
+  }
+
+  // nullopt: a bad request, `bad_` says why.
+  std::optional<callhook::Response> bad(std::string why) {
+    bad_ = std::move(why);
+    return std::nullopt;
+  }
+
+  static callhook::Response not_allowed(std::string_view allow) {
+    callhook::Response r =
+        callhook::refusal(callhook::Refusal::method_not_allowed,
+                          "This admin endpoint answers " + std::string(allow) + ".");
+    for (HttpHeader& h : r.headers) {
+      if (h.name == "Allow") h.value = std::string(allow);
+    }
+    return r;
+  }
+
+  std::optional<callhook::Response> dispatch() {
+    const std::string& path = door_.path;
+    const bool read = req_.method == "GET" || req_.method == "HEAD";
+    const bool post = req_.method == "POST";
+    if (path == "/admin/dead-letters") return read ? list() : not_allowed("GET, HEAD");
+    if (path == "/admin/dead-letters/redrive") return post ? redrive() : not_allowed("POST");
+    if (path == "/admin/dead-letters/purge") return post ? purge() : not_allowed("POST");
+    if (path == "/admin/erase") return post ? erase() : not_allowed("POST");
+    if (path == "/admin/metrics") return read ? metrics() : not_allowed("GET, HEAD");
+    constexpr std::string_view kOne = "/admin/dead-letters/";
+    if (path.starts_with(kOne) && path.size() > kOne.size() &&
+        path.find('/', kOne.size()) == std::string::npos) {
+      const auto id = percent_decode(std::string_view(path).substr(kOne.size()), false);
+      if (!id) return bad("The dead letter id is not valid percent-encoding.");
+      if (read) return show(*id);
+      if (req_.method == "DELETE") return purge_one(*id);
+      return not_allowed("GET, HEAD, DELETE");
+    }
+    return callhook::refusal(
+        callhook::Refusal::not_found,
+        "The admin API has /admin/dead-letters, /admin/dead-letters/ID, "
+        "/admin/dead-letters/redrive, /admin/dead-letters/purge, /admin/erase and /admin/metrics.");
+  }
+
+  // ---- reading dead letters ---------------------------------------------------------------------
+
+  // The dead letter under `key`, or nullopt (absent, unreadable, or the store failed: failed_).
+  std::optional<DeadLetter> read_letter(const std::string& key) {
+    ++lookups_;
+    auto found = kv_->lookup(key);
+    if (!found) {
+      log_.event("error", "a dead letter could not be read", found.error().message(), key);
+      failed_ = true;
+      return std::nullopt;
+    }
+    if (!*found) return std::nullopt;
+    auto entry = read_entry((*found)->value, nullptr);
+    if (entry && entry->sealed.empty()) {
+      // Written before deliveries were sealed: the engine seals it, so a redrive keeps it.
+      if (const Engine* eng = engine()) entry = read_entry((*found)->value, eng);
+    }
+    if (!entry) return std::nullopt;
+    if (entry->dead_at_ms == 0) {  // written before the time was kept
+      if (const auto t = time_of_dead_key(key)) {
+        entry->dead_at_ms = *t;
+      } else if (!entry->history.empty()) {
+        entry->dead_at_ms = entry->history.back().at_ms;
+      }
+    }
+    return DeadLetter{key.substr(kDeadPrefix.size()), key, std::move(*entry)};
+  }
+
+  // Calls take(letter) for each dead letter `filter` matches, newest first, until it returns
+  // false. False when the lookup budget ran out first (more may match).
+  template <class Take>
+  bool scan(const DeadFilter& filter, Take take) {
+    std::string cursor;
+    do {
+      auto page = kv_->list(kDeadPrefix, kAdminPage, cursor);
+      if (!page) {
+        log_.event("error", "the dead letters could not be listed", page.error().message());
+        failed_ = true;
+        return true;
+      }
+      for (const std::string& key : page->keys) {
+        if (const auto t = time_of_dead_key(key)) {
+          if (filter.until_ms && *t >= *filter.until_ms) continue;
+          if (filter.since_ms && *t < *filter.since_ms) return true;  // older ones follow
+        }
+        if (lookups_ >= kAdminLookups) return false;
+        auto letter = read_letter(key);
+        if (failed_) return true;
+        if (!letter || !filter.matches(letter->entry)) continue;
+        if (!take(std::move(*letter))) return true;
+      }
+      cursor = std::move(page->next_cursor);
+    } while (!cursor.empty());
+    return true;
+  }
+
+  // A filter's fields from the query or a body: each name once; unknown names are refused.
+  bool filter_field(DeadFilter& f, const std::string& name, const nlohmann::json& value,
+                    std::int64_t max_limit) {
+    const auto text = [&](std::optional<std::string>& into) {
+      if (!value.is_string() || value.get<std::string>().empty()) {
+        bad_ = name + " must be a non-empty string.";
+        return false;
+      }
+      into = value.get<std::string>();
+      return true;
+    };
+    const auto number = [&](std::optional<std::int64_t>& into, std::int64_t lo, std::int64_t hi) {
+      std::optional<std::int64_t> n;
+      if (value.is_number_unsigned() || value.is_number_integer()) {
+        n = value.get<std::int64_t>();
+      } else if (value.is_string()) {
+        n = callhook::parse_decimal(value.get<std::string>(), 16);
+      }
+      if (!n || *n < lo || *n > hi) {
+        bad_ = name == "limit"
+                   ? "limit must be a whole number from 1 to " + std::to_string(hi) + "."
+                   : name + " must be epoch milliseconds (a whole number).";
+        return false;
+      }
+      into = n;
+      return true;
+    };
+    if (name == "destination") return text(f.destination);
+    if (name == "route") return text(f.route);
+    if (name == "code") return text(f.code);
+    if (name == "since_ms") return number(f.since_ms, 0, 9'007'199'254'740'991);
+    if (name == "until_ms") return number(f.until_ms, 0, 9'007'199'254'740'991);
+    if (name == "limit") return number(f.limit, 1, max_limit);
+    bad_ = "Unknown field \"" + name +
+           "\": a filter takes destination, route, code, since_ms, until_ms and limit.";
+    return false;
+  }
+
+  std::optional<callhook::Response> list() {
+    const auto query = query_of(req_.url);
+    if (!query) return bad("The query is not valid percent-encoding.");
+    DeadFilter filter;
+    std::vector<std::string> seen;
+    for (const auto& [name, value] : *query) {
+      if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
+        return bad(name + " is given twice.");
+      }
+      seen.push_back(name);
+      if (!filter_field(filter, name, value, kMaxListLimit)) return std::nullopt;
+    }
+    const std::int64_t limit = filter.limit.value_or(kDefaultListLimit);
+    nlohmann::json letters = nlohmann::json::array();
+    const bool complete = scan(filter, [&](DeadLetter l) {
+      letters.push_back(letter_json(l, false));
+      return static_cast<std::int64_t>(letters.size()) < limit;
+    });
+    const auto count = letters.size();
+    nlohmann::json doc = {{"dead_letters", std::move(letters)}, {"count", count}};
+    if (!complete) doc["complete"] = false;
+    return json_response(doc);
+  }
+
+  // An id names the key dead/ID: ids hold no character a KV key may not.
+  static bool plausible_id(std::string_view id) {
+    if (id.empty() || id.size() > 900) return false;
+    return std::none_of(id.begin(), id.end(), [](char c) {
+      const auto u = static_cast<unsigned char>(c);
+      return u < 0x20 || u == 0x7f || c == '[' || c == ']' || c == '*' || c == '?' || c == '#';
+    });
+  }
+
+  std::optional<callhook::Response> show(const std::string& id) {
+    if (plausible_id(id)) {
+      if (auto letter = read_letter(std::string(kDeadPrefix) + id)) {
+        return json_response(letter_json(*letter, true));
+      }
+    }
+    return callhook::refusal(callhook::Refusal::dead_letter_not_found);
+  }
+
+  std::optional<callhook::Response> purge_one(const std::string& id) {
+    if (!plausible_id(id) || !read_letter(std::string(kDeadPrefix) + id)) {
+      if (failed_) return std::nullopt;
+      return callhook::refusal(callhook::Refusal::dead_letter_not_found);
+    }
+    if (!remove(std::string(kDeadPrefix) + id)) return std::nullopt;
+    log_.line(dump({{"level", "info"}, {"msg", "admin_purge"}, {"purged", 1}}));
+    return json_response({{"purged", 1}});
+  }
+
+  bool remove(const std::string& key) {
+    if (auto removed = kv_->remove(key); !removed) {
+      log_.event("error", "a KV entry could not be removed", removed.error().message(), key);
+      failed_ = true;
+      return false;
+    }
+    return true;
+  }
+
+  // ---- redrive and purge ------------------------------------------------------------------------
+
+  std::optional<nlohmann::json> body_object() {
+    if (req_.body.find_first_not_of(" \t\r\n") == std::string::npos)
+      return nlohmann::json::object();
+    nlohmann::json doc = nlohmann::json::parse(req_.body, nullptr, false);
+    if (doc.is_discarded()) {
+      bad_ = "The body is not JSON.";
+      return std::nullopt;
+    }
+    if (!doc.is_object()) {
+      bad_ = "The body must be a JSON object.";
+      return std::nullopt;
+    }
+    return doc;
+  }
+
+  // {"ids": [...]} or a filter, and (redrive) "rerender".
+  std::optional<Selection> selection_of(const nlohmann::json& doc, bool* rerender) {
+    Selection sel;
+    for (const auto& [name, value] : doc.items()) {
+      if (name == "rerender" && rerender != nullptr) {
+        if (!value.is_boolean()) {
+          bad_ = "rerender must be true or false.";
+          return std::nullopt;
+        }
+        *rerender = value.get<bool>();
+      } else if (name == "rerender") {
+        bad_ = "rerender is for redrive only.";
+        return std::nullopt;
+      } else if (name == "ids") {
+        sel.by_ids = true;
+        if (!value.is_array() || value.empty() || value.size() > kMaxIds) {
+          bad_ = "ids must be an array of 1 to " + std::to_string(kMaxIds) + " dead letter ids.";
+          return std::nullopt;
+        }
+        for (const auto& id : value) {
+          if (!id.is_string() || id.get<std::string>().empty()) {
+            bad_ = "ids must be an array of 1 to " + std::to_string(kMaxIds) + " dead letter ids.";
+            return std::nullopt;
+          }
+          sel.ids.push_back(id.get<std::string>());
+        }
+      } else if (!filter_field(sel.filter, name, value, 9'007'199'254'740'991)) {
+        return std::nullopt;
+      }
+    }
+    const bool has_filter = sel.filter.destination || sel.filter.route || sel.filter.code ||
+                            sel.filter.since_ms || sel.filter.until_ms || sel.filter.limit;
+    if (sel.by_ids && has_filter) {
+      bad_ = "Give either ids or a filter, not both.";
+      return std::nullopt;
+    }
+    return sel;
+  }
+
+  // The selected dead letters, at most the lookup budget's worth; `complete` false when more
+  // may be selected.
+  std::vector<DeadLetter> selected(const Selection& sel, bool& complete) {
+    std::vector<DeadLetter> out;
+    complete = true;
+    if (sel.by_ids) {
+      for (const std::string& id : sel.ids) {
+        if (lookups_ >= kAdminLookups) {
+          complete = false;
+          break;
+        }
+        if (!plausible_id(id)) continue;
+        if (std::any_of(out.begin(), out.end(), [&](const DeadLetter& l) { return l.id == id; })) {
+          continue;
+        }
+        auto letter = read_letter(std::string(kDeadPrefix) + id);
+        if (failed_) break;
+        if (letter) out.push_back(std::move(*letter));
+      }
+      return out;
+    }
+    const std::int64_t limit = sel.filter.limit.value_or(INT64_MAX);
+    complete = scan(sel.filter, [&](DeadLetter l) {
+      out.push_back(std::move(l));
+      return static_cast<std::int64_t>(out.size()) < limit;
+    });
+    return out;
+  }
+
+  std::optional<callhook::Response> purge() {
+    const auto doc = body_object();
+    if (!doc) return std::nullopt;
+    const auto sel = selection_of(*doc, nullptr);
+    if (!sel) return std::nullopt;
+    bool complete = true;
+    std::int64_t purged = 0;
+    for (const DeadLetter& l : selected(*sel, complete)) {
+      if (!remove(l.key)) return std::nullopt;
+      ++purged;
+    }
+    if (failed_) return std::nullopt;
+    log_.line(dump({{"level", "info"}, {"msg", "admin_purge"}, {"purged", purged}}));
+    nlohmann::json answer_doc = {{"purged", purged}};
+    if (!complete) answer_doc["complete"] = false;
+    return json_response(answer_doc);
+  }
+
+  // For an `event` delivery, which event fired it: the middle of its idempotency key.
+  static std::string event_of(const OutboxEntry& e) {
+    const std::string head = e.call_sid + ":";
+    const std::string tail = ":" + e.route;
+    const std::string& key = e.idempotency_key;
+    if (e.call_sid.empty() || !key.starts_with(head) || !key.ends_with(tail) ||
+        key.size() <= head.size() + tail.size()) {
+      return {};
+    }
+    return key.substr(head.size(), key.size() - head.size() - tail.size());
+  }
+
+  // The delivery's trigger: its sealed text says it (a plain name there), or its idempotency key.
+  static std::string trigger_of(const OutboxEntry& e) {
+    const nlohmann::json sealed = nlohmann::json::parse(e.sealed, nullptr, false);
+    if (sealed.is_object()) {
+      if (const auto t = sealed.find("trigger");
+          t != sealed.end() && t->is_string() && !t->get<std::string>().empty()) {
+        return t->get<std::string>();
+      }
+    }
+    const std::string what = event_of(e);
+    if (what == "complete" || what == "abandoned") return what;
+    return what.empty() ? std::string() : "event";
+  }
+
+  // Puts each selected dead letter back in the outbox as it was (same key, same Idempotency-Key),
+  // attempts and history reset, due now; with "rerender" first rendered again from its call's
+  // record with the config of now (Engine::rerender). A letter whose delivery already waits in
+  // the outbox again is left as it is.
+  std::optional<callhook::Response> redrive() {
+    const auto doc = body_object();
+    if (!doc) return std::nullopt;
+    bool rerender = false;
+    const auto sel = selection_of(*doc, &rerender);
+    if (!sel) return std::nullopt;
+    const Engine* eng = rerender ? engine() : nullptr;
+    if (rerender && eng == nullptr) return callhook::refusal(callhook::Refusal::config_invalid);
+    const auto& limits = settings();
+    if (outbox_full(*kv_, limits ? limits->outbox_limit : kDefaultOutboxLimit, log_)) {
+      return callhook::refusal(callhook::Refusal::outbox_full);
+    }
+    bool complete = true;
+    std::int64_t redriven = 0;
+    nlohmann::json skipped = nlohmann::json::array();
+    const std::int64_t now_ms = fastly::now_ms();
+    for (DeadLetter& l : selected(*sel, complete)) {
+      OutboxEntry e = std::move(l.entry);
+      if (rerender) {
+        const auto skip = [&](std::string_view code, std::string_view reason) {
+          skipped.push_back({{"id", l.id}, {"code", code}, {"reason", eng->redact(reason)}});
+        };
+        if (e.record_key.empty()) {
+          skip("no_record",
+               "The dead letter names no call record (correlation off, or stored before it was "
+               "kept).");
+          continue;
+        }
+        ++lookups_;
+        auto record = kv_->lookup(kv_key("", e.record_key));
+        if (!record) {
+          failed_ = true;
+          return std::nullopt;
+        }
+        if (!*record) {
+          skip("record_gone",
+               "The call's record is gone (expired or erased); redrive it without rerender to send "
+               "it as it was.");
+          continue;
+        }
+        const std::string trigger = trigger_of(e);
+        const std::string event = trigger == "event" ? event_of(e) : std::string();
+        callhook::Rerendered again = eng->rerender(
+            callhook::RerenderRequest{(*record)->value, e.route, e.destination, trigger, event});
+        if (!again.delivery) {
+          skip(again.error.code, again.error.message);
+          continue;
+        }
+        e.sealed = eng->seal(*again.delivery);
+      }
+      e.attempts = 0;
+      e.history.clear();
+      e.code.clear();
+      e.reason.clear();
+      e.dead_at_ms = 0;
+      e.next_at = 0;
+      e.enqueued_at_ms = now_ms;
+      fastly::KvStore::Write how;
+      how.mode = fastly::KvStore::Mode::add;
+      auto written = kv_->insert(entry_key(kOutboxPrefix, e), write_entry(e), how);
+      if (!written) {
+        log_.event("error", "a dead letter could not be put back in the outbox",
+                   written.error().message(), e.idempotency_key);
+        failed_ = true;
+        return std::nullopt;
+      }
+      if (!*written) continue;  // the delivery waits in the outbox already
+      // In the outbox: only now does it leave the dead letters (a failure in between sends it
+      // twice, with the same Idempotency-Key).
+      if (!remove(l.key)) return std::nullopt;
+      ++redriven;
+    }
+    if (failed_) return std::nullopt;
+    redriven_ = redriven;
+    log_.line(dump({{"level", "info"},
+                    {"msg", "admin_redrive"},
+                    {"rerender", rerender},
+                    {"redriven", redriven},
+                    {"skipped", skipped.size()}}));
+    nlohmann::json answer_doc = {{"redriven", redriven}};
+    if (rerender) answer_doc["skipped"] = std::move(skipped);
+    if (!complete) answer_doc["complete"] = false;
+    return json_response(answer_doc);
+  }
+
+  // ---- erasure ----------------------------------------------------------------------------------
+
+  // Erases a call ({"call_sid"}) or a caller ({"phone"}): every record the core says concerns
+  // it (callhook::mentions), then every outbox entry, dead letter and sweep index entry of those
+  // calls, or whose text concerns it. One pass over the KV Store's keys in key order (records,
+  // whose keys are Account.Sid:Call.Sid, sort before dead/, due/ and outbox/); past the lookup
+  // budget the answer has "complete": false and a "cursor" to send back as it is.
+  std::optional<callhook::Response> erase() {
+    const auto doc = body_object();
+    if (!doc) return std::nullopt;
+    std::string call_sid;
+    std::string phone;
+    const nlohmann::json* cursor = nullptr;
+    int named = 0;
+    for (const auto& [name, value] : doc->items()) {
+      if (name == "cursor") {
+        if (!value.is_object())
+          return bad("cursor must be the object a previous erasure answered.");
+        cursor = &value;
+        continue;
+      }
+      if ((name != "call_sid" && name != "phone") || !value.is_string() ||
+          value.get<std::string>().find_first_not_of(" \t") == std::string::npos) {
+        return bad(
+            "The body must be exactly one of {\"call_sid\": \"CA...\"} or {\"phone\": \"+1...\"}.");
+      }
+      (name == "call_sid" ? call_sid : phone) = value.get<std::string>();
+      ++named;
+    }
+    if (named != 1) {
+      return bad(
+          "The body must be exactly one of {\"call_sid\": \"CA...\"} or {\"phone\": \"+1...\"}.");
+    }
+    callhook::ErasureProblem problem;
+    const auto subject = callhook::erasure_subject(call_sid, phone, problem);
+    if (!subject) return bad(problem.message);
+
+    // What earlier requests of this erasure found: the calls and records it erased.
+    std::vector<std::string> sids;
+    std::vector<std::string> record_keys;  // as KV keys
+    std::string kv_cursor;
+    std::int64_t records = 0;
+    std::int64_t outbox = 0;
+    std::int64_t dead = 0;
+    if (cursor != nullptr) {
+      const auto strings = [&](const char* name, std::vector<std::string>& into) {
+        const auto it = cursor->find(name);
+        if (it == cursor->end() || !it->is_array()) return;
+        for (const auto& v : *it) {
+          if (v.is_string()) into.push_back(v.get<std::string>());
+        }
+      };
+      strings("calls", sids);
+      strings("records", record_keys);
+      if (const auto it = cursor->find("kv"); it != cursor->end() && it->is_string()) {
+        kv_cursor = it->get<std::string>();
+      }
+      const auto count = [&](const char* name, std::int64_t& into) {
+        const auto it = cursor->find(name);
+        if (it != cursor->end() && it->is_number_integer()) into = it->get<std::int64_t>();
+      };
+      count("records_so_far", records);
+      count("outbox_so_far", outbox);
+      count("dead_letters_so_far", dead);
+    }
+    if (!subject->call_sid.empty() &&
+        std::find(sids.begin(), sids.end(), subject->call_sid) == sids.end()) {
+      sids.push_back(subject->call_sid);
+    }
+    const auto known = [](const std::vector<std::string>& v, const std::string& x) {
+      return std::find(v.begin(), v.end(), x) != v.end();
+    };
+    bool complete = true;
+    do {
+      if (lookups_ >= kAdminLookups) {
+        complete = false;
+        break;
+      }
+      auto page = kv_->list("", kAdminPage, kv_cursor);
+      if (!page) {
+        log_.event("error", "the KV store could not be listed", page.error().message());
+        failed_ = true;
+        return std::nullopt;
+      }
+      for (const std::string& key : page->keys) {
+        const std::string_view k(key);
+        if (k.starts_with(kDuePrefix)) {
+          // due/<12-digit time>/<record key>: a sweep of an erased call.
+          const std::string_view rest = k.substr(kDuePrefix.size());
+          if (rest.size() > 13 && known(record_keys, std::string(rest.substr(13)))) {
+            if (!remove(key)) return std::nullopt;
+          }
+          continue;
+        }
+        const bool is_outbox = k.starts_with(kOutboxPrefix);
+        const bool is_dead = k.starts_with(kDeadPrefix);
+        if (!is_outbox && !is_dead && k.find('/') != std::string_view::npos) continue;
+        ++lookups_;
+        auto found = kv_->lookup(key);
+        if (!found) {
+          failed_ = true;
+          return std::nullopt;
+        }
+        if (!*found) continue;
+        const std::string& text = (*found)->value;
+        if (!is_outbox && !is_dead) {  // a record
+          if (!callhook::mentions(text, *subject)) continue;
+          if (!remove(key)) return std::nullopt;
+          ++records;
+          if (!known(record_keys, key)) record_keys.push_back(key);
+          const auto colon = key.find(':');
+          const std::string sid =
+              colon == std::string::npos ? std::string() : key.substr(colon + 1);
+          if (!sid.empty() && !known(sids, sid)) sids.push_back(sid);
+          continue;
+        }
+        const auto entry = read_entry(text, nullptr);
+        bool doomed = callhook::mentions(text, *subject);
+        if (!doomed && entry) {
+          doomed =
+              known(sids, entry->call_sid) ||
+              (!entry->record_key.empty() && known(record_keys, kv_key("", entry->record_key)));
+        }
+        if (!doomed) continue;
+        if (!remove(key)) return std::nullopt;
+        ++(is_outbox ? outbox : dead);
+      }
+      kv_cursor = std::move(page->next_cursor);
+    } while (!kv_cursor.empty());
+    log_.line(dump({{"level", "info"},
+                    {"msg", "admin_erase"},
+                    {"by", call_sid.empty() ? "phone" : "call_sid"},
+                    {"records", records},
+                    {"outbox", outbox},
+                    {"dead_letters", dead},
+                    {"complete", complete}}));
+    nlohmann::json answer_doc = {{"records", records}, {"outbox", outbox}, {"dead_letters", dead}};
+    if (!complete) {
+      answer_doc["complete"] = false;
+      answer_doc["cursor"] = {{"kv", kv_cursor},         {"calls", sids},
+                              {"records", record_keys},  {"records_so_far", records},
+                              {"outbox_so_far", outbox}, {"dead_letters_so_far", dead}};
+    }
+    return json_response(answer_doc);
+  }
+
+  // ---- metrics ----------------------------------------------------------------------------------
+
+  // Gauges read from KV listings (no lookups): deliveries waiting in the outbox by destination
+  // (the last part of each outbox key), and dead letters kept. The counters are the log lines
+  // (delivery_counts).
+  std::optional<callhook::Response> metrics() {
+    std::map<std::string, std::int64_t> pending;
+    std::int64_t dead = 0;
+    bool complete = true;
+    const auto each_key = [&](std::string_view prefix, auto fn) {
+      std::string cursor;
+      int pages = 0;
+      do {
+        if (++pages > kMetricsPages) {
+          complete = false;
+          return true;
+        }
+        auto page = kv_->list(prefix, kListPage, cursor);
+        if (!page) {
+          log_.event("error", "the KV store could not be listed", page.error().message());
+          failed_ = true;
+          return false;
+        }
+        for (const std::string& key : page->keys) fn(key);
+        cursor = std::move(page->next_cursor);
+      } while (!cursor.empty());
+      return true;
+    };
+    // kv_key's escapes are %XX, so percent-decoding undoes them.
+    const auto unescape = [](std::string_view text) {
+      return percent_decode(text, false).value_or(std::string(text));
+    };
+    if (!each_key(kOutboxPrefix, [&](const std::string& key) {
+          const auto slash = key.rfind('/');
+          ++pending[unescape(std::string_view(key).substr(slash + 1))];
+        })) {
+      return std::nullopt;
+    }
+    if (!each_key(kDeadPrefix, [&](const std::string&) { ++dead; })) return std::nullopt;
+    const auto label = [](std::string_view v) {
+      std::string o;
+      for (const char c : v) {
+        if (c == '\\' || c == '"') o += '\\';
+        if (c == '\n') {
+          o += "\\n";
+          continue;
+        }
+        o += c;
+      }
+      return o;
+    };
+    std::string text =
+        "# HELP callhook_outbox_pending Deliveries waiting in the KV outbox, by destination (from "
+        "KV listings: eventually consistent).\n# TYPE callhook_outbox_pending gauge\n";
+    for (const auto& [destination, n] : pending) {
+      text += "callhook_outbox_pending{destination=\"" + label(destination) + "\"} " +
+              std::to_string(n) + "\n";
+    }
+    text +=
+        "# HELP callhook_dead_letters Dead letters kept under dead/ (30 days after they died).\n"
+        "# TYPE callhook_dead_letters gauge\ncallhook_dead_letters " +
+        std::to_string(dead) + "\n";
+    if (!complete) text += "# more keys than one request lists: the gauges are lower bounds\n";
+    return callhook::Response{200,
+                              {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"},
+                               {"Cache-Control", "no-store"}},
+                              std::move(text)};
+  }
+
+  const callhook::Request& req_;
+  const callhook::FrontDoorRoute& door_;
+  const Log& log_;
+  const fastly::KvStore* kv_ = nullptr;
+  bool failed_ = false;
+  std::string bad_ = "The admin request is not one the admin API takes.";
+  int lookups_ = 0;
+  std::int64_t redriven_ = 0;
+  bool settings_tried_ = false;
+  bool engine_tried_ = false;
+  std::optional<Settings> settings_;
+  std::optional<callhook::Engine> engine_;
+};
+
 int run() {
   const Log log;
   if (auto started = fastly::init(); !started) {
@@ -727,10 +1715,23 @@ int run() {
   }
   callhook::Request req{std::move(request->method), std::move(request->url),
                         std::move(request->headers), std::move(request->body)};
-  // Which endpoint is the core's decision; this program serves /hook and /healthz only.
+  // Which endpoint is the core's decision; this program serves /hook, /healthz and /admin.
   const callhook::FrontDoorRoute door = callhook::route(req.method, req.url, req.header("Host"));
   if (door.endpoint == callhook::Endpoint::healthz) {
     answer(callhook::health("ok"), log);
+    return 0;
+  }
+  if (door.endpoint == callhook::Endpoint::admin) {
+    Admin admin(req, door, log);
+    if (admin.serve()) {
+      // Redriven deliveries wait in the outbox: send some now, as any request would.
+      auto kv = fastly::KvStore::open(kKvStore);
+      if (const Engine* engine = admin.engine(); engine != nullptr && kv) {
+        const Outbox outbox(*kv, *engine, log, fastly::now_seconds());
+        outbox.retry_due(kBackgroundBatch, {});
+        outbox.log_counts();
+      }
+    }
     return 0;
   }
   if (door.endpoint != callhook::Endpoint::hook) {
@@ -812,6 +1813,7 @@ int run() {
   }
   outbox.retry_due(kBackgroundBatch, keys);
   sweep_due(*kv, *engine, outbox, admission, now, kBackgroundBatch, *settings, log);
+  outbox.log_counts();
   return 0;
 }
 

@@ -22,7 +22,10 @@ int cmd_sweep(int argc, char** argv);
 int cmd_attempt(int argc, char** argv);
 int cmd_seal(int argc, char** argv);
 int cmd_unseal(int argc, char** argv);
+int cmd_rerender(int argc, char** argv);
 int cmd_replay(int argc, char** argv);
+int cmd_deadletters(int argc, char** argv);
+int cmd_erase(int argc, char** argv);
 
 /// `${NAME}` secrets for the CLI: the environment.
 std::optional<std::string> environment_secret(std::string_view name);

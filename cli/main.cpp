@@ -29,7 +29,12 @@ constexpr Command kCommands[] = {
     {"seal", "print a delivery as it is kept at rest: ${NAME} references, no secret values",
      cmd_seal},
     {"unseal", "print the delivery a sealed text holds, with the secrets of now", cmd_unseal},
+    {"rerender", "render a dead delivery again with the config of now, under its key",
+     cmd_rerender},
     {"replay", "run a log of requests through the engine with a record store", cmd_replay},
+    {"deadletters", "list, show, redrive or purge a running function's dead letters",
+     cmd_deadletters},
+    {"erase", "erase what a running function keeps about a call or a caller", cmd_erase},
 };
 
 int print_usage(std::FILE* to) {

@@ -9,6 +9,7 @@ APT_PACKAGES=(
   cmake ninja-build g++ pkg-config               # native build
   libgtest-dev libgmock-dev libbenchmark-dev     # tests and benchmarks
   nlohmann-json3-dev                             # the core's JSON library (header-only)
+  libcurl4-openssl-dev                           # the native CLI's admin commands (HTTP)
   clang-19 lld-19 llvm-19 libclang-rt-19-dev     # fuzzers, WASI toolchain
   wasi-libc libc++-19-dev-wasm32 libc++abi-19-dev-wasm32 libclang-rt-19-dev-wasm32
   emscripten                                     # the npm package's wasm

@@ -1,5 +1,5 @@
 // callhook deadletters list|show|redrive|purge and callhook erase: the admin API of a running
-// function (the Node function, the Worker, the Fastly program: README, "The admin API") over
+// function (the Node function, the Worker, the Fastly program: README, "The admin commands") over
 // HTTP with libcurl. Native builds only: the WASI command has no sockets, and says so.
 //
 // The token is read from CALLHOOK_ADMIN_TOKEN only, never from a flag, so it stays out of shell
@@ -600,7 +600,7 @@ constexpr std::string_view kDeadLettersUsage =
     "       callhook deadletters redrive (--ids ID,ID... | FILTERS | --all) [--rerender]\n"
     "       callhook deadletters purge (--ids ID,ID... | FILTERS | --all)\n\n"
     "The dead letters of a running function (the deliveries it gave up on), through its admin\n"
-    "API (README, \"The admin API\"):\n"
+    "API (README, \"The admin commands\"):\n"
     "  list     newest first, as a table (ID, when it died, destination, route, code, attempts,\n"
     "           call, reason); --limit N (default 100, the server's most 1000)\n"
     "  show     one dead letter: what it belongs to, every attempt, and its sealed text\n"

@@ -163,6 +163,7 @@ describe('engine.sealDelivery and engine.unsealDelivery', { skip }, () => {
           route: 'r', destination: 'crm', method: 'POST', url: `https://x/?q=${text()}`,
           headers: [['X-A', text()], ['Idempotency-Key', text()]], body: text(),
           idempotency_key: 'CA1:Call.Complete:r', timeout_ms: 30000,
+          call_sid: 'CA1', record_key: 'AC1:CA1', trigger: 'event',
         };
         const sealed = engine.sealDelivery(d);
         assertNoSecret(sealed, 'a sealed random delivery');

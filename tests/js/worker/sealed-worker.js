@@ -4,6 +4,8 @@
 // routes live under /__test/; everything else is the Worker's own.
 import worker, { CallRecord as ShippedCallRecord } from '../../../functions/cloudflare/src/worker.js';
 
+export { DeadLetters, Ledger } from '../../../functions/cloudflare/src/worker.js';
+
 // This isolate's observations (wrangler dev runs the Worker, its consumer and its Durable
 // Objects in one).
 const seen = { queued: [], dead: [] };
@@ -43,7 +45,9 @@ export default {
     return worker.fetch(request, env, ctx);
   },
   async queue(batch, env, ctx) {
-    for (const msg of batch.messages) seen.queued.push({ body: msg.body, attempts: msg.attempts });
+    if (batch.queue === 'callhook-deliveries') {
+      for (const msg of batch.messages) seen.queued.push({ body: msg.body, attempts: msg.attempts });
+    }
     return worker.queue(batch, recordingEnv(env), ctx);
   },
 };

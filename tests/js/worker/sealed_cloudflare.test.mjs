@@ -57,6 +57,9 @@ async function waitFor(predicate, ms = 15000, what = 'condition') {
 }
 
 const seen = async () => (await fetch(`${dev.base}/__test/seen`)).json();
+// A delivery message's sealed text: the message is {callhook_delivery: 1, sealed, ...} (or, as
+// queued by /__test/enqueue, the sealed text alone).
+const sealedOf = (m) => (typeof m.body === 'string' ? m.body : m.body?.sealed ?? '');
 const post = (sid, keywords) => fetch(`${dev.base}/hook/${SECRETS.CALLHOOK_TOKEN}`, {
   method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: webhook(sid, keywords),
 });
@@ -104,13 +107,17 @@ test('Queue messages are sealed; the consumer sends the secrets of now; the Dura
   assert.equal(forSid(sid).find((d) => d.url === '/ads').headers['developer-token'], SECRETS.ADS_TOKEN);
   assert.equal(JSON.parse(forSid(sid).find((d) => d.url === '/crm').body).key, SECRETS.CRM_KEY);
   // What the Queue held: sealed text, with references in place of every secret.
-  const queued = (await seen()).queued.filter((m) => typeof m.body === 'string' && m.body.includes(`"${sid}:`));
+  const queued = (await seen()).queued.filter((m) => sealedOf(m).includes(`"${sid}:`));
   assert.equal(queued.length, 3, JSON.stringify(queued));
   for (const m of queued) {
-    assertNoSecret(m.body, 'a Queue message');
-    assert.equal(JSON.parse(m.body).sealed, 1);
+    assertNoSecret(JSON.stringify(m.body), 'a Queue message');
+    assert.equal(m.body.callhook_delivery, 1);
+    assert.equal(m.body.call_sid, sid);
+    assert.equal(m.body.record_key, `${ACCOUNT}:${sid}`);
+    assert.deepEqual(m.body.history, []);
+    assert.equal(JSON.parse(sealedOf(m)).sealed, 1);
   }
-  const sealedGa4 = JSON.parse(queued.find((m) => JSON.parse(m.body).destination === 'ga4').body);
+  const sealedGa4 = JSON.parse(sealedOf(queued.find((m) => JSON.parse(sealedOf(m)).destination === 'ga4')));
   assert.match(sealedGa4.url, /api_secret=\$\{GA4_API_SECRET\}$/);
   // The call's Durable Object keeps its record only: no delivery, no secret.
   const storage = await (await fetch(`${dev.base}/__test/storage?key=${ACCOUNT}:${sid}`)).text();
@@ -126,8 +133,8 @@ test('a payload field holding ${GA4_API_SECRET} reaches the destination as that 
   const crm = forSid(sid).find((d) => d.url === '/crm');
   assert.equal(JSON.parse(crm.body).keywords, '${GA4_API_SECRET} ${ADS_TOKEN:pct} $$');
   assertNoSecret(crm.body.replace(JSON.stringify(SECRETS.CRM_KEY).slice(1, -1), ''), 'the crm body beyond its own key');
-  const message = (await seen()).queued.find((m) => typeof m.body === 'string' && m.body.includes(`"${sid}:`) && m.body.includes('"crm"'));
-  assert.ok(message.body.includes('$${GA4_API_SECRET} $${ADS_TOKEN:pct} $$$$'), message.body);
+  const message = (await seen()).queued.find((m) => sealedOf(m).includes(`"${sid}:`) && sealedOf(m).includes('"crm"'));
+  assert.ok(sealedOf(message).includes('$${GA4_API_SECRET} $${ADS_TOKEN:pct} $$$$'), sealedOf(message));
 });
 
 test('dead letters are sealed too', { skip }, async () => {
@@ -137,8 +144,9 @@ test('dead letters are sealed too', { skip }, async () => {
   await waitFor(async () => (await seen()).dead.filter((l) => l.idempotency_key?.startsWith(`${sid}:`)).length >= 3, 20000, 'the dead letters');
   for (const letter of (await seen()).dead.filter((l) => l.idempotency_key?.startsWith(`${sid}:`))) {
     assert.equal(letter.code, 'not_retryable_status');
-    assert.equal(typeof letter.delivery, 'string');
-    assert.equal(JSON.parse(letter.delivery).sealed, 1);
+    assert.equal(typeof letter.sealed, 'string');
+    assert.equal(JSON.parse(letter.sealed).sealed, 1);
+    assert.equal(letter.history.length, 1);
     assertNoSecret(JSON.stringify(letter), 'a dead letter');
   }
 });
@@ -146,8 +154,8 @@ test('dead letters are sealed too', { skip }, async () => {
 test('a message that cannot be unsealed is dead as unsendable, and never sent', { skip }, async () => {
   const sid = 'CASEALQ001';
   // A message sealed under a config whose ads token had another name: that secret is gone now.
-  const original = (await seen()).queued.map((m) => m.body)
-    .find((b) => typeof b === 'string' && b.includes(`"${sid}:`) && JSON.parse(b).destination === 'ads');
+  const original = (await seen()).queued.map(sealedOf)
+    .find((b) => b.includes(`"${sid}:`) && JSON.parse(b).destination === 'ads');
   const stale = original.replace('${ADS_TOKEN}', '${RETIRED_ADS_TOKEN}').replaceAll(sid, 'CASTALE001');
   const before = receiver.received.length;
   const r = await fetch(`${dev.base}/__test/enqueue`, { method: 'POST', body: stale });
@@ -157,7 +165,7 @@ test('a message that cannot be unsealed is dead as unsendable, and never sent', 
   assert.equal(letter.code, 'unsendable');
   assert.equal(letter.destination, 'ads');
   assert.match(letter.reason, /^not sent: .*RETIRED_ADS_TOKEN/);
-  assert.equal(letter.delivery, stale, 'the dead letter keeps the message as it was');
+  assert.equal(letter.sealed, stale, 'the dead letter keeps the delivery as it was');
   assert.equal(receiver.received.slice(before).filter((d) => d.key.startsWith('CASTALE001:')).length, 0);
   assert.match(dev.output(), /"msg":"delivery_dead".*"code":"unsendable"/);
 });

@@ -422,7 +422,9 @@ const asText = (v) => (v === null || v === undefined ? '' : String(v));
  *   heartbeat) before another instance takes it over
  * - heartbeatMs (10000): how often held items are marked alive; below claimIdleMs
  * - dueLimit (1000): most keys one due() returns
- * - now: epoch ms (Date.now): dead_at_ms of an attempt without at_ms
+ * - now: epoch ms (Date.now): dead_at_ms of an attempt without at_ms, and the retention's clock
+ * - deadLetterRetentionMs (30 days; Infinity: keep): older dead letters are deleted by every
+ *   listing and by counts() at most once a minute
  */
 export function redisStore(client, {
   prefix = 'callhook:',

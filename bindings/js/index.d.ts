@@ -288,6 +288,23 @@ export interface Delivery {
   trigger: 'event' | 'complete' | 'abandoned' | '';
 }
 
+/** What Engine.rerender renders again: a dead delivery's call, route, destination, trigger. */
+export interface RerenderOptions {
+  /** The call's stored correlation record (its text, as stored; the delivery's record_key). */
+  record: string | Uint8Array;
+  route: string;
+  destination: string;
+  trigger: 'event' | 'complete' | 'abandoned';
+  /** For trigger `event`: which event of the call fired it. */
+  event?: 'Call.Initiate' | 'Call.Complete' | null;
+}
+
+/** Why Engine.rerender gives no delivery (the CallhookError's `code`). */
+export type RerenderErrorCode =
+  | 'bad_trigger' | 'bad_event' | 'unknown_route' | 'route_trigger_changed'
+  | 'unknown_destination' | 'route_does_not_send_there' | 'bad_record' | 'record_missing_event'
+  | 'route_does_not_match' | 'destination_skipped';
+
 /** Whom to erase: a call and/or a caller's phone number (any spelling; E.164 once checked). */
 export interface ErasureSubject {
   call_sid?: string | null;
@@ -420,6 +437,14 @@ export interface Engine {
    * or `bad_sealed` (not a sealed delivery); report that attempt as `{unsendable: message}`.
    */
   unsealDelivery(sealed: string): Delivery;
+  /**
+   * A dead delivery rendered again by this engine's config (a template fixed since), under the
+   * idempotency key it had, from the call's stored record: for `event` deliveries the stored
+   * event (parameters by spec name rebuilt from it; no headers or query), for `complete` the
+   * merged call as the record holds it now, for `abandoned` the call as it was when abandoned.
+   * Throws a CallhookError whose `code` is one of RerenderErrorCode.
+   */
+  rerender(options: RerenderOptions): Delivery;
   /**
    * Whether a stored text (a record, a sealed or plain delivery, a shell's dead-letter entry)
    * concerns the subject's call or phone number: records are read precisely (the caller, not the

@@ -734,6 +734,31 @@ class Engine {
   }
 
   /**
+   * A dead delivery rendered again by this engine's config, under the idempotency key it had:
+   * `{record, route, destination, trigger, event}` are the call's stored record text, the
+   * delivery's route and destination, its trigger (`event`, `complete`, `abandoned`) and, for
+   * `event`, its event (`Call.Initiate`, `Call.Complete`). Returns the delivery object (as an
+   * outcome's). Throws a CallhookError whose `code` says why not (README, "Delivery").
+   */
+  rerender({ record, route, destination, trigger, event } = {}) {
+    const stored = recordText(record);
+    if (stored === null) throw new TypeError('rerender needs the call\'s stored record');
+    for (const [name, value] of [['route', route], ['destination', destination], ['trigger', trigger]]) {
+      if (typeof value !== 'string') throw new TypeError(`rerender needs the ${name} (a string)`);
+    }
+    if (event !== undefined && event !== null && typeof event !== 'string') {
+      throw new TypeError('event must be a string');
+    }
+    const { runtime } = this;
+    const handle = this.live();
+    const ptr = runtime.write([stored, JSON.stringify({ route, destination, trigger, event: event ?? '' })]);
+    const [status, text] = runtime.answer(runtime.module.engineRerender(handle, ptr,
+      runtime.lengths[0], runtime.lengths[1]));
+    if (status !== RESULT) throw Runtime.fail(text, 'rerender');
+    return JSON.parse(text);
+  }
+
+  /**
    * Whether a stored text (a record, a sealed delivery, a dead-letter entry) concerns the call
    * `subject.call_sid` or the caller `subject.phone` (any spelling an operator types; found in
    * every form the core writes it: README, "Erasure"). Throws a CallhookError whose `code` is

@@ -452,6 +452,26 @@ View engine_unseal(int handle, std::uintptr_t at, std::size_t length) {
   return finish();
 }
 
+// The call's stored record, then {"route", "destination", "trigger", "event"}; output 'R' + the
+// delivery rendered again by this engine's config (Engine::rerender), or 'E' with its code.
+View engine_rerender(int handle, std::uintptr_t at, std::size_t record_length,
+                     std::size_t meta_length) {
+  const Engine* engine = engine_at(handle);
+  if (engine == nullptr) return error("closed_engine", "this engine has been closed");
+  const json meta = parse_json(bytes(at + record_length, meta_length));
+  if (!meta.is_object()) return error("bad_rerender", "the rerender options are not an object");
+  const auto text = [&meta](const char* key) -> std::string_view {
+    const auto it = meta.find(key);
+    return it != meta.end() && it->is_string() ? std::string_view(it->get_ref<const std::string&>())
+                                               : std::string_view();
+  };
+  const Rerendered r = engine->rerender({bytes(at, record_length), text("route"),
+                                         text("destination"), text("trigger"), text("event")});
+  if (!r.delivery) return error(r.error.code, r.error.message);
+  write_delivery_json(*r.delivery, begin('R'));
+  return finish();
+}
+
 // The erasure subject from its JSON {"call_sid", "phone"} (either may be absent or empty).
 std::optional<ErasureSubject> subject_from(std::string_view text, ErasureProblem& problem) {
   const json doc = parse_json(text);
@@ -628,6 +648,7 @@ EMSCRIPTEN_BINDINGS(callhook) {
   emscripten::function("engineAttempt", &engine_attempt);
   emscripten::function("engineSeal", &engine_seal);
   emscripten::function("engineUnseal", &engine_unseal);
+  emscripten::function("engineRerender", &engine_rerender);
   emscripten::function("enginePrepare", &engine_prepare);
   emscripten::function("engineDecide", &engine_decide);
   emscripten::function("engineDecideText", &engine_decide_text);

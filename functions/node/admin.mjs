@@ -8,7 +8,19 @@
 // delivery is the engine's (engine.rerender). What is here is reading the request, asking the
 // store, and writing the JSON answer.
 
+import { readFileSync } from 'node:fs';
+
 const JSON_HEADERS = [['Content-Type', 'application/json'], ['Cache-Control', 'no-store']];
+// The operator's page at /admin/: static, it holds no data; everything it shows it asks the API
+// for with the token the operator types in.
+const PAGE = readFileSync(new URL('./admin-page.html', import.meta.url), 'utf8');
+const PAGE_HEADERS = [
+  ['Content-Type', 'text/html; charset=utf-8'],
+  ['Cache-Control', 'no-store'],
+  ['Content-Security-Policy', "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'"],
+  ['X-Content-Type-Options', 'nosniff'],
+  ['Referrer-Policy', 'no-referrer'],
+];
 // Most dead letters one listing returns, and the default.
 const MAX_LIMIT = 1000;
 const DEFAULT_LIMIT = 100;
@@ -287,6 +299,12 @@ export function createAdmin({ runtime, engine, store, queue, token, log = () => 
     enabled: typeof token === 'string' && token !== '',
 
     async handle({ method, path, target, authorization, readBody }) {
+      // The page needs no token to be fetched (a browser cannot send one on navigation) and
+      // shows nothing until the API answers with one; without a token configured it does not
+      // exist either.
+      if (this.enabled && (method === 'GET' || method === 'HEAD') && (path === '/admin' || path === '/admin/')) {
+        return { status: 200, headers: PAGE_HEADERS, body: method === 'HEAD' ? '' : PAGE };
+      }
       // Allowed, or the core's not-found (no token) or unauthorized: before the body is read.
       const refused = runtime.adminCheck(authorization ?? null, token ?? null);
       if (refused) return refused;

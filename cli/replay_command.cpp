@@ -292,8 +292,7 @@ int cmd_replay(int argc, char** argv) {
   if (wants_help(argc, argv)) {
     print_help(
         "Usage: callhook replay --config FILE [--state DIR] [--now-from FIELD] LOG.ndjson\n"
-        "       callhook replay --config NEW --compare OLD [options] LOG.ndjson  (--compare "
-        "--help)\n\n"
+        "       callhook replay --config NEW --compare OLD [options] LOG.ndjson\n\n"
         "Runs a log of requests through the engine in order, with a record store, as a shell\n"
         "would: one JSON request per line ({\"method\", \"url\", \"headers\", \"body\"} and its\n"
         "receipt time), one outcome per output line, then a summary line. Calls whose\n"
@@ -302,6 +301,8 @@ int cmd_replay(int argc, char** argv) {
         "                    without it records live in memory for this run\n"
         "  --now-from FIELD  the line's field holding the receipt time (default received_at):\n"
         "                    epoch seconds or yyyy-MM-dd HH:mm:ss / ISO 8601 UTC\n\n"
+        "With --compare OLD, replays the log through both configs and reports what NEW\n"
+        "delivers differently ('callhook replay --compare --help').\n\n"
         "Exit status: 0 when every line was read, 1 when some line could not be, 2 on a bad\n"
         "config or usage.\n");
     return kExitOk;

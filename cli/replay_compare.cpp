@@ -569,9 +569,9 @@ std::string report_text(const Report& r, const Redact& redact) {
   out += first ? "\n" : ")\n";
 
   out += "\n";
-  std::size_t width = 19;
+  std::size_t width = 20;  // "route -> destination"
   for (const auto& [key, counts] : c.counts_) {
-    width = std::max(width, key.first.size() + key.second.size() + 4);
+    width = std::max(width, key.first.size() + key.second.size() + 4);  // " -> "
   }
   const int w = static_cast<int>(std::min<std::size_t>(width, 200));
   append(out, "%-*s %7s %7s %7s %7s %7s\n", w, "route -> destination", "old", "new", "added",

@@ -20,6 +20,7 @@
 #include "callhook/erasure.h"
 #include "cli_io.h"
 #include "commands.h"
+#include "value_formats.h"
 
 #if defined(CALLHOOK_HAVE_CURL)
 #include <curl/curl.h>
@@ -64,16 +65,6 @@ constexpr int kExitUnreachable = 3;
 std::int64_t now_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's days_from_civil).
-std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2 ? 1 : 0;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
 bool digits_at(std::string_view text, std::size_t at, std::size_t n, int& value) {
@@ -139,9 +130,10 @@ std::optional<std::int64_t> iso8601_ms(std::string_view text) {
     }
     offset_minutes = (zh * 60 + zm) * (zone[0] == '-' ? -1 : 1);
   }
-  const std::int64_t seconds =
-      days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 +
-      hour * 3600 + minute * 60 + second - offset_minutes * 60;
+  const std::int64_t seconds = callhook::detail::days_from_civil(year, static_cast<unsigned>(month),
+                                                                 static_cast<unsigned>(day)) *
+                                   86400 +
+                               hour * 3600 + minute * 60 + second - offset_minutes * 60;
   return seconds * 1000 + millis;
 }
 

@@ -20,20 +20,52 @@
 namespace callhook {
 
 /// How a destination's body is made from the event.
-enum class RenderFormat { canonical, ga4, google_ads, slack, json_template };
+enum class RenderFormat { canonical, ga4, google_ads, meta_capi, slack, json_template };
 [[nodiscard]] std::string_view to_string(RenderFormat format);
 [[nodiscard]] std::optional<RenderFormat> parse_render_format(std::string_view name);
+
+/// How a destination's requests are authorized (config: `destinations.NAME.auth`). Applied when
+/// a delivery is sent (Engine::plan_send), never stored with it. Values hold resolved secrets.
+struct DestinationAuth {
+  /// `none`; `bearer`: `Authorization: Bearer <token>`; `header`: `<header>: <value>`;
+  /// `oauth2`: an access token from `token_url`, minted by the refresh-token grant
+  /// (`refresh_token` set) or the client-credentials grant, sent as a bearer token.
+  enum class Kind { none, bearer, header, oauth2 };
+  enum class Grant { refresh_token, client_credentials };
+  Kind kind = Kind::none;
+  std::string token;   // bearer
+  std::string header;  // header: its name
+  std::string value;   // header: its value
+  Grant grant = Grant::refresh_token;
+  std::string token_url;  // oauth2 (the google-ads format defaults it to Google's)
+  std::string client_id;
+  std::string client_secret;
+  std::string refresh_token;
+  std::string scope;
+};
+
+/// A destination's pace (config: `destinations.NAME.rate_limit`): a token bucket refilled at
+/// `per_second` tokens a second up to `burst`; one token per request sent. 0: no limit.
+struct RateLimit {
+  double per_second = 0;
+  double burst = 0;
+};
 
 struct Destination {
   std::string name;
   RenderFormat format = RenderFormat::canonical;
   std::string method = "POST";
-  std::string url;
+  std::string url;  // google-ads and meta-capi build theirs from the options when it is unset
   std::vector<HttpHeader> headers;
   nlohmann::json options = nlohmann::json::object();  // format settings (see the README)
   /// How its deliveries are retried: the config's `delivery` defaults with this destination's
   /// own `delivery` settings over them.
   RetryPolicy delivery;
+  DestinationAuth auth;
+  RateLimit rate_limit;
+  /// Sends in flight at once to this destination in one shell (`concurrency`; 0: the shell's
+  /// default).
+  int concurrency = 0;
 };
 
 /// When a route fires. `event`: on each accepted webhook that is not a duplicate (the default);

@@ -63,6 +63,12 @@ struct AttemptInput {
   AttemptAnswer answer;
   std::int64_t now_ms = 0;
   double random = 0.5;  // in [0, 1)
+  /// The delivery's deadline (Delivery::not_after_ms; 0: none): a retry that could only come
+  /// after it is dead now, with the format's reason.
+  std::int64_t not_after_ms = 0;
+  /// The OAuth access token this attempt carried was minted for it (not taken from a cache): a
+  /// 401 then means the credentials themselves are refused, not that a cached token went stale.
+  bool fresh_token = false;
 };
 
 /// Reads an attempt written as JSON, as every binding passes it:
@@ -79,14 +85,22 @@ struct AttemptInput {
 struct AttemptVerdict {
   enum class Kind { delivered, retry, dead };
   Kind kind = Kind::dead;
-  /// Stable: `delivered`; `retryable_status`, `timeout`, `transport_error` (retry);
-  /// `not_retryable_status`, `redirect`, `attempts_exhausted`, `rejected`, `unsendable` (dead).
+  /// Stable: `delivered`, `already_recorded` (the platform had it: a duplicate order id);
+  /// `retryable_status`, `timeout`, `transport_error`, `platform_retry` (the platform's answer
+  /// asks for a later attempt, e.g. Google Ads' TOO_RECENT_EVENT), `token_rejected` (a cached
+  /// access token was refused: retried at once with a fresh one), `token_unavailable` (the token
+  /// endpoint failed for now) (retry); `not_retryable_status`, `redirect`, `attempts_exhausted`,
+  /// `rejected` (the platform refused it, e.g. a Google Ads row error or a Meta error),
+  /// `unsendable`, `deadline_passed` (the platform no longer accepts it: GA4 after 72 hours,
+  /// Meta after 7 days), `token_refused` (the token endpoint refused the credentials) (dead).
   std::string code;
   std::string reason;            // for people: what the destination said, why this verdict
   std::int64_t retry_at_ms = 0;  // when kind is retry: the earliest time of the next attempt
   std::int64_t delay_ms = 0;     // retry_at_ms - now
   bool retry_after = false;      // the wait came from the destination's Retry-After
-  std::string log;               // one JSON log line; no URL, no secrets
+  /// The shell must forget its cached access token for this destination (it was refused).
+  bool drop_token = false;
+  std::string log;  // one JSON log line; no URL, no secrets
 };
 
 [[nodiscard]] std::string_view to_string(AttemptVerdict::Kind kind);
@@ -100,15 +114,34 @@ struct AttemptVerdict {
 /// An HTTP date as seconds since the Unix epoch, or nullopt.
 [[nodiscard]] std::optional<std::int64_t> parse_http_date(std::string_view text);
 
-/// What a destination's format reads in an answer that HTTP calls a success: nullopt when the
-/// answer is a success, else the dead-letter reason (Google Ads rejects rows inside a 200).
-using AnswerReader = std::optional<std::string> (*)(const AttemptAnswer& answer);
+/// What a destination's format reads in an answer, before its HTTP status is judged by the
+/// retry policy: Google Ads rejects rows inside a 200 and asks for a retry after 6 hours with
+/// TOO_RECENT_EVENT; Meta signals throttling inside a 400.
+struct FormatVerdict {
+  AttemptVerdict::Kind kind = AttemptVerdict::Kind::dead;
+  /// `delivered` or `already_recorded` (delivered); `platform_retry` (retry); `rejected` (dead).
+  std::string code;
+  /// For people: the platform's own code and message, e.g. "Google Ads EXPIRED_EVENT: ...".
+  std::string reason;
+  /// retry: the wait the platform asks for (6 hours for TOO_RECENT_EVENT, a quota's
+  /// retryDelay); -1 for the retry policy's schedule.
+  std::int64_t retry_in_ms = -1;
+  /// The platform says the access token expired or is invalid (refresh it, then retry once).
+  bool token_expired = false;
+};
+
+/// A format's reader of answers: nullopt when the answer says nothing beyond its status (the
+/// retry policy then decides as for any destination).
+using AnswerReader = std::optional<FormatVerdict> (*)(const AttemptAnswer& answer);
 
 /// Decides what follows an attempt of a delivery, given what the destination answered, the time,
-/// and the shell's random number (the jitter's source). `read_success` is the format's reader of
-/// 2xx answers (nullptr: every 2xx is delivered). The delivery's names only label the log line.
-[[nodiscard]] AttemptVerdict decide_attempt(const RetryPolicy& policy, AnswerReader read_success,
-                                            const AttemptInput& input);
+/// and the shell's random number (the jitter's source). `read_answer` is the format's reader
+/// (nullptr: the status alone decides). `oauth` says the destination's credentials are OAuth
+/// access tokens (a 401 on a cached token is then retried at once with a fresh one). The
+/// delivery's names only label the log line.
+[[nodiscard]] AttemptVerdict decide_attempt(const RetryPolicy& policy, AnswerReader read_answer,
+                                            const AttemptInput& input, bool oauth = false,
+                                            std::string_view deadline_reason = {});
 
 /// Serialises a verdict as JSON (`verdict`, `code`, `reason`, `retry_at_ms`, `delay_ms`,
 /// `retry_after`, `log`), spelt the same for every binding.

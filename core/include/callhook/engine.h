@@ -41,7 +41,49 @@ struct Delivery {
   std::string call_sid;
   std::string record_key;
   std::string trigger;
+  /// The last moment (epoch ms) the platform still accepts this delivery (GA4: 72 hours after
+  /// the event when it carries `timestamp_micros`; Meta: 7 days); 0: no deadline.
+  std::int64_t not_after_ms = 0;
 };
+
+/// A destination's token bucket as the shell keeps it between sends (Engine::plan_send reads
+/// and returns it). `tokens` < 0: a bucket never used (full).
+struct PaceState {
+  double tokens = -1;
+  std::int64_t at_ms = 0;
+};
+
+/// What a shell does with a stored delivery that is due (Engine::plan_send).
+struct SendPlan {
+  /// `send`: send `request` now (the delivery unsealed, with its credentials), then report the
+  /// answer to Engine::attempt_result. `need_token`: the destination's OAuth access token is
+  /// needed: send `request` (the token request) and give its answer to Engine::token_result,
+  /// then plan again with the token. `wait`: the destination's rate limit allows no request
+  /// before `wait_ms` from now: keep the delivery and plan again then. `dead`: do not send;
+  /// record `verdict` as this attempt's (unsendable, or past its deadline).
+  enum class Kind { send, need_token, wait, dead };
+  Kind kind = Kind::dead;
+  Delivery request;
+  std::int64_t wait_ms = 0;
+  PaceState pace;  // send and wait: the bucket to keep for the destination
+  AttemptVerdict verdict;
+};
+
+/// What Engine::token_result read in a token endpoint's answer: an access token to cache until
+/// `cache_until_ms` (a few minutes before it expires), or, with no token, the verdict to record
+/// for the delivery that needed it (retry: `token_unavailable`; dead: `token_refused`).
+struct TokenOutcome {
+  std::string access_token;
+  std::int64_t cache_until_ms = 0;
+  std::optional<AttemptVerdict> verdict;
+};
+
+/// Serialises a plan as JSON, spelt the same for every binding: {"plan": "send", "request":
+/// {delivery}, "pace": {"tokens", "at_ms"}} | {"plan": "token", "request": {delivery}} |
+/// {"plan": "wait", "wait_ms", "pace"} | {"plan": "dead", "verdict": {verdict}}.
+void write_send_plan_json(const SendPlan& plan, std::string& out);
+/// {"access_token", "cache_until_ms"} or {"verdict": {verdict}}.
+void write_token_outcome_json(const TokenOutcome& outcome, std::string& out);
 
 /// Why a sealed delivery (Engine::seal) cannot be turned back into one. `code` is stable:
 /// `missing_secret` (it references a secret the config no longer has; `message` names it) or
@@ -204,6 +246,17 @@ class Engine {
   /// destination's policy and its format's reading of the answer decide; a destination the
   /// config no longer has is retried on the config's defaults.
   [[nodiscard]] AttemptVerdict attempt_result(const AttemptInput& attempt) const;
+
+  /// The step before each attempt of a stored delivery: unseals `sealed` (Engine::seal's text),
+  /// checks its deadline and its destination's rate limit (`pace`, as the shell kept it; a
+  /// fresh PaceState for none) and applies the destination's credentials: `access_token` is the
+  /// OAuth token the shell has cached for the destination ("" for none). See SendPlan.
+  [[nodiscard]] SendPlan plan_send(std::string_view sealed, std::string_view access_token,
+                                   const PaceState& pace, std::int64_t now_ms) const;
+
+  /// Reads the token endpoint's answer to the request a `need_token` plan gave for
+  /// `attempt.destination` (the attempt's number, time and random number are the delivery's).
+  [[nodiscard]] TokenOutcome token_result(const AttemptInput& attempt) const;
 
   /// The delivery as a shell may keep it at rest (an outbox, a queue, a KV Store): one JSON text,
   /// {"sealed": 1, "route", "destination", "method", "url", "headers": [[name, value], ..],

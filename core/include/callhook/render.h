@@ -7,6 +7,7 @@
 
 #include "callhook/config.h"
 #include "callhook/delivery.h"
+#include "callhook/engine.h"
 
 namespace callhook {
 
@@ -14,17 +15,53 @@ struct Rendered {
   std::string body;  // set when `skipped` is empty
   std::string content_type = "application/json";
   std::string skipped;  // why nothing can be sent (e.g. no GA client id); empty if sent
+  /// The request URL when the format builds it (google-ads, meta-capi); empty: the
+  /// destination's `url`.
+  std::string url;
+  /// Headers the format adds after the destination's own (Google Ads' developer-token).
+  std::vector<HttpHeader> headers;
+  /// Delivery::not_after_ms: the platform's deadline for this event (0: none). Already past when
+  /// the format was told to dead-letter late events (GA4's `late_events: "dead_letter"`).
+  std::int64_t not_after_ms = 0;
 };
 
-/// Renders `destination`'s body. `canonical` is the canonical event as written by
-/// write_canonical_json; `context` is the document filters and templates see: the canonical
-/// event's keys at the top, every decoded parameter by its spec name ("Call.Sid"), and
+/// Renders `destination`'s body at `now` (epoch seconds). `canonical` is the canonical event as
+/// written by write_canonical_json; `context` is the document filters and templates see: the
+/// canonical event's keys at the top, every decoded parameter by its spec name ("Call.Sid"), and
 /// `fields`, `headers` and `query` objects.
 [[nodiscard]] Rendered render(const Destination& destination, std::string_view canonical,
-                              const nlohmann::json& context);
+                              const nlohmann::json& context, std::int64_t now);
 
-/// How `format` reads a destination's 2xx answer: nullptr when every 2xx is a delivery. Google
-/// Ads answers 200 with the rows it rejected in `partialFailureError`.
+/// How `format` reads a destination's answers: nullptr when the status alone decides.
 [[nodiscard]] AnswerReader answer_reader(RenderFormat format);
+
+/// Why `format` no longer accepts a delivery past its deadline, for people ("GA4 ignores
+/// timestamp_micros older than 72 hours").
+[[nodiscard]] std::string_view deadline_reason(RenderFormat format);
+
+/// A delivery's body to send instead once its deadline passed, when the destination says so
+/// (GA4 with `late_events: "send_without_timestamp"`: the body without `timestamp_micros`);
+/// nullopt: the delivery is dead.
+[[nodiscard]] std::optional<std::string> body_past_deadline(const Destination& destination,
+                                                            std::string_view body);
+
+/// The platform's own check of a delivery, for `callhook check-destination --send`: Google Ads
+/// with `validateOnly: true`, GA4's `/debug/mp/collect`, Meta with a `test_event_code`
+/// (`test_event_code` given, or the destination's option). nullopt, with `problem`, when the
+/// format has no check (or Meta has no test event code).
+[[nodiscard]] std::optional<Delivery> check_request(const Destination& destination,
+                                                    const Delivery& delivery,
+                                                    std::string_view test_event_code,
+                                                    std::string& problem);
+
+/// The platform's verdict on a check_request: accepted or not, and each message it gave (GA4's
+/// validationMessages as "fieldPath: description (validationCode)", Google Ads' row errors,
+/// Meta's error).
+struct CheckVerdict {
+  bool accepted = false;
+  std::vector<std::string> messages;
+};
+[[nodiscard]] CheckVerdict read_check_answer(const Destination& destination,
+                                             const AttemptAnswer& answer);
 
 }  // namespace callhook

@@ -122,3 +122,50 @@ export function sendAttempt(
   delivery: { method?: string; url: string; headers: [string, string][]; body?: string | null; timeout_ms?: number },
   fetch?: typeof globalThis.fetch,
 ): Promise<{ status: number; headers: [string, string][]; body: string } | { redirect: true } | { timeout: true } | { error: string }>;
+
+/** A destination's OAuth access token and rate-limit bucket, kept in memory between attempts. */
+export interface Credentials {
+  /** The cached token, or '' (none, or past the engine's cache time). */
+  token(destination: string): string;
+  /** Forgets the destination's token (only if it is still `token`, when given). */
+  drop(destination: string, token?: string): void;
+  /** Runs `mint` unless one is under way for the destination, whose outcome is then shared; a
+   * token it yields is cached until its `cache_until_ms`. */
+  mint<T extends { access_token?: string; cache_until_ms?: number }>(destination: string, mint: () => Promise<T> | T): Promise<T>;
+  pace(destination: string): { tokens: number; at_ms: number } | null;
+  setPace(destination: string, pace: { tokens: number; at_ms: number } | null | undefined): void;
+}
+
+export function createCredentials(options?: { now?: () => number }): Credentials;
+
+/** A stored delivery, as attemptDelivery needs it. */
+export interface AttemptItem {
+  sealed: string;
+  route: string;
+  destination: string;
+  idempotency_key: string;
+  /** Attempts made before this one. */
+  attempts: number;
+}
+
+/**
+ * One attempt of a sealed delivery, each step the engine's (engine.planSend, engine.tokenResult,
+ * engine.attemptResult): resolves the attempt's verdict, or {wait_ms} when the destination's rate
+ * limit asks for a wait longer than `maxWaitMs` (nothing was attempted).
+ */
+export function attemptDelivery(
+  item: AttemptItem,
+  options: {
+    engine: unknown;
+    credentials: Credentials;
+    fetch?: typeof globalThis.fetch;
+    now?: () => number;
+    random?: () => number;
+    maxWaitMs?: number;
+    sleep?: (ms: number) => Promise<void>;
+    isClosed?: () => boolean;
+  },
+): Promise<
+  | { verdict: Record<string, unknown> & { verdict: 'delivered' | 'retry' | 'dead'; code: string }; answer: unknown; status: number | null; wait_ms?: undefined }
+  | { wait_ms: number; verdict?: undefined }
+>;

@@ -75,6 +75,119 @@ export async function sendAttempt(delivery, fetch = globalThis.fetch) {
 }
 
 
+/**
+ * What a shell keeps between attempts for the core's send planning: each destination's OAuth
+ * access token (until the engine's `cache_until_ms`) and its rate-limit bucket. One refresh is
+ * shared by every delivery that needs the token at the same time. Kept in memory only: a token
+ * is never written to a store or a log.
+ */
+export function createCredentials({ now = Date.now } = {}) {
+  const tokens = new Map(); // destination -> {token, until}
+  const minting = new Map(); // destination -> Promise of token_result's outcome
+  const paces = new Map(); // destination -> the bucket state the engine returned
+  return {
+    /** The cached token for a destination, or '' (none, or past the engine's cache time). */
+    token(destination) {
+      const t = tokens.get(destination);
+      if (!t) return '';
+      if (now() >= t.until) {
+        tokens.delete(destination);
+        return '';
+      }
+      return t.token;
+    },
+    /** Forgets a destination's token, unless a newer one replaced the refused one meanwhile. */
+    drop(destination, token) {
+      const t = tokens.get(destination);
+      if (t && (token === undefined || t.token === token)) tokens.delete(destination);
+    },
+    /** Runs `mint()` (send the token request, read it with engine.tokenResult) unless a mint
+     * for the destination is already under way, whose outcome is then shared. */
+    mint(destination, mint) {
+      let p = minting.get(destination);
+      if (!p) {
+        p = Promise.resolve()
+          .then(mint)
+          .then((outcome) => {
+            if (outcome && typeof outcome.access_token === 'string' && outcome.access_token !== '') {
+              tokens.set(destination, { token: outcome.access_token, until: outcome.cache_until_ms });
+            }
+            return outcome;
+          })
+          .finally(() => minting.delete(destination));
+        minting.set(destination, p);
+      }
+      return p;
+    },
+    pace(destination) {
+      return paces.get(destination) ?? null;
+    },
+    setPace(destination, pace) {
+      if (pace) paces.set(destination, pace);
+    },
+  };
+}
+
+/**
+ * One attempt of a stored (sealed) delivery, every decision the engine's: engine.planSend says
+ * whether to send it now (with its credentials), wait for the destination's rate limit, first
+ * get an OAuth access token (sent, read by engine.tokenResult and cached in `credentials`), or
+ * not send it at all (past the platform's deadline, unsendable); engine.attemptResult reads the
+ * answer. A refused cached token is dropped (the engine retries it at once with a fresh one).
+ *
+ * `item`: {sealed, route, destination, idempotency_key, attempts (made before this one)}.
+ * Waits shorter than `maxWaitMs` are slept here; a longer one resolves {wait_ms} for the caller
+ * to reschedule without counting an attempt (a Queue consumer cannot sleep for minutes).
+ * Resolves {verdict (attemptResult's), answer, status} otherwise.
+ */
+export async function attemptDelivery(item, {
+  engine, credentials, fetch = globalThis.fetch, now = Date.now, random = Math.random,
+  maxWaitMs = Infinity, sleep = (ms) => new Promise((r) => setTimeout(r, ms)), isClosed = () => false,
+}) {
+  const destination = item.destination;
+  const attempt = item.attempts + 1;
+  const base = { route: item.route, destination, idempotency_key: item.idempotency_key, attempt };
+  let fresh = false;
+  for (let round = 0; round < 8; round += 1) {
+    const token = credentials.token(destination);
+    const plan = engine.planSend(item.sealed, { accessToken: token, pace: credentials.pace(destination), nowMs: now() });
+    if (plan.plan === 'dead') return { verdict: plan.verdict, answer: null, status: null };
+    if (plan.plan === 'wait') {
+      credentials.setPace(destination, plan.pace);
+      if (plan.wait_ms > maxWaitMs || isClosed()) return { wait_ms: plan.wait_ms };
+      await sleep(plan.wait_ms);
+      round -= 1; // waiting for the bucket is not a planning round
+      continue;
+    }
+    if (plan.plan === 'token') {
+      const outcome = await credentials.mint(destination, async () => {
+        const answer = await sendAttempt(plan.request, fetch);
+        return engine.tokenResult({ ...base, answer, now_ms: now(), random: random() });
+      });
+      if (outcome.verdict) return { verdict: outcome.verdict, answer: null, status: null };
+      fresh = true;
+      continue;
+    }
+    credentials.setPace(destination, plan.pace);
+    const answer = await sendAttempt(plan.request, fetch);
+    const verdict = engine.attemptResult({
+      ...base, now_ms: now(), random: random(), answer,
+      not_after_ms: plan.request.not_after_ms ?? 0, fresh_token: fresh,
+    });
+    if (verdict.drop_token) credentials.drop(destination, token || undefined);
+    return { verdict, answer, status: answer.status ?? null };
+  }
+  // The planner kept asking for a token it was just given: the token answer cannot be used.
+  return {
+    verdict: engine.attemptResult({
+      ...base, now_ms: now(), random: random(),
+      answer: { unsendable: 'the destination asked for an access token again and again' },
+    }),
+    answer: null,
+    status: null,
+  };
+}
+
 /** Thrown by enqueue() when the outbox is at a cap: `full` is the store's refusal. */
 export class OverflowError extends Error {
   constructor(full) {
@@ -130,7 +243,8 @@ const NO_LIMITS = Object.freeze({ total: Infinity, perDestination: Infinity });
  * - store: where the outbox lives (memoryStore() by default; sqliteStore, redisStore); the
  *   fetch handler commits records and their deliveries to the same store
  * - fetch: the Fetch API function (globalThis.fetch)
- * - concurrency (16): sends in flight at once in all; perDestination (4): for one destination,
+ * - concurrency (16): sends in flight at once in all; perDestination (4, or the destination's
+ *   own `concurrency` in the config): for one destination,
  *   so a destination that hangs holds only its own slots
  * - limits ({total, perDestination}, no caps by default): past them a commit is refused and the
  *   sender of the webhook is answered outbox-full
@@ -161,6 +275,10 @@ export function createDeliveryQueue({
   }
   const caps = { total: limits?.total ?? Infinity, perDestination: limits?.perDestination ?? Infinity };
 
+  const credentials = createCredentials({ now: clock });
+  // A destination's own `concurrency` (the config's) over the sender's default.
+  const limitsOf = typeof engine.destinationLimits === 'function' ? engine.destinationLimits() : {};
+  const slotsFor = (destination) => limitsOf?.[destination]?.concurrency || perDestination;
   const inflight = new Map(); // destination -> sends in flight
   const claiming = new Set(); // destinations with a claim under way
   const running = new Set(); // promises of sends
@@ -233,7 +351,7 @@ export function createDeliveryQueue({
     let claimed = 0;
     for (const destination of known) {
       if (closed) return claimed;
-      const free = Math.min(perDestination - (inflight.get(destination) ?? 0), concurrency - total);
+      const free = Math.min(slotsFor(destination) - (inflight.get(destination) ?? 0), concurrency - total);
       if (free <= 0 || claiming.has(destination)) continue;
       claiming.add(destination);
       let items;
@@ -275,20 +393,17 @@ export function createDeliveryQueue({
 
   async function attempt(item) {
     const started = clock();
-    let delivery = null;
-    let answer;
-    try {
-      delivery = engine.unsealDelivery(item.sealed);
-    } catch (err) {
-      answer = { unsendable: String(err?.message ?? err) };
-    }
-    if (delivery) answer = await sendAttempt(delivery, fetch);
-    const at = clock();
-    const v = engine.attemptResult({
-      route: item.route, destination: item.destination, idempotency_key: item.idempotency_key,
-      attempt: item.attempts + 1, now_ms: at, random: random(), answer,
+    const result = await attemptDelivery(item, {
+      engine, credentials, fetch, now: clock, random, isClosed: () => closed,
     });
-    const status = answer.status ?? null;
+    if (result.wait_ms !== undefined) {
+      // Closing while it waited for the destination's rate limit: given back, not attempted.
+      await store.release([item]);
+      return;
+    }
+    const at = clock();
+    const v = result.verdict;
+    const status = result.status;
     // A reason may quote the destination's answer (Google Ads' partialFailureError), which may
     // echo what it was sent: kept and reported without secret values or callers' numbers.
     const reason = v.verdict === 'delivered' ? '' : redactReason(v.reason);

@@ -23,13 +23,13 @@
 //   that cannot be unsealed (a secret taken out of the config) is unsendable: dead at once.
 import { DurableObject } from 'cloudflare:workers';
 import { entryOf, init } from 'callhook';
-import { sendAttempt } from 'callhook/delivery';
+import { attemptDelivery, createCredentials } from 'callhook/delivery';
 import { problem, readRequest, toResponse } from 'callhook/fetch-handler';
 import { handleAdmin } from './admin.js';
 import { engineFor, log, messageOf, refusal, useRuntimeRedactor } from './engine.js';
 import { DAY_MS, Tally, deadLetterId, deadLetterStore, ledger } from './operations.js';
 import {
-  CALLS_MESSAGE, DEAD_LETTER_QUEUE, envelopeOf, namesOf, sendMessages,
+  CALLS_MESSAGE, DEAD_LETTER_QUEUE, envelopeOf, sendMessages,
 } from './messages.js';
 
 export { DeadLetters, Ledger } from './operations.js';
@@ -305,37 +305,49 @@ async function fetchHandler(request, env, ctx) {
 const QUEUE_MAX_DELAY_SECONDS = 43200;
 // A message held back because the ledger could not say whether its call was erased.
 const HOLD_SECONDS = 30;
+// A rate-limit wait up to this is slept inside the consumer; a longer one goes back to the Queue.
+const PACE_SLEEP_MS = 5000;
+// OAuth access tokens and rate-limit buckets, per destination, for as long as this isolate lives
+// (memory only: a token is never written to a Queue, a Durable Object or a log).
+const credentials = createCredentials();
 
 /**
- * One attempt of one message: sends it (or finds it unsendable), asks the engine what follows,
- * and carries that out. `tally` gathers the batch's counters.
+ * One attempt of one message (attemptDelivery: the engine plans it, reads the answer and decides
+ * what follows), carried out: acknowledged, queued again with a delay, or dead-lettered. `tally` gathers the batch's counters.
  */
 async function deliver(msg, message, env, engine, tally) {
   const attempt = message.attempts + 1;
-  const sealed = message.sealed;
-  let d = message.delivery; // a message queued before deliveries were sealed
-  let answer;
-  if (sealed !== null) {
+  // A message queued before deliveries were sealed is sealed now: the planner reads sealed text
+  // (and calls text that is not a delivery unsendable: dead at once, with the reason).
+  let sealed = message.sealed;
+  if (sealed === null) {
     try {
-      d = engine.unsealDelivery(sealed);
-    } catch (err) {
-      d = namesOf(sealed);
-      answer = { unsendable: messageOf(err) };
+      sealed = engine.sealDelivery(message.delivery);
+    } catch {
+      sealed = '';
     }
   }
-  answer ??= await sendAttempt(d);
-  const nowMs = Date.now();
-  // Whether it is delivered, when to try again, or why it is dead: the engine decides.
-  const v = engine.attemptResult({
-    route: d.route, destination: d.destination, idempotency_key: d.idempotency_key,
-    attempt, now_ms: nowMs, random: Math.random(), answer,
+  const d = { route: message.route, destination: message.destination, idempotency_key: message.idempotency_key };
+  // Sending now, waiting for the destination's rate limit, getting an OAuth token first, or not
+  // sending at all (past the platform's deadline, unsendable): the engine decides each step.
+  const result = await attemptDelivery({ ...d, sealed, attempts: message.attempts }, {
+    engine, credentials, maxWaitMs: PACE_SLEEP_MS,
   });
+  if (result.wait_ms !== undefined) {
+    // The rate limit allows nothing for a while: the Queue holds it, no attempt counted.
+    msg.retry({ delaySeconds: Math.min(QUEUE_MAX_DELAY_SECONDS, Math.max(1, Math.ceil(result.wait_ms / 1000))) });
+    tally.add(d.destination, 'paced');
+    return;
+  }
+  const v = result.verdict;
+  const nowMs = Date.now();
+  const answer = { status: result.status };
   console.log(JSON.stringify(v.log)); // the engine's line, redacted by the engine
   // The reason may quote the destination's answer, which may echo what it was sent: it is kept
   // through the core's redaction, as everything at rest.
   const reason = v.verdict === 'delivered' ? '' : engine.redact(v.reason);
   const history = [...message.history, { at_ms: nowMs, status: answer.status ?? null, code: v.code, reason }];
-  const stillSealed = sealed ?? engine.sealDelivery(d);
+  const stillSealed = sealed;
   if (v.verdict === 'delivered') {
     msg.ack();
     tally.add(d.destination, 'delivered', v.code);

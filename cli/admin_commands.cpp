@@ -1,6 +1,7 @@
 // callhook deadletters list|show|redrive|purge and callhook erase: the admin API of a running
 // function (the Node function, the Worker, the Fastly program: README, "The admin commands") over
-// HTTP with libcurl. Native builds only: the WASI command has no sockets, and says so.
+// HTTP with libcurl (http_client.h). Native builds only: the WASI command has no sockets, and
+// says so.
 //
 // The token is read from CALLHOOK_ADMIN_TOKEN only, never from a flag, so it stays out of shell
 // history and process lists. Exit statuses: 0 done, 1 the server said no (or answered something
@@ -20,11 +21,8 @@
 #include "callhook/erasure.h"
 #include "cli_io.h"
 #include "commands.h"
+#include "http_client.h"
 #include "value_formats.h"
-
-#if defined(CALLHOOK_HAVE_CURL)
-#include <curl/curl.h>
-#endif
 
 namespace callhook::cli {
 namespace {
@@ -333,58 +331,27 @@ struct Answer {
   std::string body;
 };
 
-std::size_t collect(char* data, std::size_t size, std::size_t count, void* into) {
-  auto* body = static_cast<std::string*>(into);
-  const std::size_t n = size * count;
-  if (body->size() + n > (std::size_t{64} << 20)) return 0;  // past 64 MiB: not the admin API
-  body->append(data, n);
-  return n;
-}
-
 // One request to the admin API; nullopt (said on stderr) when there was no HTTP answer.
 std::optional<Answer> send(std::string_view command, const Connection& c, const char* method,
                            const std::string& path, const std::string* body) {
-  static const bool initialised = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
-  CURL* curl = initialised ? curl_easy_init() : nullptr;
-  if (curl == nullptr) {
-    say(command, "libcurl could not be initialised");
-    return std::nullopt;
-  }
-  const std::string url = c.admin + path;
-  const std::string authorization = "Authorization: Bearer " + c.token;
-  curl_slist* headers = curl_slist_append(nullptr, authorization.c_str());
-  headers = curl_slist_append(headers, "Accept: application/json");
-  if (body != nullptr) headers = curl_slist_append(headers, "Content-Type: application/json");
-  Answer answer;
-  char problem[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, "callhook/0.1.0");
-  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);  // the token goes nowhere else
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT, c.timeout_seconds);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, std::min(c.timeout_seconds, 10L));
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, problem);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &collect);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer.body);
+  HttpCall call;
+  call.method = method;
+  call.url = c.admin + path;
+  call.headers.push_back({"Authorization", "Bearer " + c.token});
+  call.headers.push_back({"Accept", "application/json"});
   if (body != nullptr) {
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body->c_str());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));
+    call.headers.push_back({"Content-Type", "application/json"});
+    call.has_body = true;
+    call.body = *body;
   }
-  if (std::string_view(method) != "GET" && std::string_view(method) != "POST") {
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-  }
-  const CURLcode code = curl_easy_perform(curl);
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &answer.status);
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
-  if (code != CURLE_OK) {
-    const std::string why = problem[0] != 0 ? problem : curl_easy_strerror(code);
-    say(command, "cannot reach the admin API at " + c.admin + ": " + why);
+  call.timeout_ms = std::int64_t{c.timeout_seconds} * 1000;
+  call.connect_timeout_ms = std::min(c.timeout_seconds, 10L) * 1000;
+  HttpReply reply = http_send(call);  // past 64 MiB: not the admin API
+  if (reply.kind != HttpReply::Kind::answered) {
+    say(command, "cannot reach the admin API at " + c.admin + ": " + reply.error);
     return std::nullopt;
   }
-  return answer;
+  return Answer{reply.status, std::move(reply.body)};
 }
 
 // The answer's JSON when it is a 200 with a JSON object; otherwise the server's no, said on

@@ -289,7 +289,9 @@ class Reader {
   void read_destination(const std::string& name, const json& d, Config& config) {
     const std::string p = with_token("/destinations", name);
     if (!expect_object(d, p)) return;
-    only_keys(d, p, {"format", "url", "method", "headers", "options", "delivery"});
+    only_keys(d, p,
+              {"format", "url", "method", "headers", "options", "delivery", "auth", "rate_limit",
+               "concurrency"});
     Destination dest;
     dest.name = name;
     dest.delivery = config.delivery;
@@ -341,9 +343,154 @@ class Reader {
     if (const auto n = integer(d, "attempts", p, 1, 1000)) policy.attempts = static_cast<int>(*n);
     if (const json* schedule = member(d, "schedule_seconds")) {
       const std::string sp = p + "/schedule_seconds";
+    if (const json* auth = member(d, "auth")) read_destination_auth(*auth, p + "/auth", dest);
+    if (const json* limit = member(d, "rate_limit")) {
+      read_rate_limit(*limit, p + "/rate_limit", dest.rate_limit);
+    }
+    if (const auto n = integer(d, "concurrency", p, 1, 64)) dest.concurrency = static_cast<int>(*n);
       if (!schedule->is_array() || schedule->empty()) {
         error(sp, "wrong_type", "Expected a non-empty array of waits in seconds.");
       } else {
+  // A header name as RFC 9110 spells one (a token) and a value with no line breaks: anything
+  // else would let a config inject headers or fail at every send.
+  static bool is_header_name(std::string_view name) {
+    if (name.empty()) return false;
+    return std::all_of(name.begin(), name.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    });
+  }
+  static bool is_header_value(std::string_view value) {
+    return std::none_of(value.begin(), value.end(),
+                        [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
+  }
+
+  // `destinations.NAME.auth`: how each request is authorized when it is sent (Engine::plan_send).
+  // Secrets resolve as in every string; a literal value is the user's choice, not an error.
+  void read_destination_auth(const json& a, const std::string& p, Destination& dest) {
+    if (!expect_object(a, p)) return;
+    DestinationAuth& auth = dest.auth;
+    const auto type = string(a, "type", p, true);
+    if (!type) return;
+    if (*type == "bearer") {
+      only_keys(a, p, {"type", "token"});
+      auth.kind = DestinationAuth::Kind::bearer;
+      if (const auto token = string(a, "token", p, true)) {
+        auth.token = *token;
+        if (token->empty() || !is_header_value(*token)) {
+          error(p + "/token", "bad_value", "The token must be non-empty, on one line.");
+        }
+      }
+    } else if (*type == "header") {
+      only_keys(a, p, {"type", "name", "value"});
+      auth.kind = DestinationAuth::Kind::header;
+      if (const auto name = string(a, "name", p, true)) {
+        auth.header = *name;
+        if (!is_header_name(*name)) {
+          error(p + "/name", "bad_value", "Expected a header name (letters, digits, - and _).");
+        }
+      }
+      if (const auto value = string(a, "value", p, true)) {
+        auth.value = *value;
+        if (!is_header_value(*value)) {
+          error(p + "/value", "bad_value", "A header value must be on one line.");
+        }
+      }
+    } else if (*type == "oauth2") {
+      only_keys(
+          a, p,
+          {"type", "token_url", "client_id", "client_secret", "refresh_token", "scope", "grant"});
+      auth.kind = DestinationAuth::Kind::oauth2;
+      read_oauth2(a, p, dest.format, auth);
+    } else {
+      error(p + "/type", "bad_value", "Unknown auth type; expected bearer, header or oauth2.");
+    }
+  }
+
+  void read_oauth2(const json& a, const std::string& p, RenderFormat format,
+                   DestinationAuth& auth) {
+    // Google Ads takes OAuth tokens from Google's endpoint only, for its one scope
+    // (destinations.md section 1).
+    const bool google = format == RenderFormat::google_ads;
+    if (const auto url = string(a, "token_url", p, !google)) {
+      auth.token_url = *url;
+      if (!detail::is_http_uri(*url)) {
+        error(p + "/token_url", "bad_value", "Expected an absolute http(s) URL.");
+      }
+    } else if (google && member(a, "token_url") == nullptr) {
+      auth.token_url = "https://oauth2.googleapis.com/token";
+    }
+    auth.scope = string(a, "scope", p, false)
+                     .value_or(google && member(a, "scope") == nullptr
+                                   ? "https://www.googleapis.com/auth/adwords"
+                                   : "");
+    if (const auto id = string(a, "client_id", p, true)) {
+      auth.client_id = *id;
+      if (id->empty()) error(p + "/client_id", "bad_value", "The client id must not be empty.");
+    }
+    const bool has_refresh = member(a, "refresh_token") != nullptr;
+    std::string grant = has_refresh ? "refresh_token" : "";
+    if (member(a, "grant") != nullptr) grant = string(a, "grant", p, false).value_or("?");
+    if (grant == "refresh_token") {
+      auth.grant = DestinationAuth::Grant::refresh_token;
+      auth.refresh_token = string(a, "refresh_token", p, true).value_or("");
+      // Some client types (installed apps) have no secret: the refresh grant goes without.
+      auth.client_secret = string(a, "client_secret", p, false).value_or("");
+    } else if (grant == "client_credentials") {
+      auth.grant = DestinationAuth::Grant::client_credentials;
+      auth.client_secret = string(a, "client_secret", p, true).value_or("");
+      if (has_refresh) {
+        error(p + "/refresh_token", "bad_value",
+              "The client_credentials grant uses no refresh token; remove it or the grant.");
+      }
+    } else if (grant.empty()) {
+      error(p + "/refresh_token", "missing",
+            "Set refresh_token (the refresh-token grant), or \"grant\": \"client_credentials\".");
+    } else if (grant != "?") {
+      error(p + "/grant", "bad_value", "Expected \"refresh_token\" or \"client_credentials\".");
+    }
+  }
+
+  // `destinations.NAME.rate_limit`: {per_second | per_minute, burst}, a token bucket.
+  void read_rate_limit(const json& r, const std::string& p, RateLimit& limit) {
+    if (!expect_object(r, p)) return;
+    only_keys(r, p, {"per_second", "per_minute", "burst"});
+    const auto rate = [&](std::string_view key, double max) -> std::optional<double> {
+      const json* value = member(r, key);
+      if (value == nullptr) return std::nullopt;
+      if (!value->is_number() || !(value->get<double>() > 0) || value->get<double>() > max) {
+        error(with_token(p, key), value->is_number() ? "out_of_range" : "wrong_type",
+              "Expected a number of requests above 0, at most " +
+                  std::to_string(static_cast<std::int64_t>(max)) + ".");
+        return -1.0;
+      }
+      return value->get<double>();
+    };
+    const auto per_second = rate("per_second", 1e6);
+    const auto per_minute = rate("per_minute", 6e7);
+    if (per_second && per_minute) {
+      error(p + "/per_minute", "bad_value", "Set per_second or per_minute, not both.");
+      return;
+    }
+    if (!per_second && !per_minute) {
+      error(p + "/per_second", "missing", "A rate limit needs per_second or per_minute.");
+      return;
+    }
+    const double rate_per_second = per_second ? *per_second : *per_minute / 60.0;
+    if (rate_per_second <= 0) return;  // reported above
+    double burst = std::max(1.0, rate_per_second);
+    if (const json* b = member(r, "burst")) {
+      if (!b->is_number() || !(b->get<double>() >= 1) || b->get<double>() > 1e6) {
+        error(p + "/burst", b->is_number() ? "out_of_range" : "wrong_type",
+              "Expected a number of requests from 1 to 1000000.");
+        return;
+      }
+      burst = b->get<double>();
+    }
+    limit.per_second = rate_per_second;
+    limit.burst = burst;
+  }
+
         std::vector<std::int64_t> waits;
         for (std::size_t i = 0; i < schedule->size(); ++i) {
           if (const auto ms =

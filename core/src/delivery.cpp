@@ -5,6 +5,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "attempt_log.h"
 #include "json_writer.h"
 #include "text_util.h"
 #include "value_formats.h"
@@ -73,17 +74,6 @@ std::string_view trim(std::string_view v) {
   while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
   while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
   return v;
-}
-
-// A transport error or a destination's reason, cut to a readable length.
-std::string clip(std::string_view text, std::size_t max = 200) {
-  std::string out;
-  for (const char c : text.substr(0, max)) {
-    const auto u = static_cast<unsigned char>(c);
-    out.push_back(u < 0x20 || u == 0x7f ? ' ' : c);
-  }
-  if (text.size() > max) out += "...";
-  return out;
 }
 
 std::optional<std::string_view> header_value(const std::vector<HttpHeader>& headers,
@@ -157,45 +147,147 @@ std::optional<std::int64_t> parse_retry_after(std::string_view value, std::int64
   return std::nullopt;
 }
 
-AttemptVerdict decide_attempt(const RetryPolicy& policy, AnswerReader read_success,
-                              const AttemptInput& input) {
+namespace detail {
+
+std::string clip(std::string_view text, std::size_t max) {
+  std::size_t cut = std::min(max, text.size());
+  // Never half a UTF-8 character: the reason goes into JSON text.
+  while (cut > 0 && cut < text.size() && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
+    --cut;
+  }
+  std::string out;
+  for (const char c : text.substr(0, cut)) {
+    const auto u = static_cast<unsigned char>(c);
+    out.push_back(u < 0x20 || u == 0x7f ? ' ' : c);
+  }
+  if (text.size() > cut) out += "...";
+  return out;
+}
+
+std::string verdict_log(const AttemptInput& input, const AttemptVerdict& v, LogSubject subject) {
   using Kind = AttemptVerdict::Kind;
+  const bool token = subject == LogSubject::token;
+  std::string line;
+  JsonWriter w(line);
+  w.begin_object();
+  w.key("level").string(v.kind == Kind::delivered ? "info"
+                        : v.kind == Kind::retry   ? "warn"
+                                                  : "error");
+  w.key("msg").string(v.kind == Kind::delivered ? "delivered"
+                      : v.kind == Kind::retry   ? (token ? "token_retry" : "delivery_retry")
+                                                : (token ? "token_dead" : "delivery_dead"));
+  w.key("route").string(input.route).key("destination").string(input.destination);
+  w.key("idempotency_key").string(input.idempotency_key).key("attempt");
+  if (input.attempt > 0) {
+    w.number(input.attempt);
+  } else {
+    w.null();  // Engine::plan_send decides before an attempt has a number
+  }
+  w.key("status");
+  if (input.answer.kind == AttemptAnswer::Kind::answered) {
+    w.number(input.answer.status);
+  } else {
+    w.null();
+  }
+  w.key("code").string(v.code).key("reason").string(v.reason);
+  if (v.kind == Kind::retry) w.key("retry_in_ms").number(v.delay_ms);
+  if (v.drop_token) w.key("drop_token").boolean(true);
+  w.end_object();
+  return line;
+}
+
+}  // namespace detail
+
+AttemptVerdict decide_attempt(const RetryPolicy& policy, AnswerReader read_answer,
+                              const AttemptInput& input, bool oauth,
+                              std::string_view deadline_reason) {
+  using Kind = AttemptVerdict::Kind;
+  using detail::clip;
   const AttemptAnswer& answer = input.answer;
   const int attempt = input.attempt;
   const std::int64_t now_ms = input.now_ms;
   const double random = input.random;
   AttemptVerdict v;
   const bool answered = answer.kind == AttemptAnswer::Kind::answered;
+  const std::string status = "HTTP " + std::to_string(answer.status);
   bool worth_retrying = false;
-  std::optional<std::int64_t> asked_wait;  // the destination's Retry-After
+  bool at_once = false;                       // retry with no wait (a fresh access token)
+  std::optional<std::int64_t> asked_wait;     // the destination's Retry-After
+  std::optional<std::int64_t> platform_wait;  // what the platform's answer itself asks
+
+  // The format reads every answer before its status is judged: platforms say things a status
+  // cannot (rows refused inside a 200, throttling inside a 400, an expired token).
+  const std::optional<FormatVerdict> format =
+      answered && read_answer != nullptr ? read_answer(answer) : std::nullopt;
+  // An OAuth destination's plain 401 means its token was refused, as the format's own reading
+  // does; a 401 the format reads as something else (a retry, a delivery) is left to it.
+  const bool token_refused =
+      answered && ((format && format->token_expired) ||
+                   (oauth && answer.status == 401 && (!format || format->kind == Kind::dead)));
+
   if (answer.kind == AttemptAnswer::Kind::unsendable) {
     // Nothing was sent, and sending again cannot help: the stored delivery itself is unusable
     // (it names a secret the config no longer has, or it is not a sealed delivery).
     v.code = "unsendable";
     v.reason = "not sent: " +
                clip(answer.error.empty() ? "the delivery cannot be sent" : answer.error, 400);
-  } else if (answered && answer.status >= 200 && answer.status <= 299) {
-    const std::optional<std::string> rejected =
-        read_success == nullptr ? std::nullopt : read_success(answer);
-    if (rejected) {
-      v.kind = Kind::dead;
-      v.code = "rejected";
-      v.reason = "HTTP " + std::to_string(answer.status) + " but rejected: " + clip(*rejected, 400);
+  } else if (token_refused) {
+    // The shell forgets the token either way. A cached one may just have gone stale (revoked,
+    // rotated, expired early), so one more attempt at once with a freshly minted token tells
+    // that apart from credentials that are refused outright, which no retry mends.
+    v.drop_token = true;
+    const std::string said =
+        format && !format->reason.empty() ? status + ": " + clip(format->reason, 400) : status;
+    if (!input.fresh_token) {
+      worth_retrying = true;
+      at_once = true;
+      v.code = "token_rejected";
+      v.reason = said + "; the cached access token was refused: retried at once with a fresh one";
     } else {
-      v.kind = Kind::delivered;
-      v.code = "delivered";
-      v.reason = "HTTP " + std::to_string(answer.status);
+      v.code = format ? "rejected" : "not_retryable_status";
+      v.reason = said + "; a freshly minted access token was refused";
     }
+  } else if (format) {
+    const std::string said = format->reason.empty() ? status : clip(format->reason, 400);
+    switch (format->kind) {
+      case Kind::delivered:
+        v.kind = Kind::delivered;
+        v.code = format->code.empty() ? "delivered" : format->code;
+        v.reason = format->reason.empty() ? status : status + ": " + said;
+        break;
+      case Kind::retry:
+        worth_retrying = true;
+        v.code = format->code.empty() ? "platform_retry" : format->code;
+        v.reason = format->reason.empty() ? status : status + ": " + said;
+        // The platform knows when it will take the event (Google Ads' TOO_RECENT_EVENT: hours):
+        // its ask stands, uncapped by max_retry_after, still bounded by the attempts.
+        if (format->retry_in_ms >= 0) {
+          platform_wait = format->retry_in_ms;
+        } else if (policy.honour_retry_after) {
+          if (const auto ra = header_value(answer.headers, "Retry-After")) {
+            asked_wait = parse_retry_after(*ra, now_ms);
+          }
+        }
+        break;
+      case Kind::dead:
+        v.code = format->code.empty() ? "rejected" : format->code;
+        v.reason = answer.status >= 200 && answer.status <= 299 ? status + " but rejected: " + said
+                                                                : status + ": " + said;
+        break;
+    }
+  } else if (answered && answer.status >= 200 && answer.status <= 299) {
+    v.kind = Kind::delivered;
+    v.code = "delivered";
+    v.reason = status;
   } else if ((answered && answer.status >= 300 && answer.status <= 399) ||
              answer.kind == AttemptAnswer::Kind::redirect) {
     // Redirects are not followed: a webhook POST turned into a GET would "succeed" without its
     // body. The destination's final URL belongs in the config.
     v.code = "redirect";
-    v.reason = answered ? "HTTP " + std::to_string(answer.status) + ": redirects are not followed"
+    v.reason = answered ? status + ": redirects are not followed"
                         : "a redirect: redirects are not followed";
     if (header_value(answer.headers, "Location")) v.reason += "; configure the final URL";
   } else if (answered) {
-    const std::string status = "HTTP " + std::to_string(answer.status);
     worth_retrying = policy.retryable(answer.status);
     v.code = worth_retrying ? "retryable_status" : "not_retryable_status";
     v.reason = worth_retrying ? status : status + ", which is not retried";
@@ -221,7 +313,11 @@ AttemptVerdict decide_attempt(const RetryPolicy& policy, AnswerReader read_succe
     } else {
       v.kind = Kind::retry;
       std::int64_t wait = 0;
-      if (asked_wait) {
+      if (at_once) {
+        wait = 0;
+      } else if (platform_wait) {
+        wait = *platform_wait;
+      } else if (asked_wait) {
         wait = std::min(*asked_wait, policy.max_retry_after_ms);
         v.retry_after = true;
       } else {
@@ -237,26 +333,20 @@ AttemptVerdict decide_attempt(const RetryPolicy& policy, AnswerReader read_succe
     v.kind = Kind::dead;
   }
 
-  // The log line names the delivery, never its URL or headers (they may hold secrets).
-  JsonWriter w(v.log);
-  w.begin_object();
-  w.key("level").string(v.kind == Kind::delivered ? "info"
-                        : v.kind == Kind::retry   ? "warn"
-                                                  : "error");
-  w.key("msg").string(v.kind == Kind::delivered ? "delivered"
-                      : v.kind == Kind::retry   ? "delivery_retry"
-                                                : "delivery_dead");
-  w.key("route").string(input.route).key("destination").string(input.destination);
-  w.key("idempotency_key").string(input.idempotency_key).key("attempt").number(attempt);
-  w.key("status");
-  if (answered) {
-    w.number(answer.status);
-  } else {
-    w.null();
+  // A retry the platform would refuse anyway (GA4 drops events older than 72 hours) is dead now,
+  // while the reason for the failure is still at hand, rather than one pointless attempt later.
+  if (v.kind == Kind::retry && input.not_after_ms != 0 && v.retry_at_ms > input.not_after_ms) {
+    v.kind = Kind::dead;
+    v.code = "deadline_passed";
+    v.reason = std::string(deadline_reason.empty() ? "the destination no longer accepts it"
+                                                   : deadline_reason) +
+               "; the last attempt: " + v.reason;
+    v.retry_at_ms = 0;
+    v.delay_ms = 0;
+    v.retry_after = false;
   }
-  w.key("code").string(v.code).key("reason").string(v.reason);
-  if (v.kind == Kind::retry) w.key("retry_in_ms").number(v.delay_ms);
-  w.end_object();
+
+  v.log = detail::verdict_log(input, v);
   return v;
 }
 
@@ -303,6 +393,20 @@ std::optional<AttemptInput> parse_attempt_json(std::string_view text, std::strin
       return std::nullopt;
     }
     in.random = it->get<double>();
+  }
+  if (const auto it = doc.find("not_after_ms"); it != doc.end() && !it->is_null()) {
+    if (!it->is_number() || it->get<double>() < 0) {
+      problem = "not_after_ms must be milliseconds since the Unix epoch (0: no deadline)";
+      return std::nullopt;
+    }
+    in.not_after_ms = static_cast<std::int64_t>(it->get<double>());
+  }
+  if (const auto it = doc.find("fresh_token"); it != doc.end() && !it->is_null()) {
+    if (!it->is_boolean()) {
+      problem = "fresh_token must be true or false";
+      return std::nullopt;
+    }
+    in.fresh_token = it->get<bool>();
   }
   const auto a = doc.find("answer");
   if (a == doc.end() || !a->is_object()) {
@@ -369,6 +473,7 @@ void write_attempt_verdict_json(const AttemptVerdict& v, std::string& out) {
     w.null();
   }
   w.key("retry_after").boolean(v.retry_after);
+  w.key("drop_token").boolean(v.drop_token);
   w.key("log").raw(v.log);
   w.end_object();
 }

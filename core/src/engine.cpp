@@ -10,6 +10,7 @@
 #include "callhook/auth.h"
 #include "callhook/render.h"
 #include "json_writer.h"
+#include "oauth.h"
 #include "routing.h"
 #include "sealed_delivery.h"
 #include "text_util.h"
@@ -196,12 +197,15 @@ Outcome Engine::sweep(const std::string& record, std::int64_t now) const {
 
 AttemptVerdict Engine::attempt_result(const AttemptInput& attempt) const {
   const Destination* dest = config_.destination(attempt.destination);
+  const bool oauth = dest != nullptr && dest->auth.kind == DestinationAuth::Kind::oauth2;
   AttemptVerdict v =
       decide_attempt(dest != nullptr ? dest->delivery : config_.delivery,
-                     dest != nullptr ? answer_reader(dest->format) : nullptr, attempt);
-  // The reason quotes what the destination or the transport said, which may echo anything.
-  v.reason = redact(v.reason);
-  v.log = redact(v.log);
+                     dest != nullptr ? answer_reader(dest->format) : nullptr, attempt, oauth,
+                     dest != nullptr ? deadline_reason(dest->format) : std::string_view());
+  // The reason quotes what the destination or the transport said, which may echo anything: the
+  // request's own credentials too (an access token is no config secret that redact knows).
+  v.reason = redact(detail::scrub_credentials(v.reason, dest));
+  v.log = redact(detail::scrub_credentials(v.log, dest));
   return v;
 }
 

@@ -236,6 +236,9 @@ void write_delivery(JsonWriter& w, const Delivery& d) {
   w.key("timeout_ms").number(d.timeout_ms);
   w.key("call_sid").string(d.call_sid).key("record_key").string(d.record_key);
   w.key("trigger").string(d.trigger);
+  // Only when there is one: most deliveries have no deadline, and texts written before it
+  // existed read the same.
+  if (d.not_after_ms != 0) w.key("not_after_ms").number(d.not_after_ms);
   w.end_object();
 }
 
@@ -350,6 +353,14 @@ bool read_delivery(const json& doc, bool sealed, Delivery& d, std::string& probl
     }
     d.timeout_ms = timeout->get<std::int64_t>();
   }
+  // Absent in deliveries without a deadline and in those written before deadlines existed.
+  if (const auto deadline = doc.find("not_after_ms"); deadline != doc.end()) {
+    if (!deadline->is_number_integer() || deadline->get<std::int64_t>() < 0) {
+      problem = "not_after_ms must be a whole number of milliseconds since the Unix epoch";
+      return false;
+    }
+    d.not_after_ms = deadline->get<std::int64_t>();
+  }
   return read_belongs_to(doc, d, problem);
 }
 
@@ -390,6 +401,7 @@ std::string Engine::seal(const Delivery& d) const {
   // Names as the idempotency key is: the call's own identifiers and the route's trigger.
   w.key("call_sid").string(plain(d.call_sid)).key("record_key").string(plain(d.record_key));
   w.key("trigger").string(plain(d.trigger));
+  if (d.not_after_ms != 0) w.key("not_after_ms").number(d.not_after_ms);
   w.end_object();
   return out;
 }

@@ -73,6 +73,7 @@ struct AttemptInput {
 
 /// Reads an attempt written as JSON, as every binding passes it:
 /// {"route", "destination", "idempotency_key", "attempt", "now_ms", "random",
+///  "not_after_ms" (optional, 0: no deadline), "fresh_token" (optional, false),
 ///  "answer": {"status", "headers": {..} or [[name, value], ..], "body"}
 ///          | {"timeout": true} | {"error": "what the transport said"}
 ///          | {"redirect": true} (a redirect whose status the runtime hides)
@@ -137,14 +138,15 @@ using AnswerReader = std::optional<FormatVerdict> (*)(const AttemptAnswer& answe
 /// Decides what follows an attempt of a delivery, given what the destination answered, the time,
 /// and the shell's random number (the jitter's source). `read_answer` is the format's reader
 /// (nullptr: the status alone decides). `oauth` says the destination's credentials are OAuth
-/// access tokens (a 401 on a cached token is then retried at once with a fresh one). The
-/// delivery's names only label the log line.
+/// access tokens (a 401 on a cached token is then retried at once with a fresh one).
+/// `deadline_reason` begins the reason of a retry that would come after `input.not_after_ms`
+/// (dead `deadline_passed`). The delivery's names only label the log line.
 [[nodiscard]] AttemptVerdict decide_attempt(const RetryPolicy& policy, AnswerReader read_answer,
                                             const AttemptInput& input, bool oauth = false,
                                             std::string_view deadline_reason = {});
 
 /// Serialises a verdict as JSON (`verdict`, `code`, `reason`, `retry_at_ms`, `delay_ms`,
-/// `retry_after`, `log`), spelt the same for every binding.
+/// `retry_after`, `drop_token`, `log`), spelt the same for every binding.
 void write_attempt_verdict_json(const AttemptVerdict& verdict, std::string& out);
 
 }  // namespace callhook

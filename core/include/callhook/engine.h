@@ -174,12 +174,13 @@ void write_outcome_json(const Outcome& outcome, std::string& out);
 
 /// One delivery as JSON, as write_outcome_json spells each of `deliveries`: {"route",
 /// "destination", "method", "url", "headers": [[name, value], ..], "body", "idempotency_key",
-/// "timeout_ms", "call_sid", "record_key", "trigger"}.
+/// "timeout_ms", "call_sid", "record_key", "trigger"}, then "not_after_ms" when it has a deadline.
 void write_delivery_json(const Delivery& delivery, std::string& out);
 /// Reads that form back (headers may also be an object of strings; `timeout_ms` may be left
-/// out: 0; `call_sid`, `record_key` and `trigger` too, as deliveries written before they existed
-/// lack them: the Call.Sid and trigger are then read from the idempotency key, the record key is
-/// ""); nullopt, with `problem` in words, when it is not of that form.
+/// out: 0; `not_after_ms` too: 0, no deadline; `call_sid`, `record_key` and `trigger` too, as
+/// deliveries written before they existed lack them: the Call.Sid and trigger are then read from
+/// the idempotency key, the record key is ""); nullopt, with `problem` in words, when it is not
+/// of that form.
 [[nodiscard]] std::optional<Delivery> parse_delivery_json(std::string_view text,
                                                           std::string& problem);
 
@@ -260,7 +261,8 @@ class Engine {
 
   /// The delivery as a shell may keep it at rest (an outbox, a queue, a KV Store): one JSON text,
   /// {"sealed": 1, "route", "destination", "method", "url", "headers": [[name, value], ..],
-  /// "body", "idempotency_key", "timeout_ms", "call_sid", "record_key", "trigger"}, where the
+  /// "body", "idempotency_key", "timeout_ms", "call_sid", "record_key", "trigger"} (and
+  /// "not_after_ms" when the delivery has a deadline; text without it has none), where the
   /// method, URL, header values and body hold each of the config's secret values (4 bytes or
   /// more, longest first) as `${NAME}`, its percent-encoded form as `${NAME:pct}` and its
   /// JSON-escaped form as `${NAME:json}`, and every `$` of their own as `$$` (bytes that are not

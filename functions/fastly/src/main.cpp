@@ -49,6 +49,9 @@ using callhook::AttemptVerdict;
 using callhook::Delivery;
 using callhook::Engine;
 using callhook::HttpHeader;
+using callhook::PaceState;
+using callhook::SendPlan;
+using callhook::TokenOutcome;
 
 constexpr std::string_view kConfigStore = "callhook_config";
 constexpr std::string_view kConfigKey = "config";
@@ -63,6 +66,9 @@ constexpr std::string_view kTraceKey = "trace";
 constexpr std::string_view kOutboxPrefix = "outbox/";
 constexpr std::string_view kDeadPrefix = "dead/";
 constexpr std::string_view kDuePrefix = "due/";
+constexpr std::string_view kTokenPrefix = "tokens/";  // OAuth access tokens, until they expire
+constexpr std::string_view kPacePrefix = "pace/";     // rate-limit buckets
+constexpr std::uint32_t kPaceTtlSeconds = 3600;
 constexpr std::size_t kMaxRequestBytes = std::size_t{1} << 20;
 constexpr int kMaxConflictRetries = 5;
 constexpr std::int64_t kLeaseSeconds = 60;  // an outbox entry being sent is not retried
@@ -391,12 +397,10 @@ class Outbox {
   Outbox(const fastly::KvStore& kv, const Engine& engine, const Log& log, std::int64_t now)
       : kv_(kv), engine_(engine), log_(log), now_(now) {}
 
-  // A delivery sealed for the outbox, with its key; `plain` is what the first attempt sends,
-  // so a delivery just decided is not unsealed again.
+  // A delivery sealed for the outbox, with its key.
   struct Pending {
     std::string key;
     OutboxEntry entry;
-    const Delivery* plain = nullptr;
   };
 
   // Persists deliveries, sealed, before the sender is answered, leased to this run for
@@ -412,48 +416,80 @@ class Outbox {
         return false;
       }
       entry.next_at = 0;
-      pending.push_back({std::move(key), std::move(entry), &d});
+      pending.push_back({std::move(key), std::move(entry)});
     }
     return true;
   }
 
-  void attempt(const Pending& p) const { attempt(p.key, p.entry, p.plain); }
+  void attempt(const Pending& p) const { attempt(p.key, p.entry); }
 
   // Sends one entry now and records what happened. Past the run's backend budget the entry
-  // stays as it is, leased, for a later run. The sealed delivery is unsealed with the secrets of
-  // now; one that cannot be (a secret removed from the config) is unsendable: dead at once.
-  void attempt(const std::string& key, OutboxEntry entry, const Delivery* plain = nullptr) const {
+  // stays as it is, leased, for a later run. Each step is the engine's (Engine::plan_send): the
+  // sealed delivery is unsealed with the secrets of now (one that cannot be is unsendable: dead
+  // at once), checked against its platform's deadline and its destination's rate limit, and
+  // given its credentials, first minting an OAuth access token through the backend
+  // `<destination>-token` when none is cached.
+  void attempt(const std::string& key, OutboxEntry entry) const {
     if (sends_left_ <= 0) return;
     entry.attempts += 1;
     AttemptInput input{entry.route, entry.destination, entry.idempotency_key, entry.attempts,
                        {},          fastly::now_ms(),  fastly::random_unit()};
-    std::optional<Delivery> unsealed;
-    if (plain == nullptr) {
-      callhook::Unsealed opened = engine_.unseal(entry.sealed);
-      if (opened.delivery) {
-        unsealed = std::move(opened.delivery);
-      } else {
-        input.answer.kind = AttemptAnswer::Kind::unsendable;
-        input.answer.error = opened.error.message;
+    std::optional<AttemptVerdict> decided;  // a verdict reached without sending (plan, token)
+    bool sent = false;
+    for (int round = 0; round < 3 && !decided && !sent; ++round) {
+      const std::string token = cached_token(entry.destination);
+      const SendPlan plan =
+          engine_.plan_send(entry.sealed, token, pace_of(entry.destination), fastly::now_ms());
+      switch (plan.kind) {
+        case SendPlan::Kind::dead:
+          decided = plan.verdict;
+          break;
+        case SendPlan::Kind::wait: {
+          // The destination's rate limit: the entry waits in the outbox, no attempt counted.
+          paces_[entry.destination] = plan.pace;
+          entry.attempts -= 1;
+          entry.next_at = (fastly::now_ms() + plan.wait_ms + 999) / 1000;
+          if (auto kept = kv_.insert(key, write_entry(entry), {}); !kept || !*kept) {
+            log_.event("warn", "a paced delivery could not be rescheduled (it is retried)",
+                       kept ? "precondition failed" : kept.error().message(),
+                       entry.idempotency_key);
+          }
+          return;
+        }
+        case SendPlan::Kind::need_token: {
+          if (sends_left_ <= 0) return;
+          --sends_left_;
+          AttemptInput token_input = input;
+          token_input.answer = send(entry.destination + "-token", plan.request);
+          token_input.now_ms = fastly::now_ms();
+          TokenOutcome outcome = engine_.token_result(token_input);
+          if (outcome.verdict) {
+            decided = std::move(outcome.verdict);
+          } else {
+            keep_token(entry.destination, outcome);
+            input.fresh_token = true;
+          }
+          break;
+        }
+        case SendPlan::Kind::send: {
+          if (sends_left_ <= 0) return;
+          --sends_left_;
+          paces_[entry.destination] = plan.pace;
+          input.not_after_ms = plan.request.not_after_ms;
+          input.answer = send(entry.destination, plan.request);
+          input.now_ms = fastly::now_ms();
+          sent = true;
+          break;
+        }
       }
     }
-    const Delivery* d = plain != nullptr ? plain : unsealed ? &*unsealed : nullptr;
-    if (d != nullptr) {
-      --sends_left_;
-      auto response =
-          fastly::send_to_backend(d->destination, d->method, d->url, d->headers, d->body);
-      input.now_ms = fastly::now_ms();
-      if (response) {
-        input.answer.status = response->status;
-        input.answer.headers = std::move(response->headers);
-        input.answer.body = std::move(response->body);
-      } else {
-        input.answer.kind = AttemptAnswer::Kind::transport_error;
-        input.answer.error = response.error().message();
-      }
+    if (!decided && !sent) {
+      input.answer.kind = AttemptAnswer::Kind::unsendable;
+      input.answer.error = "the destination asked for an access token again and again";
     }
     // Delivered, retried (and when) or dead: the engine decides, from the destination's policy.
-    const AttemptVerdict verdict = engine_.attempt_result(input);
+    const AttemptVerdict verdict = decided ? *decided : engine_.attempt_result(input);
+    if (verdict.drop_token) drop_token(entry.destination);
     log_.line(verdict.log);
     entry.code = verdict.code;
     // The reason may quote the destination's answer, which may echo what it was sent: it is
@@ -461,7 +497,7 @@ class Outbox {
     entry.reason = engine_.redact(verdict.reason);
     AttemptRecord record{input.now_ms, std::nullopt, verdict.code,
                          verdict.kind == AttemptVerdict::Kind::delivered ? "" : entry.reason};
-    if (d != nullptr && input.answer.kind == AttemptAnswer::Kind::answered) {
+    if (sent && input.answer.kind == AttemptAnswer::Kind::answered) {
       record.status = input.answer.status;
     }
     entry.history.push_back(std::move(record));
@@ -551,7 +587,95 @@ class Outbox {
 
   [[nodiscard]] bool full(std::int64_t limit) const { return outbox_full(kv_, limit, log_); }
 
+  // Keeps the rate-limit buckets this run used for the next runs (tokens/ and pace/ are
+  // approximate across concurrent runs: KV Store writes are last-writer-wins).
+  void save_paces() const {
+    for (const auto& [destination, pace] : paces_) {
+      const std::string value = dump({{"tokens", pace.tokens}, {"at_ms", pace.at_ms}});
+      if (auto kept = kv_.insert(kv_key(kPacePrefix, destination), value,
+                                 expiring(kPaceTtlSeconds));
+          !kept) {
+        log_.event("warn", "a rate-limit bucket could not be kept", kept.error().message());
+      }
+    }
+  }
+
  private:
+  // One request to a backend, as the engine reads answers.
+  static AttemptAnswer send(const std::string& backend, const Delivery& d) {
+    AttemptAnswer answer;
+    auto response = fastly::send_to_backend(backend, d.method, d.url, d.headers, d.body);
+    if (response) {
+      answer.status = response->status;
+      answer.headers = std::move(response->headers);
+      answer.body = std::move(response->body);
+    } else {
+      answer.kind = AttemptAnswer::Kind::transport_error;
+      answer.error = response.error().message();
+    }
+    return answer;
+  }
+
+  // The destination's OAuth access token, cached under tokens/ until a few minutes before it
+  // expires (Engine::token_result's cache time, as the KV entry's time to live). This is the one
+  // secret kept at rest, short-lived by design; refresh tokens and client secrets never are.
+  std::string cached_token(const std::string& destination) const {
+    if (const auto it = tokens_.find(destination); it != tokens_.end()) return it->second;
+    std::string token;
+    if (auto found = kv_.lookup(kv_key(kTokenPrefix, destination)); found && *found) {
+      const nlohmann::json doc = nlohmann::json::parse((*found)->value, nullptr, false);
+      if (doc.is_object() && doc.contains("access_token") && doc["access_token"].is_string() &&
+          doc.contains("cache_until_ms") && doc["cache_until_ms"].is_number() &&
+          doc["cache_until_ms"].get<std::int64_t>() > fastly::now_ms()) {
+        token = doc["access_token"].get<std::string>();
+      }
+    }
+    tokens_[destination] = token;
+    return token;
+  }
+
+  void keep_token(const std::string& destination, const TokenOutcome& outcome) const {
+    tokens_[destination] = outcome.access_token;
+    const std::int64_t ttl_ms = outcome.cache_until_ms - fastly::now_ms();
+    if (ttl_ms < 1000) return;
+    const std::string value = dump(
+        {{"access_token", outcome.access_token}, {"cache_until_ms", outcome.cache_until_ms}});
+    if (auto kept = kv_.insert(kv_key(kTokenPrefix, destination), value,
+                               expiring(static_cast<std::uint32_t>(ttl_ms / 1000)));
+        !kept) {
+      log_.event("warn", "an access token could not be cached", kept.error().message());
+    }
+  }
+
+  void drop_token(const std::string& destination) const {
+    tokens_[destination].clear();
+    if (auto removed = kv_.remove(kv_key(kTokenPrefix, destination)); !removed) {
+      log_.event("warn", "a refused access token could not be forgotten",
+                 removed.error().message());
+    }
+  }
+
+  PaceState pace_of(const std::string& destination) const {
+    if (const auto it = paces_.find(destination); it != paces_.end()) return it->second;
+    PaceState pace;
+    if (engine_.config().destination(destination) != nullptr &&
+        engine_.config().destination(destination)->rate_limit.per_second > 0) {
+      if (auto found = kv_.lookup(kv_key(kPacePrefix, destination)); found && *found) {
+        const nlohmann::json doc = nlohmann::json::parse((*found)->value, nullptr, false);
+        if (doc.is_object() && doc.contains("tokens") && doc["tokens"].is_number() &&
+            doc.contains("at_ms") && doc["at_ms"].is_number_integer()) {
+          pace.tokens = doc["tokens"].get<double>();
+          pace.at_ms = doc["at_ms"].get<std::int64_t>();
+        }
+      }
+    }
+    paces_[destination] = pace;
+    return pace;
+  }
+
+  mutable std::map<std::string, std::string> tokens_;
+  mutable std::map<std::string, PaceState> paces_;
+
   const fastly::KvStore& kv_;
   const Engine& engine_;
   const Log& log_;
@@ -1729,6 +1853,7 @@ int run() {
       if (const Engine* engine = admin.engine(); engine != nullptr && kv) {
         const Outbox outbox(*kv, *engine, log, fastly::now_seconds());
         outbox.retry_due(kBackgroundBatch, {});
+        outbox.save_paces();
         outbox.log_counts();
       }
     }
@@ -1813,6 +1938,7 @@ int run() {
   }
   outbox.retry_due(kBackgroundBatch, keys);
   sweep_due(*kv, *engine, outbox, admission, now, kBackgroundBatch, *settings, log);
+  outbox.save_paces();
   outbox.log_counts();
   return 0;
 }

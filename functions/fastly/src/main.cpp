@@ -592,8 +592,8 @@ class Outbox {
   void save_paces() const {
     for (const auto& [destination, pace] : paces_) {
       const std::string value = dump({{"tokens", pace.tokens}, {"at_ms", pace.at_ms}});
-      if (auto kept = kv_.insert(kv_key(kPacePrefix, destination), value,
-                                 expiring(kPaceTtlSeconds));
+      if (auto kept =
+              kv_.insert(kv_key(kPacePrefix, destination), value, expiring(kPaceTtlSeconds));
           !kept) {
         log_.event("warn", "a rate-limit bucket could not be kept", kept.error().message());
       }
@@ -638,8 +638,8 @@ class Outbox {
     tokens_[destination] = outcome.access_token;
     const std::int64_t ttl_ms = outcome.cache_until_ms - fastly::now_ms();
     if (ttl_ms < 1000) return;
-    const std::string value = dump(
-        {{"access_token", outcome.access_token}, {"cache_until_ms", outcome.cache_until_ms}});
+    const std::string value =
+        dump({{"access_token", outcome.access_token}, {"cache_until_ms", outcome.cache_until_ms}});
     if (auto kept = kv_.insert(kv_key(kTokenPrefix, destination), value,
                                expiring(static_cast<std::uint32_t>(ttl_ms / 1000)));
         !kept) {

@@ -303,10 +303,22 @@ class Reader {
         dest.format = *f;
       } else {
         error(p + "/format", "bad_value",
-              "Unknown format; expected canonical, ga4, google-ads, slack or template.");
+              "Unknown format; expected canonical, ga4, google-ads, meta-capi, slack or "
+              "template.");
       }
     }
-    if (const auto url = string(d, "url", p, true)) {
+    // Google Ads and Meta build their URL from the options, and GA4 from its measurement_id
+    // and api_secret; a url given anyway (a proxy, a stand-in) is used as it is.
+    const json* raw_options = member(d, "options");
+    const bool ga4_ids =
+        dest.format == RenderFormat::ga4 && raw_options != nullptr && raw_options->is_object() &&
+        (raw_options->contains("measurement_id") || raw_options->contains("api_secret"));
+    const bool url_optional = dest.format == RenderFormat::google_ads ||
+                              dest.format == RenderFormat::meta_capi || ga4_ids;
+    // Written but unusable (a missing secret) is not absent: check_options then asks for no
+    // options to build a URL from.
+    url_written_ = member(d, "url") != nullptr;
+    if (const auto url = string(d, "url", p, !url_optional)) {
       dest.url = *url;
       if (!detail::is_http_uri(dest.url)) {
         error(p + "/url", "bad_value", "Expected an absolute http(s) URL.");
@@ -331,26 +343,14 @@ class Reader {
       dest.options = resolve_all(*options, p + "/options");
     }
     check_options(dest, p + "/options");
-    config.destinations.push_back(std::move(dest));
-  }
-
-  // Retry settings over `policy`, which holds the defaults: only what is written changes.
-  void read_delivery(const json& d, const std::string& p, RetryPolicy& policy) {
-    if (!expect_object(d, p)) return;
-    only_keys(d, p,
-              {"attempts", "schedule_seconds", "jitter", "retry_statuses", "retry_after",
-               "max_retry_after_seconds", "timeout_seconds"});
-    if (const auto n = integer(d, "attempts", p, 1, 1000)) policy.attempts = static_cast<int>(*n);
-    if (const json* schedule = member(d, "schedule_seconds")) {
-      const std::string sp = p + "/schedule_seconds";
     if (const json* auth = member(d, "auth")) read_destination_auth(*auth, p + "/auth", dest);
     if (const json* limit = member(d, "rate_limit")) {
       read_rate_limit(*limit, p + "/rate_limit", dest.rate_limit);
     }
     if (const auto n = integer(d, "concurrency", p, 1, 64)) dest.concurrency = static_cast<int>(*n);
-      if (!schedule->is_array() || schedule->empty()) {
-        error(sp, "wrong_type", "Expected a non-empty array of waits in seconds.");
-      } else {
+    config.destinations.push_back(std::move(dest));
+  }
+
   // A header name as RFC 9110 spells one (a token) and a value with no line breaks: anything
   // else would let a config inject headers or fail at every send.
   static bool is_header_name(std::string_view name) {
@@ -491,6 +491,18 @@ class Reader {
     limit.burst = burst;
   }
 
+  // Retry settings over `policy`, which holds the defaults: only what is written changes.
+  void read_delivery(const json& d, const std::string& p, RetryPolicy& policy) {
+    if (!expect_object(d, p)) return;
+    only_keys(d, p,
+              {"attempts", "schedule_seconds", "jitter", "retry_statuses", "retry_after",
+               "max_retry_after_seconds", "timeout_seconds"});
+    if (const auto n = integer(d, "attempts", p, 1, 1000)) policy.attempts = static_cast<int>(*n);
+    if (const json* schedule = member(d, "schedule_seconds")) {
+      const std::string sp = p + "/schedule_seconds";
+      if (!schedule->is_array() || schedule->empty()) {
+        error(sp, "wrong_type", "Expected a non-empty array of waits in seconds.");
+      } else {
         std::vector<std::int64_t> waits;
         for (std::size_t i = 0; i < schedule->size(); ++i) {
           if (const auto ms =
@@ -580,6 +592,245 @@ class Reader {
     return value;
   }
 
+  // An account or pixel id: digits, as a string or a number; with `dashes`, Google's written
+  // form "123-456-7890" too. nullopt when absent or refused (the problem is reported).
+  std::optional<std::string> digits_id(const json& o, std::string_view key, const std::string& p,
+                                       bool dashes, const char* missing) {
+    const std::string at = with_token(p, key);
+    const json* value = member(o, key);
+    if (value == nullptr) {
+      if (missing != nullptr) error(at, "missing", missing);
+      return std::nullopt;
+    }
+    std::string digits;
+    if (value->is_number_unsigned()) {
+      digits = std::to_string(value->get<std::uint64_t>());
+    } else if (value->is_string()) {
+      for (const char c : value->get_ref<const std::string&>()) {
+        if (!(dashes && c == '-')) digits.push_back(c);
+      }
+    }
+    if (!detail::all_digits(digits)) {
+      error(at, value->is_string() || value->is_number() ? "bad_value" : "wrong_type",
+            dashes ? "Expected the id's digits, e.g. \"1234567890\" or \"123-456-7890\"."
+                   : "Expected the id's digits, e.g. \"1234567890\".");
+      return std::nullopt;
+    }
+    return digits;
+  }
+
+  void check_url_option(const json& o, std::string_view key, const std::string& p) {
+    if (const auto url = string(o, key, p, false); url && !detail::is_http_uri(*url)) {
+      error(with_token(p, key), "bad_value", "Expected an absolute http(s) URL.");
+    }
+  }
+
+  void check_nonempty(const json& o, std::string_view key, const std::string& p, bool required) {
+    if (const auto value = string(o, key, p, required); value && value->empty()) {
+      error(with_token(p, key), "bad_value",
+            "The setting '" + std::string(key) + "' must not be empty.");
+    }
+  }
+
+  // A consent object: each of `keys` GRANTED or DENIED (the platforms' spelling).
+  void check_consent(const json& o, const std::string& p,
+                     std::initializer_list<std::string_view> keys) {
+    const json* consent = member(o, "consent");
+    if (consent == nullptr || !expect_object(*consent, p + "/consent")) return;
+    only_keys(*consent, p + "/consent", keys);
+    for (const std::string_view key : keys) {
+      if (const auto v = string(*consent, key, p + "/consent", false);
+          v && *v != "GRANTED" && *v != "DENIED") {
+        error(with_token(p + "/consent", key), "bad_value", "Expected \"GRANTED\" or \"DENIED\".");
+      }
+    }
+  }
+
+  void check_templates(const json& o, std::string_view key, const std::string& p) {
+    const json* tpl = member(o, key);
+    if (tpl == nullptr) return;
+    for (const Diagnostic& d : check_template(*tpl)) {
+      error(with_token(p, key) + (d.field == "/" ? std::string() : d.field), "bad_template",
+            d.message);
+    }
+  }
+
+  bool url_written_ = false;  // the destination being read has a `url`
+
+  // GA4's rule for event and param names: 1 to 40 letters, digits and _, a letter first.
+  static bool is_ga4_name(std::string_view name) {
+    if (name.empty() || name.size() > 40) return false;
+    const auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+    if (!letter(name[0])) return false;
+    return std::all_of(name.begin(), name.end(),
+                       [&](char c) { return letter(c) || (c >= '0' && c <= '9') || c == '_'; });
+  }
+
+  // The names GA4 keeps for itself (its event reference): these events, and the prefixes
+  // firebase_, ga_ and google_ for events and params alike.
+  static constexpr std::string_view kGa4ReservedEvents[] = {
+      "ad_activeview", "ad_click", "ad_exposure", "ad_impression", "ad_query", "ad_reward",
+      "adunit_exposure", "app_background", "app_clear_data", "app_exception", "app_remove",
+      "app_store_refund", "app_store_subscription_cancel", "app_store_subscription_convert",
+      "app_store_subscription_renew", "app_update", "app_upgrade", "dynamic_link_app_open",
+      "dynamic_link_app_update", "dynamic_link_first_open", "error", "first_open", "first_visit",
+      "in_app_purchase", "notification_dismiss", "notification_foreground", "notification_open",
+      "notification_receive", "os_update", "session_start", "session_start_with_rollout",
+      "user_engagement"};
+  static bool is_ga4_reserved(std::string_view name) {
+    return name.starts_with("firebase_") || name.starts_with("ga_") || name.starts_with("google_");
+  }
+
+  void check_ga4(const Destination& dest, const std::string& p) {
+    const json& o = dest.options;
+    only_keys(o, p,
+              {"event_name", "params", "session_id", "engagement_time_msec", "consent",
+               "late_events", "endpoint", "measurement_id", "api_secret"});
+    if (const auto name = string(o, "event_name", p, false)) {
+      // GA4 drops events with other names without a word (/mp/collect answers 2xx to all).
+      if (!is_ga4_name(*name)) {
+        error(p + "/event_name", "bad_value",
+              "GA4 event names are 1 to 40 letters, digits and _, starting with a letter.");
+      } else if (is_ga4_reserved(*name) ||
+                 std::find(std::begin(kGa4ReservedEvents), std::end(kGa4ReservedEvents), *name) !=
+                     std::end(kGa4ReservedEvents)) {
+        error(p + "/event_name", "bad_value", "GA4 reserves the event name '" + *name + "'.");
+      }
+    }
+    if (const json* params = member(o, "params")) {
+      if (!params->is_object()) {
+        error(with_token(p, "params"), "wrong_type", "Expected an object of event params.");
+      } else {
+        for (const auto& [key, value] : params->items()) {
+          if (!is_ga4_name(key)) {
+            error(with_token(p + "/params", key), "bad_value",
+                  "GA4 param names are 1 to 40 letters, digits and _, starting with a letter.");
+          } else if (is_ga4_reserved(key)) {
+            error(with_token(p + "/params", key), "bad_value",
+                  "GA4 reserves the param name '" + key + "'.");
+          }
+        }
+        check_templates(o, "params", p);
+      }
+    }
+    if (string(o, "session_id", p, false)) check_templates(o, "session_id", p);
+    integer(o, "engagement_time_msec", p, 0, 86'400'000);
+    check_consent(o, p, {"ad_user_data", "ad_personalization"});
+    if (const auto late = string(o, "late_events", p, false);
+        late && *late != "send_without_timestamp" && *late != "dead_letter") {
+      error(p + "/late_events", "bad_value",
+            "Expected \"send_without_timestamp\" or \"dead_letter\".");
+    }
+    check_url_option(o, "endpoint", p);
+    // Without a url the Measurement Protocol URL is built from these two (read_destination
+    // required the url unless one of them is there).
+    const bool build =
+        !url_written_ && (member(o, "measurement_id") != nullptr || member(o, "api_secret"));
+    check_nonempty(o, "measurement_id", p, build);
+    check_nonempty(o, "api_secret", p, build);
+  }
+
+  void check_google_ads(const Destination& dest, const std::string& p) {
+    const json& o = dest.options;
+    only_keys(
+        o, p,
+        {"conversion_action", "customer_id", "login_customer_id", "developer_token", "version",
+         "endpoint", "value", "currency", "consent", "enhanced_conversions", "validate_only"});
+    digits_id(o, "customer_id", p, true,
+              !url_written_ ? "Without a url, google-ads sends to Google's upload URL for "
+                                 "options.customer_id, the account's id (\"123-456-7890\")."
+                               : nullptr);
+    digits_id(o, "login_customer_id", p, true, nullptr);
+    check_nonempty(o, "developer_token", p, false);
+    integer(o, "version", p, 21, 99);
+    check_url_option(o, "endpoint", p);
+    if (const auto action = string(o, "conversion_action", p, true)) {
+      const std::string prefix = "customers/";
+      const std::size_t middle = action->find("/conversionActions/");
+      const bool resource =
+          action->starts_with(prefix) && middle != std::string::npos &&
+          detail::all_digits(action->substr(prefix.size(), middle - prefix.size())) &&
+          detail::all_digits(action->substr(middle + 19));
+      if (detail::all_digits(*action)) {
+        if (!member(o, "customer_id")) {
+          error(p + "/conversion_action", "bad_value",
+                "A bare conversion action id needs options.customer_id; or write the resource "
+                "name customers/CUSTOMER/conversionActions/" +
+                    *action + ".");
+        }
+      } else if (!resource) {
+        error(p + "/conversion_action", "bad_value",
+              "Expected the action's id (digits) or its resource name "
+              "customers/CUSTOMER/conversionActions/ID.");
+      }
+    }
+    if (const json* value = member(o, "value"); value && !value->is_number()) {
+      error(p + "/value", "wrong_type", "Expected a number.");
+    }
+    if (const auto currency = string(o, "currency", p, false);
+        currency &&
+        (currency->size() != 3 || !std::all_of(currency->begin(), currency->end(), [](char c) {
+           return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+         }))) {
+      error(p + "/currency", "bad_value", "Expected a three-letter ISO 4217 code.");
+    }
+    if (const json* consent = member(o, "consent");
+        consent && expect_object(*consent, p + "/consent")) {
+      const std::string cp = p + "/consent";
+      for (const auto& [key, value] : consent->items()) {
+        if (key == "ad_personalization") {
+          error(cp + "/ad_personalization", "unknown_key",
+                "Google Ads takes only ad_user_data with click conversions (ad_personalization "
+                "is for its customer data uploads).");
+        } else if (key != "ad_user_data") {
+          error(with_token(cp, key), "unknown_key",
+                "Unknown setting '" + key + "'; expected ad_user_data.");
+        } else if (const auto v = string(*consent, key, cp, false);
+                   v && *v != "GRANTED" && *v != "DENIED") {
+          error(cp + "/ad_user_data", "bad_value", "Expected \"GRANTED\" or \"DENIED\".");
+        }
+      }
+    }
+    boolean(o, "enhanced_conversions", p);
+    boolean(o, "validate_only", p);
+  }
+
+  void check_meta(const Destination& dest, const std::string& p) {
+    const json& o = dest.options;
+    only_keys(o, p,
+              {"pixel_id", "access_token", "version", "endpoint", "event_name", "custom_data",
+               "test_event_code"});
+    digits_id(o, "pixel_id", p, false,
+              !url_written_ ? "Without a url, meta-capi sends to the Graph API's events "
+                                 "edge of options.pixel_id, the dataset (pixel) id."
+                               : nullptr);
+    check_nonempty(o, "access_token", p, true);
+    if (const json* version = member(o, "version")) {
+      bool ok = version->is_number_integer() && version->get<std::int64_t>() >= 1 &&
+                version->get<std::int64_t>() <= 999;
+      if (version->is_string()) {
+        const std::string& v = version->get_ref<const std::string&>();
+        const std::size_t dot = v.find('.');
+        ok = v.starts_with('v') && dot != std::string::npos &&
+             detail::all_digits(v.substr(1, dot - 1)) && detail::all_digits(v.substr(dot + 1));
+      }
+      if (!ok) {
+        error(p + "/version", "bad_value", "Expected a Graph API version, e.g. \"v25.0\" or 25.");
+      }
+    }
+    check_url_option(o, "endpoint", p);
+    check_nonempty(o, "event_name", p, false);
+    check_nonempty(o, "test_event_code", p, false);
+    if (const json* custom = member(o, "custom_data")) {
+      if (!custom->is_object()) {
+        error(p + "/custom_data", "wrong_type",
+              "Expected an object: Meta's custom_data (value, currency, ...) as templates.");
+      } else {
+        check_templates(o, "custom_data", p);
+      }
+    }
+  }
+
   void check_options(const Destination& dest, const std::string& p) {
     const json& o = dest.options;
     switch (dest.format) {
@@ -587,26 +838,13 @@ class Reader {
       case RenderFormat::slack:
         return;
       case RenderFormat::ga4:
-        string(o, "event_name", p, false);
-        if (const json* params = member(o, "params")) {
-          if (!params->is_object()) {
-            error(with_token(p, "params"), "wrong_type", "Expected an object of event params.");
-          } else {
-            for (const Diagnostic& d : check_template(*params)) {
-              error(with_token(p, "params") + d.field, "bad_template", d.message);
-            }
-          }
-        }
+        check_ga4(dest, p);
         return;
       case RenderFormat::google_ads:
-        string(o, "conversion_action", p, true);
-        if (const json* value = member(o, "value"); value && !value->is_number()) {
-          error(p + "/value", "wrong_type", "Expected a number.");
-        }
-        if (const auto currency = string(o, "currency", p, false);
-            currency && currency->size() != 3) {
-          error(p + "/currency", "bad_value", "Expected a three-letter ISO 4217 code.");
-        }
+        check_google_ads(dest, p);
+        return;
+      case RenderFormat::meta_capi:
+        check_meta(dest, p);
         return;
       case RenderFormat::json_template: {
         const json* body = member(o, "body");
@@ -757,6 +995,8 @@ std::string_view to_string(RenderFormat format) {
       return "ga4";
     case RenderFormat::google_ads:
       return "google-ads";
+    case RenderFormat::meta_capi:
+      return "meta-capi";
     case RenderFormat::slack:
       return "slack";
     case RenderFormat::json_template:
@@ -769,6 +1009,7 @@ std::optional<RenderFormat> parse_render_format(std::string_view name) {
   if (name == "canonical") return RenderFormat::canonical;
   if (name == "ga4") return RenderFormat::ga4;
   if (name == "google-ads") return RenderFormat::google_ads;
+  if (name == "meta-capi") return RenderFormat::meta_capi;
   if (name == "slack") return RenderFormat::slack;
   if (name == "template") return RenderFormat::json_template;
   return std::nullopt;

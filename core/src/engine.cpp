@@ -154,13 +154,13 @@ Outcome Engine::decide(const Prepared& p, std::int64_t now,
   }
   if (event_routes) {
     detail::fire_routes(config_, Trigger::event, out.canonical, context, p.call_sid_ + ":" + event,
-                        out, p.record_key_);
+                        now, out, p.record_key_);
   }
   if (complete_routes) {
     // The call is complete: `complete` routes see the merged call, once.
     detail::fire_routes(config_, Trigger::complete, dump_json(merged),
-                        detail::complete_context(merged, context), p.call_sid_ + ":complete", out,
-                        p.record_key_);
+                        detail::complete_context(merged, context), p.call_sid_ + ":complete", now,
+                        out, p.record_key_);
   }
   detail::answer_accepted(event, p.call_sid_, p.account_sid_, out);
   return out;
@@ -185,7 +185,7 @@ Outcome Engine::sweep(const std::string& record, std::int64_t now) const {
                                    ? merged["call"].value("sid", std::string())
                                    : std::string();
   detail::fire_routes(config_, Trigger::abandoned, dump_json(merged),
-                      detail::abandoned_context(merged), call_sid + ":abandoned", out,
+                      detail::abandoned_context(merged), call_sid + ":abandoned", now, out,
                       current->key);
   set_record(out, *current, expected);
   out.log = detail::log_line("info", "abandoned", 0, [&](JsonWriter& w) {

@@ -1,12 +1,30 @@
+// Rendering each destination format's request from one accepted event: the body, and for the
+// platforms (GA4, Google Ads, Meta) the URL, headers and deadline their contracts ask for
+// (/work/shared/contracts/destinations.md sections 2 to 4). What the platforms answer is read in
+// platforms.cpp.
 #include "callhook/render.h"
 
+#include "callhook/erasure.h"
 #include "callhook/spec.h"
+#include "crypto.h"
+#include "sealed_delivery.h"
 #include "template.h"
+#include "text_util.h"
+#include "utf8.h"
+#include "value_formats.h"
 
 namespace callhook {
 namespace {
 
 using nlohmann::json;
+
+constexpr std::int64_t kHourSeconds = 3600;
+// GA4 honours timestamp_micros up to 72 hours back; Meta refuses a request whose event_time is
+// more than 7 days old.
+constexpr std::int64_t kGa4BackdateSeconds = 72 * kHourSeconds;
+constexpr std::int64_t kMetaWindowSeconds = 7 * 24 * kHourSeconds;
+// GA4 keeps 100 characters of a param's value (collection limits).
+constexpr std::size_t kGa4ParamChars = 100;
 
 // The value at a dotted path of `context`, or null.
 const json& at(const json& context, std::string_view path) {
@@ -25,6 +43,14 @@ const json& at(const json& context, std::string_view path) {
   return *node;
 }
 
+// The member `key` of an object, or null (for anything that is not an object).
+const json& member(const json& object, std::string_view key) {
+  static const json kNull;
+  if (!object.is_object()) return kNull;
+  const auto it = object.find(std::string(key));
+  return it == object.end() ? kNull : *it;
+}
+
 // Headers can carry any bytes, so serialising must never trip over invalid UTF-8.
 std::string dump(const json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -36,6 +62,38 @@ std::string text(const json& value) {
   return dump(value);
 }
 
+// Options were checked when the config was read (config.cpp's check_options), but a renderer
+// must never abort on a value of an unexpected type, so each read checks it again.
+std::string option_string(const Destination& d, std::string_view key, std::string fallback = {}) {
+  const json& value = member(d.options, key);
+  return value.is_string() ? value.get<std::string>() : fallback;
+}
+
+bool option_bool(const Destination& d, std::string_view key, bool fallback) {
+  const json& value = member(d.options, key);
+  return value.is_boolean() ? value.get<bool>() : fallback;
+}
+
+// An account or pixel id written as digits, as a number, or as Google shows it ("123-456-7890").
+std::string option_id(const Destination& d, std::string_view key) {
+  const json& value = member(d.options, key);
+  if (value.is_number_unsigned()) return std::to_string(value.get<std::uint64_t>());
+  if (value.is_number_integer()) return std::to_string(value.get<std::int64_t>());
+  if (!value.is_string()) return {};
+  std::string out;
+  for (const char c : value.get_ref<const std::string&>()) {
+    if (c != '-') out.push_back(c);
+  }
+  return out;
+}
+
+// An endpoint option without its trailing slashes, so paths can be appended with one.
+std::string option_endpoint(const Destination& d, std::string_view fallback) {
+  std::string endpoint = option_string(d, "endpoint", std::string(fallback));
+  while (endpoint.ends_with('/')) endpoint.pop_back();
+  return endpoint;
+}
+
 // Seconds since the epoch of the canonical "yyyy-MM-ddTHH:mm:ssZ" start date.
 std::optional<std::int64_t> start_epoch(const json& context) {
   const json& start = at(context, "call.start_date");
@@ -43,11 +101,62 @@ std::optional<std::int64_t> start_epoch(const json& context) {
   return utc_datetime_to_epoch(start.get_ref<const std::string&>());
 }
 
+// A parameter the spec does not know (a gbraid, a GA session id), by the names it may be sent
+// under: the request's `fields` first; for `complete` and `abandoned` routes, which may see no
+// request, the canonical event's `extra`, where normalize keeps unknown parameters.
+std::string sent_parameter(const json& context, std::initializer_list<std::string_view> names) {
+  for (const char* where : {"fields", "extra"}) {
+    for (const std::string_view name : names) {
+      const json& value = member(member(context, where), name);
+      if (value.is_string() && !value.get_ref<const std::string&>().empty()) {
+        return value.get<std::string>();
+      }
+    }
+  }
+  return {};
+}
+
+// The caller's number in E.164 (normalize_phone's form), or empty for an anonymous caller or
+// one whose number is not a full international one (it could not be matched anyway).
+std::string caller_e164(const json& context) {
+  if (at(context, "call.from.anonymous") == json(true)) return {};
+  const json& number = at(context, "call.from.number");
+  if (!number.is_string()) return {};
+  std::string problem;
+  return normalize_phone(number.get_ref<const std::string&>(), problem).value_or(std::string());
+}
+
+std::string sha256_hex(std::string_view bytes) {
+  const crypto::Sha256Digest digest = crypto::sha256(bytes);
+  return crypto::hex_encode(digest);
+}
+
 void put_if(json& object, const char* key, const json& value) {
   if (!value.is_null()) object[key] = value;
 }
 
-Rendered render_ga4(const Destination& d, const json& context) {
+// The first `max_chars` characters of `value` (an ill-formed byte counts as one), so a cut never
+// splits a UTF-8 sequence.
+std::string first_chars(const std::string& value, std::size_t max_chars) {
+  std::size_t at_byte = 0;
+  for (std::size_t chars = 0; chars < max_chars && at_byte < value.size(); ++chars) {
+    const std::size_t length = detail::utf8_sequence_length(value, at_byte);
+    at_byte += length == 0 ? 1 : length;
+  }
+  return value.substr(0, at_byte);
+}
+
+// GA4 keeps the first 100 characters of a string param; cutting here makes what is sent what is
+// kept, and keeps the body within GA4's 130 kB whatever a template renders.
+void cut_ga4_strings(json& params) {
+  for (auto& [key, value] : params.items()) {
+    if (value.is_string() && value.get_ref<const std::string&>().size() > kGa4ParamChars) {
+      value = first_chars(value.get<std::string>(), kGa4ParamChars);
+    }
+  }
+}
+
+Rendered render_ga4(const Destination& d, const json& context, std::int64_t now) {
   Rendered out;
   std::string client_id = text(at(context, "google.analytics_client_id"));
   // "GA1.2.1234567890.1714530000" -> "1234567890.1714530000": the cookie's version and domain
@@ -73,37 +182,207 @@ Rendered render_ga4(const Destination& d, const json& context) {
   put_if(params, "campaign", at(context, "attribution.campaign"));
   put_if(params, "content", at(context, "attribution.content"));
   put_if(params, "traffic_type", at(context, "session.traffic_type"));
-  if (const json* extra = d.options.contains("params") ? &d.options["params"] : nullptr;
-      extra && extra->is_object()) {
-    for (const auto& [key, value] : extra->items()) params[key] = render_template(value, context);
+  // GA4 counts an event in a session (Realtime, engagement) only with both session_id and
+  // engagement_time_msec; the page's gtag puts the session id in the ga_session_id parameter.
+  json session_id;
+  if (const json& tpl = member(d.options, "session_id"); tpl.is_string()) {
+    session_id = render_template(tpl, context);
+  } else {
+    const std::string sent =
+        sent_parameter(context, {"ga_session_id", "Google.Analytics.SessionId"});
+    if (!sent.empty()) session_id = sent;
   }
+  const bool has_session = !session_id.is_null() && session_id != json("");
+  if (has_session) params["session_id"] = session_id;
+  if (const json& msec = member(d.options, "engagement_time_msec"); msec.is_number_integer()) {
+    params["engagement_time_msec"] = msec;
+  } else if (has_session) {
+    params["engagement_time_msec"] = 1;
+  }
+  if (const json& extra = member(d.options, "params"); extra.is_object()) {
+    for (const auto& [key, value] : extra.items()) params[key] = render_template(value, context);
+  }
+  cut_ga4_strings(params);
+
   json body = {{"client_id", client_id}};
-  if (const auto epoch = start_epoch(context)) body["timestamp_micros"] = *epoch * 1000000;
-  const json name = d.options.is_object() ? d.options.value("event_name", json("phone_call"))
-                                          : json("phone_call");
+  if (const auto epoch = start_epoch(context)) {
+    const std::int64_t deadline_ms = (*epoch + kGa4BackdateSeconds) * 1000;
+    // now <= 0: the caller has no clock (a rerender asked without one); the event counts as on
+    // time, and the deadline below still holds at send time.
+    const bool on_time = now <= 0 || *epoch + kGa4BackdateSeconds >= now;
+    const bool dead_letter = option_string(d, "late_events") == "dead_letter";
+    if (on_time || dead_letter) {
+      // Sent with its own time, the event lands when the call happened; past 72 hours GA4
+      // ignores the timestamp, so the deadline lets the send planner drop it (or dead-letter it).
+      body["timestamp_micros"] = *epoch * 1000000;
+      out.not_after_ms = deadline_ms;
+    }
+  }
+  if (const json& consent = member(d.options, "consent"); consent.is_object()) {
+    json c = json::object();
+    for (const char* key : {"ad_user_data", "ad_personalization"}) {
+      if (const json& v = member(consent, key); v.is_string()) c[key] = v;
+    }
+    if (!c.empty()) body["consent"] = c;
+  }
+  const json name = member(d.options, "event_name").is_string() ? member(d.options, "event_name")
+                                                                : json("phone_call");
   body["events"] = json::array({{{"name", name}, {"params", params}}});
   out.body = dump(body);
+
+  if (d.url.empty()) {
+    out.url = option_endpoint(d, "https://www.google-analytics.com") +
+              "/mp/collect?measurement_id=" +
+              detail::percent_encoded(option_string(d, "measurement_id")) +
+              "&api_secret=" + detail::percent_encoded(option_string(d, "api_secret"));
+  }
   return out;
+}
+
+// "2024-05-01T03:15:42Z" -> "2024-05-01 03:15:42+00:00", Google Ads' date-time with its
+// mandatory offset.
+std::string google_ads_datetime(const std::string& iso) {
+  return iso.substr(0, 10) + " " + iso.substr(11, 8) + "+00:00";
 }
 
 Rendered render_google_ads(const Destination& d, const json& context) {
   Rendered out;
-  const std::string gclid = text(at(context, "google.ads_click_id"));
-  if (gclid.empty()) {
-    out.skipped = "no Google.AdWords.ClickId (GCLID) on this call";
+  const std::string customer = option_id(d, "customer_id");
+  // One click id per conversion, gclid first: Google refuses gbraid and wbraid together
+  // (GBRAID_WBRAID_BOTH_SET), and a gclid is the most precise of the three.
+  std::string click_key = "gclid";
+  std::string click_id = text(at(context, "google.ads_click_id"));
+  if (click_id.empty()) {
+    click_key = "gbraid";
+    click_id = sent_parameter(context, {"gbraid", "Google.AdWords.GBraid"});
+  }
+  if (click_id.empty()) {
+    click_key = "wbraid";
+    click_id = sent_parameter(context, {"wbraid", "Google.AdWords.WBraid"});
+  }
+  // Enhanced conversions for leads: the caller's number, hashed as Google asks (E.164 with its
+  // +, SHA-256, lower-case hex), lets Google match a call without a click id. Never for an
+  // anonymous caller: there is no number to match.
+  std::string hashed_phone;
+  if (option_bool(d, "enhanced_conversions", false)) {
+    const std::string e164 = caller_e164(context);
+    if (!e164.empty()) hashed_phone = sha256_hex(e164);
+  }
+  if (click_id.empty() && hashed_phone.empty()) {
+    out.skipped = option_bool(d, "enhanced_conversions", false)
+                      ? "no click id (gclid, gbraid, wbraid) and no caller number on this call"
+                      : "no click id (gclid, gbraid, wbraid) on this call";
     return out;
   }
-  json conversion = {{"gclid", gclid},
-                     {"conversion_action", d.options.value("conversion_action", std::string())}};
-  if (const auto epoch = start_epoch(context)) {
-    // "yyyy-mm-dd hh:mm:ss+00:00", the format Google Ads requires for conversion_date_time.
-    const std::string iso = at(context, "call.start_date").get<std::string>();
-    conversion["conversion_date_time"] = iso.substr(0, 10) + " " + iso.substr(11, 8) + "+00:00";
+  const json& start = at(context, "call.start_date");
+  if (!start_epoch(context)) {
+    out.skipped = "no Call.StartDate on this call (the conversion's time)";
+    return out;
   }
-  if (d.options.contains("value")) conversion["conversion_value"] = d.options["value"];
-  conversion["currency_code"] = d.options.value("currency", std::string("USD"));
-  put_if(conversion, "order_id", at(context, "call.sid"));
-  out.body = dump(json{{"conversions", json::array({conversion})}, {"partial_failure", true}});
+
+  json conversion = json::object();
+  if (!click_id.empty()) conversion[click_key] = click_id;
+  std::string action = option_string(d, "conversion_action");
+  // A bare action id is the one in the Ads UI's URL (ctId); the API wants the resource name.
+  if (detail::all_digits(action)) action = "customers/" + customer + "/conversionActions/" + action;
+  conversion["conversionAction"] = action;
+  conversion["conversionDateTime"] = google_ads_datetime(start.get<std::string>());
+  if (const json& value = member(d.options, "value"); value.is_number()) {
+    conversion["conversionValue"] = value;
+  }
+  std::string currency = option_string(d, "currency", "USD");
+  for (char& c : currency) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  conversion["currencyCode"] = currency;
+  // One conversion per call and action: Google keeps the first with this order id and answers
+  // ORDER_ID_ALREADY_IN_USE to a second, which platforms.cpp reads as already recorded.
+  put_if(conversion, "orderId", at(context, "call.sid"));
+  if (const json& consent = member(member(d.options, "consent"), "ad_user_data");
+      consent.is_string()) {
+    conversion["consent"] = {{"adUserData", consent}};
+  }
+  if (!hashed_phone.empty()) {
+    conversion["userIdentifiers"] = json::array(
+        {{{"userIdentifierSource", "FIRST_PARTY"}, {"hashedPhoneNumber", hashed_phone}}});
+  }
+  // partialFailure must be true (Google refuses the request otherwise), so a refused row comes
+  // back inside a 200 as partialFailureError.
+  json body = {{"conversions", json::array({conversion})}, {"partialFailure", true}};
+  if (option_bool(d, "validate_only", false)) body["validateOnly"] = true;
+  out.body = dump(body);
+
+  if (d.url.empty()) {
+    const json& version = member(d.options, "version");
+    out.url = option_endpoint(d, "https://googleads.googleapis.com") + "/v" +
+              (version.is_number_integer() ? std::to_string(version.get<std::int64_t>())
+                                           : std::string("23")) +
+              "/customers/" + customer + ":uploadClickConversions";
+  }
+  if (const std::string token = option_string(d, "developer_token"); !token.empty()) {
+    out.headers.push_back({"developer-token", token});
+  }
+  if (const std::string manager = option_id(d, "login_customer_id"); !manager.empty()) {
+    out.headers.push_back({"login-customer-id", manager});
+  }
+  return out;
+}
+
+// "v21.0", or a bare major number (21) written as Graph's "v21.0".
+std::string meta_version(const Destination& d) {
+  const json& version = member(d.options, "version");
+  if (version.is_number_integer()) return "v" + std::to_string(version.get<std::int64_t>()) + ".0";
+  if (version.is_string() && !version.get_ref<const std::string&>().empty()) {
+    return version.get<std::string>();
+  }
+  return "v25.0";
+}
+
+Rendered render_meta(const Destination& d, const json& context) {
+  Rendered out;
+  const auto epoch = start_epoch(context);
+  if (!epoch) {
+    out.skipped = "no Call.StartDate on this call (Meta's event_time)";
+    return out;
+  }
+  // Meta needs customer information to attribute a server event, and a phone call offers only
+  // the caller's number (the country alone is too broad: error 2804050).
+  const std::string e164 = caller_e164(context);
+  if (e164.empty()) {
+    out.skipped = "no caller number to match on";
+    return out;
+  }
+  // Meta hashes the digits with their country code and without the +.
+  json user_data = {{"ph", json::array({sha256_hex(std::string_view(e164).substr(1))})}};
+  if (const json& country = at(context, "call.from.country"); country.is_string()) {
+    const std::string code = detail::ascii_lower_copy(country.get<std::string>());
+    if (code.size() == 2 && code[0] >= 'a' && code[0] <= 'z' && code[1] >= 'a' && code[1] <= 'z') {
+      user_data["country"] = json::array({sha256_hex(code)});
+    }
+  }
+  json event = {{"event_name", option_string(d, "event_name", "Lead")},
+                {"event_time", *epoch},
+                {"action_source", "phone_call"},
+                // The call and its event: Meta counts events of one name with one event_id once (48
+                // h), so routes sending the same webhook of a call to one pixel under one name
+                // count once, and a rerendered dead letter keeps its id.
+                {"event_id", text(at(context, "call.sid")) + ":" + text(at(context, "event"))},
+                {"user_data", user_data}};
+  if (const json& custom = member(d.options, "custom_data"); custom.is_object()) {
+    event["custom_data"] = render_template(custom, context);
+  }
+  json body = {{"data", json::array({event})}, {"access_token", option_string(d, "access_token")}};
+  if (const std::string code = option_string(d, "test_event_code"); !code.empty()) {
+    body["test_event_code"] = code;
+  }
+  out.body = dump(body);
+  // Meta refuses the whole request once event_time is more than 7 days old; past that the send
+  // planner dead-letters the delivery with deadline_reason (it may be past already).
+  out.not_after_ms = (*epoch + kMetaWindowSeconds) * 1000;
+  if (d.url.empty()) {
+    out.url = option_endpoint(d, "https://graph.facebook.com") + "/" + meta_version(d) + "/" +
+              option_id(d, "pixel_id") + "/events";
+  }
   return out;
 }
 
@@ -162,7 +441,8 @@ Rendered render_slack(const json& context) {
 
 }  // namespace
 
-Rendered render(const Destination& destination, std::string_view canonical, const json& context) {
+Rendered render(const Destination& destination, std::string_view canonical, const json& context,
+                std::int64_t now) {
   switch (destination.format) {
     case RenderFormat::canonical: {
       Rendered out;
@@ -170,48 +450,20 @@ Rendered render(const Destination& destination, std::string_view canonical, cons
       return out;
     }
     case RenderFormat::ga4:
-      return render_ga4(destination, context);
+      return render_ga4(destination, context, now);
     case RenderFormat::google_ads:
       return render_google_ads(destination, context);
+    case RenderFormat::meta_capi:
+      return render_meta(destination, context);
     case RenderFormat::slack:
       return render_slack(context);
     case RenderFormat::json_template: {
       Rendered out;
-      const auto body = destination.options.is_object() ? destination.options.find("body")
-                                                        : destination.options.end();
-      out.body = dump(render_template(body == destination.options.end() ? json() : *body, context));
+      out.body = dump(render_template(member(destination.options, "body"), context));
       return out;
     }
   }
   return {};
-}
-
-namespace {
-
-// A google.rpc.Status in `partialFailureError` means rows were refused inside the 200.
-std::optional<std::string> read_google_ads_answer(const AttemptAnswer& answer) {
-  const json doc = json::parse(answer.body, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) return std::nullopt;
-  const auto it = doc.find("partialFailureError");
-  if (it == doc.end() || it->is_null()) return std::nullopt;
-  if (it->is_object()) {
-    const auto message = it->find("message");
-    if (message != it->end() && message->is_string() &&
-        !message->get_ref<const std::string&>().empty()) {
-      return "partialFailureError: " + message->get<std::string>();
-    }
-    const auto code = it->find("code");
-    if (code == it->end() || (code->is_number_integer() && code->get<std::int64_t>() == 0)) {
-      return std::nullopt;  // an empty status: nothing was refused
-    }
-  }
-  return "partialFailureError: " + it->dump();
-}
-
-}  // namespace
-
-AnswerReader answer_reader(RenderFormat format) {
-  return format == RenderFormat::google_ads ? &read_google_ads_answer : nullptr;
 }
 
 }  // namespace callhook

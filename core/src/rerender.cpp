@@ -209,7 +209,8 @@ Rerendered Engine::rerender(const RerenderRequest& request) const {
   }
 
   Outcome fired;
-  detail::fire_routes(config_, *trigger, canonical, context, key_prefix, fired, record->key);
+  detail::fire_routes(config_, *trigger, canonical, context, key_prefix, request.now, fired,
+                      record->key);
   for (Delivery& d : fired.deliveries) {
     if (d.route == request.route && d.destination == request.destination) {
       Rerendered r;

@@ -2,6 +2,7 @@
 
 #include "callhook/filter.h"
 #include "callhook/render.h"
+#include "text_util.h"
 
 namespace callhook::detail {
 
@@ -16,6 +17,13 @@ json first_of_each(const FieldList& list) {
     if (!out.contains(name)) out[name] = std::string(list.value(i));
   }
   return out;
+}
+
+bool has_header(const std::vector<HttpHeader>& headers, std::string_view name) {
+  for (const HttpHeader& h : headers) {
+    if (iequals(h.name, name)) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -69,7 +77,7 @@ std::string_view trigger_name(Trigger trigger) {
 }
 
 void fire_routes(const Config& config, Trigger trigger, const std::string& canonical,
-                 const json& context, const std::string& key_prefix, Outcome& out,
+                 const json& context, const std::string& key_prefix, std::int64_t now, Outcome& out,
                  std::string_view record_key) {
   // What fires has no `:` (Call.Initiate, Call.Complete, complete, abandoned); a Call.Sid may.
   const std::string call_sid = key_prefix.substr(0, key_prefix.rfind(':'));
@@ -82,7 +90,7 @@ void fire_routes(const Config& config, Trigger trigger, const std::string& canon
       for (const std::string& name : route.to) {
         const Destination* dest = config.destination(name);
         if (dest == nullptr) continue;  // refused by the config check
-        Rendered rendered = render(*dest, canonical, context);
+        Rendered rendered = render(*dest, canonical, context, now);
         if (!rendered.skipped.empty()) {
           decision.skipped.push_back(name + ": " + rendered.skipped);
           continue;
@@ -91,7 +99,8 @@ void fire_routes(const Config& config, Trigger trigger, const std::string& canon
         d.route = route.name;
         d.destination = name;
         d.method = dest->method;
-        d.url = dest->url;
+        // The platforms build their URL from the options when the destination names none.
+        d.url = rendered.url.empty() ? dest->url : std::move(rendered.url);
         d.idempotency_key = key_prefix + ":" + route.name;
         d.timeout_ms = dest->delivery.timeout_ms;
         d.call_sid = call_sid;
@@ -100,7 +109,13 @@ void fire_routes(const Config& config, Trigger trigger, const std::string& canon
         d.headers.push_back({"Content-Type", rendered.content_type});
         d.headers.push_back({"Idempotency-Key", d.idempotency_key});
         for (const HttpHeader& h : dest->headers) d.headers.push_back(h);
+        // The format's own headers (Google Ads' developer-token) come after, unless the
+        // destination sets that header itself: what the config writes wins.
+        for (HttpHeader& h : rendered.headers) {
+          if (!has_header(dest->headers, h.name)) d.headers.push_back(std::move(h));
+        }
         d.body = std::move(rendered.body);
+        d.not_after_ms = rendered.not_after_ms;
         out.deliveries.push_back(std::move(d));
       }
     }

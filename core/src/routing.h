@@ -30,11 +30,12 @@ namespace callhook::detail {
 [[nodiscard]] std::string_view trigger_name(Trigger trigger);
 
 /// Evaluates every route of `trigger` on `context` and appends its decisions and deliveries
-/// (idempotency key `key_prefix:route`) to `out`. `key_prefix` is the call's Call.Sid, `:` and
-/// what fired (the event's name, `complete` or `abandoned`), so each delivery's `call_sid` is
-/// read from it; `record_key` is the call's record key (empty with correlation off).
+/// (idempotency key `key_prefix:route`) to `out`, rendered at `now` (epoch seconds; the
+/// platforms' deadlines depend on it). `key_prefix` is the call's Call.Sid, `:` and what fired
+/// (the event's name, `complete` or `abandoned`), so each delivery's `call_sid` is read from it;
+/// `record_key` is the call's record key (empty with correlation off).
 void fire_routes(const Config& config, Trigger trigger, const std::string& canonical,
-                 const nlohmann::json& context, const std::string& key_prefix, Outcome& out,
-                 std::string_view record_key = {});
+                 const nlohmann::json& context, const std::string& key_prefix, std::int64_t now,
+                 Outcome& out, std::string_view record_key = {});
 
 }  // namespace callhook::detail

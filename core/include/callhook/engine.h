@@ -102,11 +102,14 @@ struct Unsealed {
 /// A dead delivery to render again with the config of now (Engine::rerender): the call's stored
 /// correlation record, and which route, destination and trigger the delivery came from.
 struct RerenderRequest {
-  std::string_view record;       // the record text, as stored
-  std::string_view route;        // the delivery's route and destination
+  std::string_view record;  // the record text, as stored
+  std::string_view route;   // the delivery's route and destination
   std::string_view destination;
   std::string_view trigger;  // `event`, `complete` or `abandoned`
   std::string_view event;    // for `event`: `Call.Initiate` or `Call.Complete`
+  /// The time to render at, epoch seconds (GA4 leaves out timestamp_micros past 72 hours); 0: no
+  /// clock, the event counts as on time (its delivery's deadline still holds when it is sent).
+  std::int64_t now = 0;
 };
 
 /// Why Engine::rerender gives no delivery. `code` is stable: `bad_trigger`, `bad_event`,

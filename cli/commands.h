@@ -26,6 +26,7 @@ int cmd_rerender(int argc, char** argv);
 int cmd_replay(int argc, char** argv);
 int cmd_deadletters(int argc, char** argv);
 int cmd_erase(int argc, char** argv);
+int cmd_check_destination(int argc, char** argv);
 
 /// `${NAME}` secrets for the CLI: the environment.
 std::optional<std::string> environment_secret(std::string_view name);

@@ -1,4 +1,5 @@
 // The callhook command-line program (native and WASI builds share it).
+#include <algorithm>
 #include <cstdio>
 #include <string_view>
 
@@ -35,14 +36,19 @@ constexpr Command kCommands[] = {
     {"deadletters", "list, show, redrive or purge a running function's dead letters",
      cmd_deadletters},
     {"erase", "erase what a running function keeps about a call or a caller", cmd_erase},
+    {"check-destination",
+     "print a destination's exact request, secrets masked; --send: the platform checks it",
+     cmd_check_destination},
 };
 
 int print_usage(std::FILE* to) {
   std::fprintf(to,
                "callhook: check, reshape and route call-tracking webhooks.\n\n"
                "Usage: callhook COMMAND [OPTIONS] [FILE|-]\n\nCommands:\n");
+  int width = 0;
+  for (const Command& c : kCommands) width = std::max(width, static_cast<int>(c.name.size()));
   for (const Command& c : kCommands) {
-    std::fprintf(to, "  %-12.*s %.*s\n", static_cast<int>(c.name.size()), c.name.data(),
+    std::fprintf(to, "  %-*.*s %.*s\n", width, static_cast<int>(c.name.size()), c.name.data(),
                  static_cast<int>(c.summary.size()), c.summary.data());
   }
   std::fprintf(to, "\n'callhook COMMAND --help' describes a command.\n");

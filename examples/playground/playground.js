@@ -396,7 +396,7 @@ function evaluateSingle(engine, config, secrets) {
     body: request.body }, { now: Math.floor(Date.now() / 1000) });
   renderResponse(outcome.response);
   renderRoutes(outcome.routes, outcome);
-  renderDeliveries(outcome.deliveries);
+  renderDeliveries(outcome.deliveries, engine, config);
 }
 
 // A value with its leading and trailing spaces made visible (an unencoded + arrives as one).
@@ -473,19 +473,104 @@ function renderRoutes(routes, outcome) {
   $('#routes').replaceChildren(...items);
 }
 
-function renderDeliveries(deliveries) {
+// ---- deliveries: the exact requests, secrets masked -------------------------------------------
+
+// Engine.sealDelivery's text for people: each secret reference (${NAME}, ${NAME:pct},
+// ${NAME:json}) as ${NAME}, and seal's own escapes back to what they stand for ($$ is a $ of the
+// request's own; $xHH a byte that is not UTF-8, shown as \xHH).
+const unseal = (text) => String(text ?? '').replace(/\$(?:(\$)|\{([A-Z0-9_]+)(?::[a-z]+)?\}|x([0-9A-F]{2}))/g,
+  (all, dollar, name, hex) => (dollar ? '$' : name ? `\${${name}}` : `\\x${hex}`));
+
+function maskedRequest(engine, delivery) {
+  const sealed = JSON.parse(engine.sealDelivery(delivery));
+  return {
+    method: unseal(sealed.method), url: unseal(sealed.url),
+    headers: (sealed.headers ?? []).map(([name, value]) => [name, unseal(value)]), body: unseal(sealed.body),
+  };
+}
+
+// Stands for an OAuth access token in a request that is shown, never sent.
+const TOKEN_PLACEHOLDER = 'playground-access-token-0f3a9c';
+
+function replaceToken(request, words) {
+  const swap = (text) => text.split(TOKEN_PLACEHOLDER).join(words);
+  return { ...request, url: swap(request.url), body: swap(request.body),
+    headers: request.headers.map(([name, value]) => [name, swap(value)]) };
+}
+
+// What a delivery will send, as the engine plans it (engine.planSend, when the package has it:
+// the destination's credentials added, the token request first for oauth2), masked throughout.
+// Without planSend, the delivery as stored, and the config says whether a token is added.
+function deliveryView(engine, delivery, config) {
+  const stored = maskedRequest(engine, delivery);
+  const view = { request: stored, tokenRequest: null, tokenUrl: null, notSent: null };
+  if (typeof engine.planSend === 'function') {
+    try {
+      const sealed = engine.sealDelivery(delivery);
+      const nowMs = Date.now();
+      let plan = engine.planSend(sealed, { accessToken: '', nowMs });
+      if (plan.plan === 'token') {
+        view.tokenRequest = maskedRequest(engine, plan.request);
+        view.tokenUrl = view.tokenRequest.url;
+        plan = engine.planSend(sealed, { accessToken: TOKEN_PLACEHOLDER, nowMs });
+      }
+      if (plan.plan === 'send') {
+        view.request = replaceToken(maskedRequest(engine, plan.request),
+          view.tokenUrl ? `<access token from ${view.tokenUrl}>` : '<access token>');
+      } else if (plan.plan === 'dead') {
+        view.notSent = plan.verdict?.reason ?? plan.verdict?.code ?? 'the engine would not send it';
+      }
+      return view;
+    } catch { /* an older package: fall back to the config below */ }
+  }
+  const auth = config?.destinations?.[delivery.destination]?.auth;
+  if (auth?.type === 'oauth2') {
+    view.tokenUrl = typeof auth.token_url === 'string' ? auth.token_url
+      : 'https://oauth2.googleapis.com/token';
+  }
+  return view;
+}
+
+const requestText = (r) => `${r.method} ${r.url}\n` +
+  r.headers.map(([name, value]) => `${name}: ${value}`).join('\n') + `\n\n${r.body}`;
+
+function formattedBody(body) {
+  try {
+    return JSON.stringify(JSON.parse(body), null, 2);
+  } catch {
+    return null;
+  }
+}
+
+function renderDeliveries(deliveries, engine, config) {
   if (!deliveries.length) {
     $('#deliveries').replaceChildren(el('p', { class: 'muted', text: 'No deliveries.' }));
     return;
   }
-  $('#deliveries').replaceChildren(...deliveries.map((delivery) => {
-    const text = `${delivery.method} ${delivery.url}\n` +
-      delivery.headers.map(([name, value]) => `${name}: ${value}`).join('\n') + `\n\n${pretty(delivery.body)}`;
+  const note = el('p', { class: 'muted small delivery-note' },
+    'Each request exactly as it would be sent, with every secret shown as ', el('code', { text: '${NAME}' }),
+    ' (as callhook keeps deliveries at rest); the values go in only when it is sent.');
+  $('#deliveries').replaceChildren(note, ...deliveries.map((delivery) => {
+    const view = deliveryView(engine, delivery, config);
+    const text = requestText(view.request);
+    const formatted = formattedBody(view.request.body);
     return el('article', { class: 'delivery', 'data-destination': delivery.destination },
       el('div', { class: 'row' },
         el('h3', {}, el('span', { class: 'muted', text: `${delivery.route} → ` }), delivery.destination),
-        el('button', { type: 'button', onclick: (event) => copyText(delivery.body, event.currentTarget) }, 'Copy body')),
-      el('pre', { class: 'code', text }));
+        el('span', { class: 'row-buttons' },
+          el('button', { type: 'button', onclick: (event) => copyText(text, event.currentTarget) }, 'Copy request'),
+          el('button', { type: 'button', onclick: (event) => copyText(view.request.body, event.currentTarget) }, 'Copy body'))),
+      view.tokenUrl ? el('p', { class: 'oauth-note small' },
+        'OAuth 2.0: when it is sent, an access token from ', el('code', { text: view.tokenUrl }),
+        ' is added (', el('code', { text: 'Authorization: Bearer …' }), '); callhook asks the token URL for one first',
+        view.tokenRequest ? ' with the token request below.' : '.') : null,
+      view.notSent ? el('p', { class: 'warning small not-sent', text: `Not sent: ${view.notSent}` }) : null,
+      el('pre', { class: 'code request', 'aria-label': `Request to ${delivery.destination}`, text }),
+      view.tokenRequest ? el('details', { class: 'token-request' },
+        el('summary', { text: 'Token request' }),
+        el('pre', { class: 'code', text: requestText(view.tokenRequest) })) : null,
+      formatted !== null && formatted !== view.request.body ? el('details', { class: 'formatted' },
+        el('summary', { text: 'Body, formatted' }), el('pre', { class: 'code', text: formatted })) : null);
   }));
 }
 
@@ -512,7 +597,7 @@ function evaluateSequence(engine, config, secrets) {
       const deliveries = outcomes.flatMap((outcome) => outcome.deliveries);
       const abandoned = outcomes.filter((outcome) => outcome.event || outcome.deliveries.length || outcome.record).length;
       items.push(timelineItem(label, 'sweep', `looked at ${records.size} record${records.size === 1 ? '' : 's'}` +
-        (abandoned ? `, ${abandoned} changed` : ', nothing due'), false, deliveries, null));
+        (abandoned ? `, ${abandoned} changed` : ', nothing due'), false, deliveries, null, engine));
       return;
     }
     const kind = detectKind(step.text);
@@ -528,13 +613,13 @@ function evaluateSequence(engine, config, secrets) {
       status = JSON.parse(outcome.response.body).status ?? JSON.parse(outcome.response.body).title ?? '';
     } catch { /* not JSON */ }
     items.push(timelineItem(label, `${outcome.response.status} ${status}`.trim(),
-      inspection.verdict.event ?? 'unknown event', outcome.duplicate, outcome.deliveries, outcome.response));
+      inspection.verdict.event ?? 'unknown event', outcome.duplicate, outcome.deliveries, outcome.response, engine));
   });
   list.replaceChildren(...items);
   if (!items.length) list.append(el('li', { class: 'muted', text: 'Add steps to play them.' }));
 }
 
-function timelineItem(label, status, what, duplicate, deliveries, response) {
+function timelineItem(label, status, what, duplicate, deliveries, response, engine) {
   const ok = status === 'sweep' || status.startsWith('2');
   return el('li', { class: `moment${duplicate ? ' duplicate' : ''}` },
     el('div', { class: 'row' },
@@ -544,7 +629,10 @@ function timelineItem(label, status, what, duplicate, deliveries, response) {
       duplicate ? el('span', { class: 'badge warning', text: 'duplicate' }) : null,
       el('span', { class: 'muted', text: `${deliveries.length} deliver${deliveries.length === 1 ? 'y' : 'ies'}` })),
     deliveries.length ? el('ul', { class: 'fired' }, deliveries.map((d) =>
-      el('li', {}, el('code', { text: `${d.route} → ${d.destination}` }), ` ${d.method} ${d.url}`))) : null,
+      el('li', {}, el('code', { text: `${d.route} → ${d.destination}` }), (() => {
+        const masked = maskedRequest(engine, d);
+        return ` ${masked.method} ${masked.url}`;
+      })()))) : null,
     response ? el('details', {}, el('summary', { text: 'Response body' }), el('pre', { class: 'code', text: pretty(response.body) })) : null);
 }
 

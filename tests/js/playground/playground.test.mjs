@@ -205,3 +205,83 @@ test('keeps working offline once loaded (service worker)', { skip }, async () =>
   assert.match(await page.locator('#fields tr[data-field="Call.Disposition"]').textContent(), /case-sensitive: use NO ANSWER/);
   await context.close();
 });
+
+// The deliveries panel shows each request exactly as it would be sent (method, URL, headers,
+// body), every secret as ${NAME} (engine.sealDelivery), and for an oauth2 destination a note that
+// an access token from its token URL is added when it is sent.
+const SECRET_VALUES = {
+  GA4_API_SECRET: 'pg-ga4-s3cret-value', GOOGLE_ADS_DEVELOPER_TOKEN: 'pg-dev-t0ken-value',
+  ADS_CLIENT_SECRET: 'pg-client/s3cret+x', ADS_REFRESH_TOKEN: '1//pg-refresh-t0ken', CALLHOOK_TOKEN: 'pg-hook-t0ken',
+};
+const secretLines = Object.entries(SECRET_VALUES).map(([name, value]) => `${name}=${value}`).join('\n');
+const secretForms = (value) => [value, encodeURIComponent(value), JSON.stringify(value).slice(1, -1)];
+
+function assertNoSecret(text, where) {
+  for (const [name, value] of Object.entries(SECRET_VALUES)) {
+    for (const form of secretForms(value)) assert.ok(!text.includes(form), `${where} shows ${name} (${form}):\n${text}`);
+  }
+}
+
+test('deliveries show the exact request with secrets as ${NAME}, and the oauth2 token note', { skip }, async () => {
+  const { page, context, problems } = await open();
+  await settle(page, async () => {
+    await page.click('details summary');
+    await page.fill('#secrets', secretLines);
+    await page.selectOption('#sample', 'complete');
+  });
+  const ga4 = page.locator('#deliveries .delivery[data-destination="ga4"]');
+  const ga4Request = await ga4.locator('pre.request').textContent();
+  assert.match(ga4Request, /^POST http:\/\/127\.0\.0\.1:9400\/ga4\/mp\/collect\?measurement_id=G-XXXXXXX&api_secret=\$\{GA4_API_SECRET\}\n/);
+  assert.match(ga4Request, /\nContent-Type: application\/json\n/);
+  assert.match(ga4Request, /\nIdempotency-Key: CA5e1f0d9c8b7a6f5e4d3c2b1a0f9e8d7c:Call\.Complete:answered-long-calls\n/);
+  const body = JSON.parse(ga4Request.split('\n\n').slice(1).join('\n\n'));
+  assert.equal(body.client_id, '1234567890.1714530000', 'the body as sent, byte for byte');
+  const ads = await page.locator('#deliveries .delivery[data-destination="google-ads"] pre.request').textContent();
+  assert.match(ads, /\ndeveloper-token: \$\{GOOGLE_ADS_DEVELOPER_TOKEN\}\n/);
+  assert.match(await page.locator('#deliveries .delivery-note').textContent(), /secret shown as \$\{NAME\}/);
+  assert.equal(await page.locator('#deliveries .oauth-note').count(), 0, 'no oauth2 destination here');
+  assertNoSecret(await page.locator('#deliveries').textContent(), 'the deliveries panel');
+
+  // google-ads with OAuth 2.0 credentials: the note names the token URL.
+  const config = (await page.inputValue('#config')).replace(
+    '"headers": {"developer-token": "${GOOGLE_ADS_DEVELOPER_TOKEN}"},',
+    '"headers": {"developer-token": "${GOOGLE_ADS_DEVELOPER_TOKEN}"},\n      "auth": {"type": "oauth2", "token_url": "https://oauth2.example.test/token", ' +
+    '"client_id": "pg-client", "client_secret": "${ADS_CLIENT_SECRET}", "refresh_token": "${ADS_REFRESH_TOKEN}"},');
+  assert.notEqual(config, await page.inputValue('#config'));
+  await settle(page, () => page.fill('#config', config));
+  assert.match(await page.locator('#config-status').textContent(), /Config is valid/);
+  const oauth = page.locator('#deliveries .delivery[data-destination="google-ads"]');
+  const note = await oauth.locator('.oauth-note').textContent();
+  assert.match(note, /access token from https:\/\/oauth2\.example\.test\/token is added/);
+  assert.match(note, /Authorization: Bearer …/);
+  const withToken = await oauth.locator('pre.request').textContent();
+  assert.match(withToken, /^POST http:\/\/127\.0\.0\.1:9400\/google-ads\n/);
+  // With the package's send planning the request also shows where the token goes and the token
+  // request itself, masked.
+  const planned = await page.evaluate(async () => {
+    const { init } = await import('./vendor/index.js');
+    const callhook = await init();
+    const engine = callhook.createEngine('{"destinations": {"x": {"url": "http://127.0.0.1:1/"}}, "routes": []}');
+    const has = typeof engine.planSend === 'function';
+    engine.close();
+    return has;
+  });
+  if (planned) {
+    assert.match(withToken, /\nAuthorization: Bearer <access token from https:\/\/oauth2\.example\.test\/token>\n/);
+    await oauth.locator('details.token-request summary').click();
+    const tokenRequest = await oauth.locator('details.token-request pre').textContent();
+    assert.match(tokenRequest, /^POST https:\/\/oauth2\.example\.test\/token\n/);
+    assert.match(tokenRequest, /client_secret=\$\{ADS_CLIENT_SECRET\}/);
+    assert.match(tokenRequest, /refresh_token=\$\{ADS_REFRESH_TOKEN\}/);
+  }
+  assertNoSecret(await page.locator('#deliveries').textContent(), 'the deliveries panel (oauth2)');
+  await shot(page, 'deliveries', { fullPage: true });
+
+  // The sequence timeline lists each delivery's method and URL, masked the same way.
+  await settle(page, () => page.check('input[name=view][value=sequence]'));
+  const timeline = await page.locator('#timeline').textContent();
+  assert.match(timeline, /api_secret=\$\{GA4_API_SECRET\}/);
+  assertNoSecret(timeline, 'the timeline');
+  assert.deepEqual(problems, []);
+  await context.close();
+});

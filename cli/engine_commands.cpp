@@ -388,11 +388,14 @@ int cmd_attempt(int argc, char** argv) {
         "sent one: delivered, retry at a time, or dead with a reason. ATTEMPT_FILE is JSON\n"
         "{\"route\", \"destination\", \"idempotency_key\", \"attempt\" (1 for the first),\n"
         " \"now_ms\", \"random\" (in [0, 1): the jitter's source),\n"
+        " \"not_after_ms\" (optional: the delivery's deadline), \"fresh_token\" (optional: its\n"
+        " OAuth token was minted for this attempt),\n"
         " \"answer\": {\"status\", \"headers\", \"body\"} or {\"timeout\": true} or {\"error\": "
         "TEXT}}.\n"
         "Prints {\"verdict\", \"code\", \"reason\", \"retry_at_ms\", \"delay_ms\", "
         "\"retry_after\",\n"
-        "\"log\"}. The destination's `delivery` settings decide (see the README).\n\n"
+        "\"drop_token\", \"log\"}. The destination's `delivery` settings and format decide (see\n"
+        "the README).\n\n"
         "Exit status: 0 when decided (whatever the verdict), 2 on a bad config, attempt or "
         "usage.\n");
     return kExitOk;

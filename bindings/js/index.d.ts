@@ -182,7 +182,31 @@ export interface DestinationConfig {
   /** Format settings: ga4 `event_name`, `params`; google-ads `conversion_action`, `value`,
    * `currency`; template `body`. */
   options?: Record<string, unknown>;
+  /** How its requests are authorized when sent (README, "Destination credentials"). */
+  auth?: DestinationAuthConfig;
+  /** A token bucket: `per_second` or `per_minute`, `burst` (default per_second, at least 1). */
+  rate_limit?: { per_second: number; burst?: number } | { per_minute: number; burst?: number };
+  /** Sends in flight at once in one shell (1 to 64); default the shell's. */
+  concurrency?: number;
 }
+
+/** `destinations.NAME.auth`; reference secrets as `${NAME}`. */
+export type DestinationAuthConfig =
+  | { type: 'bearer'; token: string }
+  | { type: 'header'; name: string; value: string }
+  | {
+    type: 'oauth2';
+    /** Default for google-ads: https://oauth2.googleapis.com/token. */
+    token_url?: string;
+    client_id: string;
+    client_secret?: string;
+    /** Set: the refresh-token grant. */
+    refresh_token?: string;
+    /** Default for google-ads: https://www.googleapis.com/auth/adwords. */
+    scope?: string;
+    /** Without refresh_token, "client_credentials" must be written. */
+    grant?: 'refresh_token' | 'client_credentials';
+  };
 
 export interface RenderOptions {
   /** Resolves `${NAME}` references in the destination (see EngineOptions.secrets). */
@@ -286,6 +310,9 @@ export interface Delivery {
   /** What fired the route (its `on`); "" only for a delivery stored before this was kept
    * whose idempotency key does not say. */
   trigger: 'event' | 'complete' | 'abandoned' | '';
+  /** The last moment (epoch ms) the platform still accepts it (GA4: 72 hours after the event;
+   * Meta: 7 days); absent: no deadline. */
+  not_after_ms?: number;
 }
 
 /** What Engine.rerender renders again: a dead delivery's call, route, destination, trigger. */
@@ -367,6 +394,12 @@ export interface AttemptInput {
   now_ms: number;
   /** In [0, 1): the jitter's source. */
   random: number;
+  /** The planned request's deadline (`request.not_after_ms` of planSend; 0 or absent: none): a
+   * retry that would come after it is dead `deadline_passed`. */
+  not_after_ms?: number;
+  /** The OAuth access token this attempt carried was minted for it, not cached: a 401 then is
+   * dead, not retried with another token. */
+  fresh_token?: boolean;
   answer:
     | { status: number; headers?: HeaderList | Record<string, string>; body?: string }
     | { timeout: true }
@@ -380,8 +413,10 @@ export interface AttemptInput {
 /** The core's decision after an attempt. */
 export interface AttemptVerdict {
   verdict: 'delivered' | 'retry' | 'dead';
-  /** delivered; retryable_status, timeout, transport_error (retry); not_retryable_status,
-   * redirect, attempts_exhausted, rejected, unsendable (dead). */
+  /** delivered, already_recorded (delivered); retryable_status, timeout, transport_error,
+   * platform_retry, token_rejected (a cached access token was refused: at once, with a fresh
+   * one), token_unavailable (the token endpoint failed for now) (retry); not_retryable_status,
+   * redirect, attempts_exhausted, rejected, unsendable, deadline_passed, token_refused (dead). */
   code: string;
   /** For people: what the destination said and why this verdict. */
   reason: string;
@@ -390,8 +425,59 @@ export interface AttemptVerdict {
   delay_ms: number | null;
   /** The wait came from the destination's Retry-After. */
   retry_after: boolean;
+  /** Forget the destination's cached OAuth access token: it was refused. */
+  drop_token: boolean;
   /** One structured log line (no URL, no secrets). */
   log: Record<string, unknown>;
+}
+
+/** A destination's token bucket as a plan gives it; keep it per destination between plans. */
+export interface PaceState {
+  /** Tokens left (fractional); -1: a bucket never used (full). */
+  tokens: number;
+  at_ms: number;
+}
+
+export interface PlanSendOptions {
+  /** The destination's cached OAuth access token; '' or absent: none. */
+  accessToken?: string | null;
+  /** The destination's bucket as the last plan gave it; null or absent: a fresh one. */
+  pace?: PaceState | null;
+  /** Epoch milliseconds. Default: Date.now(). */
+  nowMs?: number;
+}
+
+/** What to do with a stored delivery that is due (Engine.planSend). */
+export type SendPlan =
+  /** Send `request` (the delivery with its credentials), then give the answer to attemptResult
+   * with `not_after_ms: request.not_after_ms ?? 0`. */
+  | { plan: 'send'; request: Delivery; pace: PaceState }
+  /** Send `request` (the token request: POST, a form body that holds the credentials; never log
+   * it) and give its answer to tokenResult, then plan again with the token. No bucket token is
+   * taken: keep the pace you had. */
+  | { plan: 'token'; request: Delivery }
+  /** The destination's rate limit: keep `pace`, plan again after `wait_ms`. No attempt is spent. */
+  | { plan: 'wait'; wait_ms: number; pace: PaceState }
+  /** Do not send: record `verdict` as this attempt's (unsendable, deadline_passed). */
+  | { plan: 'dead'; verdict: AttemptVerdict };
+
+/** What Engine.tokenResult read in the token endpoint's answer. */
+export type TokenOutcome =
+  /** Cache the token for the destination until `cache_until_ms` (a few minutes before it
+   * expires). */
+  | { access_token: string; cache_until_ms: number }
+  /** No token: record this as the delivery's attempt (retry `token_unavailable`; dead
+   * `token_refused`, `attempts_exhausted`, `deadline_passed`). */
+  | { verdict: AttemptVerdict };
+
+/** Per destination: what a shell sizes its sending by (Engine.destinationLimits). */
+export interface DestinationLimits {
+  /** Sends in flight at once in one shell; null: the shell's default. */
+  concurrency: number | null;
+  /** The token bucket planSend keeps to; null: none. */
+  rate_limit: { per_second: number; burst: number } | null;
+  /** Its credentials are OAuth access tokens (planSend may ask for one). */
+  oauth: boolean;
 }
 
 /** A request after its first step (Engine.prepare): decoded and checked once. */
@@ -421,6 +507,18 @@ export interface Engine {
    * decided by the destination's `delivery` settings and its format's reading of the answer.
    */
   attemptResult(attempt: AttemptInput): AttemptVerdict;
+  /**
+   * The step before each attempt of a stored delivery (sealDelivery's text): its deadline, its
+   * destination's rate limit and credentials (bearer, header, OAuth) decide. See SendPlan.
+   */
+  planSend(sealed: string, options?: PlanSendOptions): SendPlan;
+  /**
+   * Reads the token endpoint's answer to a `token` plan's request; `attempt` is the delivery's
+   * (its number, time and random number) with that answer.
+   */
+  tokenResult(attempt: AttemptInput): TokenOutcome;
+  /** Every destination's concurrency, rate limit and whether it uses OAuth. */
+  destinationLimits(): Record<string, DestinationLimits>;
   /**
    * The delivery as a shell keeps it at rest (outbox, queue message, KV entry): one JSON text,
    * `{"sealed":1,"route","destination","method","url","headers":[[name,value]],"body",

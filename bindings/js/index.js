@@ -678,10 +678,13 @@ class Engine {
 
   /**
    * What follows one attempt of a delivery: {verdict: "delivered"|"retry"|"dead", code, reason,
-   * retry_at_ms, delay_ms, retry_after, log}. `attempt` is {route, destination, idempotency_key,
-   * attempt (1 for the first), now_ms, random in [0, 1), answer: {status, headers, body} |
-   * {timeout: true} | {error} | {redirect: true} | {unsendable: why}}. The destination's
-   * `delivery` settings decide; unsendable (a delivery unsealDelivery refused) is dead at once.
+   * retry_at_ms, delay_ms, retry_after, drop_token, log}. `attempt` is {route, destination,
+   * idempotency_key, attempt (1 for the first), now_ms, random in [0, 1), not_after_ms (the
+   * planned request's, 0: none), fresh_token (its OAuth token was minted for this attempt),
+   * answer: {status, headers, body} | {timeout: true} | {error} | {redirect: true} |
+   * {unsendable: why}}. The destination's `delivery` settings and its format decide;
+   * unsendable (a delivery unsealDelivery refused) is dead at once. `drop_token`: forget the
+   * destination's cached access token.
    */
   attemptResult(attempt) {
     if (attempt === null || typeof attempt !== 'object') throw new TypeError('attempt must be an object');
@@ -690,6 +693,70 @@ class Engine {
     const ptr = runtime.write([JSON.stringify(attempt)]);
     const [status, text] = runtime.answer(runtime.module.engineAttempt(handle, ptr, runtime.lengths[0]));
     if (status !== RESULT) throw Runtime.fail(text, 'attemptResult');
+    return JSON.parse(text);
+  }
+
+  /**
+   * The step before each attempt of a stored delivery: `sealed` is sealDelivery's text. Returns
+   * {plan: "send", request, pace} (send `request`, the delivery with its credentials, then give
+   * the answer to attemptResult with `not_after_ms: request.not_after_ms ?? 0`; keep `pace` for
+   * the destination) | {plan: "token", request} (send `request` to the token endpoint, give its
+   * answer to tokenResult, then plan again with the token) | {plan: "wait", wait_ms, pace} (the
+   * destination's rate limit: keep `pace`, plan again after wait_ms) | {plan: "dead", verdict}
+   * (record verdict as this attempt's). `accessToken` is the destination's cached OAuth token
+   * ('' for none), `pace` the destination's bucket as the last plan gave it (null: fresh),
+   * `nowMs` the time in epoch milliseconds.
+   */
+  planSend(sealed, { accessToken = '', pace = null, nowMs = Date.now() } = {}) {
+    if (typeof sealed !== 'string') throw new TypeError('the sealed delivery must be its text (a string)');
+    if (accessToken === undefined || accessToken === null) accessToken = '';
+    if (typeof accessToken !== 'string') throw new TypeError('accessToken must be a string');
+    if (typeof nowMs !== 'number' || !Number.isFinite(nowMs) || nowMs < 0) {
+      throw new TypeError('nowMs is milliseconds since the Unix epoch');
+    }
+    let tokens = -1;
+    let atMs = 0;
+    if (pace !== null && pace !== undefined) {
+      if (typeof pace !== 'object' || typeof pace.tokens !== 'number' || typeof pace.at_ms !== 'number') {
+        throw new TypeError('pace must be {tokens, at_ms} as a plan gave it, or null');
+      }
+      tokens = pace.tokens;
+      atMs = pace.at_ms;
+    }
+    const { runtime } = this;
+    const handle = this.live();
+    const ptr = runtime.write([sealed, accessToken]);
+    const [status, text] = runtime.answer(runtime.module.enginePlanSend(handle, ptr,
+      runtime.lengths[0], runtime.lengths[1], tokens, atMs, nowMs));
+    if (status !== RESULT) throw Runtime.fail(text, 'planSend');
+    return JSON.parse(text);
+  }
+
+  /**
+   * Reads the token endpoint's answer to a {plan: "token"} request: {access_token,
+   * cache_until_ms} (cache it for the destination until then) or {verdict} (no token: record the
+   * verdict, retry `token_unavailable` or dead `token_refused`, as the delivery's attempt).
+   * `attempt` is as for attemptResult: the delivery's {route, destination, idempotency_key,
+   * attempt, now_ms, random} with the token endpoint's `answer`.
+   */
+  tokenResult(attempt) {
+    if (attempt === null || typeof attempt !== 'object') throw new TypeError('attempt must be an object');
+    const { runtime } = this;
+    const handle = this.live();
+    const ptr = runtime.write([JSON.stringify(attempt)]);
+    const [status, text] = runtime.answer(runtime.module.engineTokenResult(handle, ptr, runtime.lengths[0]));
+    if (status !== RESULT) throw Runtime.fail(text, 'tokenResult');
+    return JSON.parse(text);
+  }
+
+  /**
+   * Per destination of the config, what a shell sizes its sending by: {[name]: {concurrency
+   * (null: the shell's default), rate_limit: {per_second, burst} | null, oauth}}.
+   */
+  destinationLimits() {
+    const { runtime } = this;
+    const [status, text] = runtime.answer(runtime.module.engineDestinationLimits(this.live()));
+    if (status !== RESULT) throw Runtime.fail(text, 'destinationLimits');
     return JSON.parse(text);
   }
 

@@ -429,6 +429,65 @@ View engine_attempt(int handle, std::uintptr_t at, std::size_t length) {
   return finish();
 }
 
+// A sealed delivery's text, then the destination's cached access token (may be empty); the
+// pace arrives as two numbers (`pace_tokens` < 0: a fresh bucket), the clock in epoch ms.
+// Output 'R' + the plan (write_send_plan_json).
+View engine_plan_send(int handle, std::uintptr_t at, std::size_t sealed_length,
+                      std::size_t token_length, double pace_tokens, double pace_at_ms,
+                      double now_ms) {
+  const Engine* engine = engine_at(handle);
+  if (engine == nullptr) return error("closed_engine", "this engine has been closed");
+  const auto ms = [](double v) {
+    return std::isfinite(v) && v > 0 ? static_cast<std::int64_t>(v) : std::int64_t{0};
+  };
+  PaceState pace;
+  pace.tokens = std::isfinite(pace_tokens) ? pace_tokens : -1;
+  pace.at_ms = ms(pace_at_ms);
+  const SendPlan plan = engine->plan_send(
+      bytes(at, sealed_length), bytes(at + sealed_length, token_length), pace, ms(now_ms));
+  write_send_plan_json(plan, begin('R'));
+  return finish();
+}
+
+// The token endpoint's answer as an attempt (parse_attempt_json's form); output 'R' +
+// {"access_token", "cache_until_ms"} or {"verdict"} (write_token_outcome_json).
+View engine_token_result(int handle, std::uintptr_t at, std::size_t length) {
+  const Engine* engine = engine_at(handle);
+  if (engine == nullptr) return error("closed_engine", "this engine has been closed");
+  std::string problem;
+  const auto input = parse_attempt_json(bytes(at, length), problem);
+  if (!input) return error("bad_attempt", problem);
+  write_token_outcome_json(engine->token_result(*input), begin('R'));
+  return finish();
+}
+
+// What a shell sizes per destination: 'R' + {name: {"concurrency": n or null (the shell's
+// default), "rate_limit": {"per_second", "burst"} or null, "oauth": bool}}. Read once per engine.
+View engine_destination_limits(int handle) {
+  const Engine* engine = engine_at(handle);
+  if (engine == nullptr) return error("closed_engine", "this engine has been closed");
+  JsonWriter w(begin('R'));
+  w.begin_object();
+  for (const Destination& d : engine->config().destinations) {
+    w.key(d.name).begin_object().key("concurrency");
+    if (d.concurrency > 0) {
+      w.number(d.concurrency);
+    } else {
+      w.null();
+    }
+    w.key("rate_limit");
+    if (d.rate_limit.per_second > 0) {
+      w.begin_object().key("per_second").raw(json(d.rate_limit.per_second).dump());
+      w.key("burst").raw(json(d.rate_limit.burst).dump()).end_object();
+    } else {
+      w.null();
+    }
+    w.key("oauth").boolean(d.auth.kind == DestinationAuth::Kind::oauth2).end_object();
+  }
+  w.end_object();
+  return finish();
+}
+
 // A delivery as JSON (an outcome's `deliveries` entry); output 'R' + its sealed text
 // (Engine::seal), or 'E' (bad_delivery).
 View engine_seal(int handle, std::uintptr_t at, std::size_t length) {
@@ -546,7 +605,8 @@ View render_destination(std::uintptr_t at, std::size_t config_length, std::size_
   const std::string_view event = bytes(at + config_length + secrets_length, event_length);
   json context = parse_json(event);
   if (!context.is_object()) return error("bad_event", "the event is not a JSON object");
-  const Rendered rendered = render(result.config->destinations.front(), event, context);
+  // No clock (0): a preview renders every event as on time, whatever its age.
+  const Rendered rendered = render(result.config->destinations.front(), event, context, 0);
   JsonWriter w(begin('R'));
   w.begin_object();
   if (rendered.skipped.empty()) {
@@ -646,6 +706,9 @@ EMSCRIPTEN_BINDINGS(callhook) {
   emscripten::function("engineHandle", &engine_handle);
   emscripten::function("engineSweep", &engine_sweep);
   emscripten::function("engineAttempt", &engine_attempt);
+  emscripten::function("enginePlanSend", &engine_plan_send);
+  emscripten::function("engineTokenResult", &engine_token_result);
+  emscripten::function("engineDestinationLimits", &engine_destination_limits);
   emscripten::function("engineSeal", &engine_seal);
   emscripten::function("engineUnseal", &engine_unseal);
   emscripten::function("engineRerender", &engine_rerender);

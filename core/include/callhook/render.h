@@ -15,17 +15,20 @@ struct Rendered {
   std::string body;  // set when `skipped` is empty
   std::string content_type = "application/json";
   std::string skipped;  // why nothing can be sent (e.g. no GA client id); empty if sent
-  /// The request URL when the format builds it (google-ads, meta-capi); empty: the
+  /// The request URL when the format builds it from its options (google-ads and meta-capi, ga4
+  /// from measurement_id and api_secret) because the destination has no `url`; empty: the
   /// destination's `url`.
   std::string url;
-  /// Headers the format adds after the destination's own (Google Ads' developer-token).
+  /// Headers the format adds after the destination's own (Google Ads' developer-token and
+  /// login-customer-id); one the destination sets itself is not added again.
   std::vector<HttpHeader> headers;
   /// Delivery::not_after_ms: the platform's deadline for this event (0: none). Already past when
   /// the format was told to dead-letter late events (GA4's `late_events: "dead_letter"`).
   std::int64_t not_after_ms = 0;
 };
 
-/// Renders `destination`'s body at `now` (epoch seconds). `canonical` is the canonical event as
+/// Renders `destination`'s body at `now` (epoch seconds; 0 or less: no clock, the event counts
+/// as on time, as GA4's 72 hours go). `canonical` is the canonical event as
 /// written by write_canonical_json; `context` is the document filters and templates see: the
 /// canonical event's keys at the top, every decoded parameter by its spec name ("Call.Sid"), and
 /// `fields`, `headers` and `query` objects.

@@ -749,7 +749,8 @@ int cmd_check_destination(int argc, char** argv) {
     print_request(out, c.request);
     if (c.not_sent) {
       out.line("");
-      out.line("-- not sent: " + masker.clean(c.not_sent->reason) + " (" + c.not_sent->code + ")");
+      out.line("-- the engine would not send it: " + masker.clean(c.not_sent->reason) + " (" +
+               c.not_sent->code + ")");
     }
     if (!c.checked) continue;
     if (!c.token.is_null()) {

@@ -376,6 +376,18 @@ describe('check-destination', { skip }, () => {
     assert.equal(platforms.meta.received[0].test_event_code, 'TESTOPT7');
   });
 
+  test('past the platform\'s deadline: shown, not sent, exit 1', async () => {
+    platforms.clear();
+    const old = join(root, 'examples/payloads/complete.form'); // a call of 2024
+    const r = await run(['check-destination', '--config', config, 'meta', old, '--send', '--test-event-code', 'TESTCLI42']);
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /-- request\nPOST http:\/\/127\.0\.0\.1:\d+\/v\d+\.\d+\/123456789012\/events\n/);
+    assert.match(r.stdout, /-- the engine would not send it: .*7 days.*\(deadline_passed\)/);
+    assert.equal(platforms.requests.length, 0, 'nothing reached Meta');
+    const json = JSON.parse((await run(['check-destination', '--config', config, 'meta', old, '--json'])).stdout);
+    assert.equal(json.deliveries[0].not_sent.code, 'deadline_passed');
+  });
+
   test('Meta --send: a refusal carries Meta\'s error, exit 1', async () => {
     platforms.clear();
     platforms.meta.failNext(1, { code: 100, error_subcode: 2804050, status: 400, message: 'Invalid parameter', is_transient: false });

@@ -1,6 +1,7 @@
 // callhook rerender: a dead delivery rendered again by the config of now (Engine::rerender), from
 // the call's stored record, under the idempotency key it had.
 #include <cstdio>
+#include <ctime>
 #include <string>
 
 #include "callhook/engine.h"
@@ -78,8 +79,9 @@ int cmd_rerender(int argc, char** argv) {
   const auto record = read_input("rerender", *record_path);
   if (!record) return kExitUsage;
 
-  const Rerendered r = engine->rerender(
-      {*record, *route, *destination, *trigger, event ? std::string_view(*event) : ""});
+  const Rerendered r = engine->rerender({*record, *route, *destination, *trigger,
+                                         event ? std::string_view(*event) : "",
+                                         static_cast<std::int64_t>(std::time(nullptr))});
   if (!r.delivery) {
     const std::string message = engine->redact(r.error.message);
     std::fprintf(stderr, "callhook rerender: %s (%s)\n", message.c_str(), r.error.code.c_str());

@@ -1548,8 +1548,8 @@ class Admin {
         }
         const std::string trigger = trigger_of(e);
         const std::string event = trigger == "event" ? event_of(e) : std::string();
-        callhook::Rerendered again = eng->rerender(
-            callhook::RerenderRequest{(*record)->value, e.route, e.destination, trigger, event});
+        callhook::Rerendered again = eng->rerender(callhook::RerenderRequest{
+            (*record)->value, e.route, e.destination, trigger, event, fastly::now_seconds()});
         if (!again.delivery) {
           skip(again.error.code, again.error.message);
           continue;

@@ -662,7 +662,7 @@ export const frontDoor: {
 };
 
 export { memoryStore, entryOf } from './stores.js';
-export { createDeliveryQueue, OverflowError, sendAttempt } from './delivery.js';
+export { attemptDelivery, createCredentials, createDeliveryQueue, OverflowError, sendAttempt } from './delivery.js';
 import type { FetchHandlerOptions, FetchHandler } from './fetch-handler.js';
 
 /** Options of the config-based createFetchHandler: a config (or a ready engine) plus the

@@ -916,7 +916,7 @@ export const frontDoor = Object.freeze({
 // The shell pieces, re-exported so `import { createFetchHandler } from "callhook"` is enough.
 
 export { memoryStore, entryOf } from './stores.js';
-export { createDeliveryQueue, OverflowError, sendAttempt } from './delivery.js';
+export { attemptDelivery, createCredentials, createDeliveryQueue, OverflowError, sendAttempt } from './delivery.js';
 import { createFetchHandler as handlerForEngine } from './fetch-handler.js';
 
 /**

@@ -220,6 +220,9 @@ function normalizeDelivery(d) {
     body: d.body ?? '',
     idempotency_key: String(key),
     timeout_ms: Number.isFinite(d.timeout_ms) && d.timeout_ms > 0 ? d.timeout_ms : 30_000,
+    // The platform's deadline travels with the sealed delivery: the planner dead-letters it after.
+    not_after_ms: Number.isFinite(d.not_after_ms) && d.not_after_ms > 0 ? d.not_after_ms : 0,
+    ...originOf(d),
   };
 }
 

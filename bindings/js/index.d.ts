@@ -324,6 +324,9 @@ export interface RerenderOptions {
   trigger: 'event' | 'complete' | 'abandoned';
   /** For trigger `event`: which event of the call fired it. */
   event?: 'Call.Initiate' | 'Call.Complete' | null;
+  /** When to render at, epoch milliseconds (default now): GA4 leaves out timestamp_micros past
+   * 72 hours, and the platforms' deadlines count from the event. */
+  nowMs?: number;
 }
 
 /** Why Engine.rerender gives no delivery (the CallhookError's `code`). */

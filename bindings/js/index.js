@@ -805,9 +805,10 @@ class Engine {
    * `{record, route, destination, trigger, event}` are the call's stored record text, the
    * delivery's route and destination, its trigger (`event`, `complete`, `abandoned`) and, for
    * `event`, its event (`Call.Initiate`, `Call.Complete`). Returns the delivery object (as an
-   * outcome's). Throws a CallhookError whose `code` says why not (README, "Delivery").
+   * outcome's), rendered at `nowMs` (default now: GA4 leaves out a timestamp past 72 hours).
+   * Throws a CallhookError whose `code` says why not (README, "Delivery").
    */
-  rerender({ record, route, destination, trigger, event } = {}) {
+  rerender({ record, route, destination, trigger, event, nowMs = Date.now() } = {}) {
     const stored = recordText(record);
     if (stored === null) throw new TypeError('rerender needs the call\'s stored record');
     for (const [name, value] of [['route', route], ['destination', destination], ['trigger', trigger]]) {
@@ -818,7 +819,8 @@ class Engine {
     }
     const { runtime } = this;
     const handle = this.live();
-    const ptr = runtime.write([stored, JSON.stringify({ route, destination, trigger, event: event ?? '' })]);
+    const now = Number.isFinite(nowMs) ? Math.floor(nowMs / 1000) : 0;
+    const ptr = runtime.write([stored, JSON.stringify({ route, destination, trigger, event: event ?? '', now })]);
     const [status, text] = runtime.answer(runtime.module.engineRerender(handle, ptr,
       runtime.lengths[0], runtime.lengths[1]));
     if (status !== RESULT) throw Runtime.fail(text, 'rerender');

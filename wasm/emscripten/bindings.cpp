@@ -524,8 +524,12 @@ View engine_rerender(int handle, std::uintptr_t at, std::size_t record_length,
     return it != meta.end() && it->is_string() ? std::string_view(it->get_ref<const std::string&>())
                                                : std::string_view();
   };
+  const auto now = meta.find("now");
+  const std::int64_t now_s =
+      now != meta.end() && now->is_number_integer() ? now->get<std::int64_t>() : 0;
   const Rerendered r = engine->rerender({bytes(at, record_length), text("route"),
-                                         text("destination"), text("trigger"), text("event")});
+                                         text("destination"), text("trigger"), text("event"),
+                                         now_s});
   if (!r.delivery) return error(r.error.code, r.error.message);
   write_delivery_json(*r.delivery, begin('R'));
   return finish();

@@ -248,18 +248,6 @@ std::string sample_payload(std::int64_t now) {
 
 // ---- routes: why nothing (or what) goes to NAME -------------------------------------------------
 
-std::string_view trigger_of(Trigger t) {
-  switch (t) {
-    case Trigger::event:
-      return "event";
-    case Trigger::complete:
-      return "complete";
-    case Trigger::abandoned:
-      return "abandoned";
-  }
-  return "event";
-}
-
 struct RouteView {
   std::string name;
   std::string on;
@@ -277,7 +265,7 @@ std::vector<RouteView> route_views(const Config& config, const Outcome& outcome,
   for (const Route& route : config.routes) {
     RouteView v;
     v.name = route.name;
-    v.on = std::string(trigger_of(route.on));
+    v.on = std::string(callhook::to_string(route.on));
     for (const std::string& to : route.to) v.sends_here = v.sends_here || to == name;
     const RouteDecision* decision = nullptr;
     for (const RouteDecision& d : outcome.routes) {

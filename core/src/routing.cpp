@@ -4,6 +4,22 @@
 #include "callhook/render.h"
 #include "text_util.h"
 
+namespace callhook {
+
+std::string_view to_string(Trigger trigger) {
+  switch (trigger) {
+    case Trigger::event:
+      return "event";
+    case Trigger::complete:
+      return "complete";
+    case Trigger::abandoned:
+      return "abandoned";
+  }
+  return "event";
+}
+
+}  // namespace callhook
+
 namespace callhook::detail {
 
 using nlohmann::json;
@@ -64,17 +80,7 @@ bool has_routes(const Config& config, Trigger trigger) {
   return false;
 }
 
-std::string_view trigger_name(Trigger trigger) {
-  switch (trigger) {
-    case Trigger::event:
-      return "event";
-    case Trigger::complete:
-      return "complete";
-    case Trigger::abandoned:
-      return "abandoned";
-  }
-  return "event";
-}
+std::string_view trigger_name(Trigger trigger) { return to_string(trigger); }
 
 void fire_routes(const Config& config, Trigger trigger, const std::string& canonical,
                  const json& context, const std::string& key_prefix, std::int64_t now, Outcome& out,

@@ -72,6 +72,8 @@ struct Destination {
 /// `complete`: once per call, when its Complete is first accepted, over the merged call;
 /// `abandoned`: once per call whose Initiate saw no Complete in time, found by a sweep.
 enum class Trigger { event, complete, abandoned };
+/// A route's `on` as the config spells it: "event", "complete" or "abandoned".
+[[nodiscard]] std::string_view to_string(Trigger trigger);
 
 struct Route {
   std::string name;

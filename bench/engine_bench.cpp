@@ -97,4 +97,36 @@ void BM_HandleCompleteWithRecord(benchmark::State& state) {
 }
 BENCHMARK(BM_HandleCompleteWithRecord);
 
+// The whole engine as `callhook replay` runs it: the example config's routes (canonical log, GA4,
+// Google Ads, the CRM template, Slack's filter) on the Complete, with the Initiate's record
+// stored: decode, validate, normalize, correlation, filters, templates and every render.
+void BM_HandleExampleWithRecord(benchmark::State& state) {
+  const auto engine =
+      callhook::Engine::from_config(read_source("examples/configs/example.json"), bench_secret);
+  if (!engine) {
+    state.SkipWithError("example config refused");
+    return;
+  }
+  callhook::Request initiate;
+  initiate.url = "/hook/s3cret-token";
+  initiate.headers = {{"Content-Type", "application/x-www-form-urlencoded"}};
+  initiate.body = read_source("examples/payloads/initiate.form");
+  const callhook::Outcome first = engine->handle(initiate, 1714533342);
+  if (!first.record) {
+    state.SkipWithError("no record from the Initiate");
+    return;
+  }
+  callhook::Request complete = initiate;
+  complete.body = read_source("examples/payloads/complete.form");
+  std::size_t deliveries = 0;
+  for (auto _ : state) {
+    const callhook::Outcome outcome = engine->handle(complete, 1714533400, first.record);
+    deliveries = outcome.deliveries.size();
+    benchmark::DoNotOptimize(outcome.record->data());
+  }
+  state.counters["deliveries"] = static_cast<double>(deliveries);
+  state.counters["record_bytes"] = static_cast<double>(first.record->size());
+}
+BENCHMARK(BM_HandleExampleWithRecord);
+
 }  // namespace

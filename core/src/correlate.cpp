@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "correlation_view.h"
 #include "json_writer.h"
+#include "utf8.h"
 
 namespace callhook {
 namespace {
@@ -106,7 +108,205 @@ std::string record_key(std::string_view account_sid, std::string_view call_sid) 
   return key;
 }
 
+namespace {
+
+// ---- reading a record by slicing its text -----------------------------------------------------
+//
+// A record callhook wrote is write_record's text, whose events are JSON that parsing and dumping
+// gives back byte for byte. Such a record is read without a DOM: its events are sliced out of
+// it. Any other text (hand-written, older, odd) takes the DOM path below, which says the same of
+// every text the slicer takes.
+
+bool is_lower_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+
+// A string at s[i] (a '"') that nlohmann dumps back as it is: valid UTF-8, no raw control bytes,
+// and only the escapes dump() writes (\" \\ \b \f \n \r \t, \u00xx for other control bytes).
+bool stable_string(std::string_view s, std::size_t& i) {
+  ++i;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '"') {
+      ++i;
+      return true;
+    }
+    if (c < 0x20) return false;
+    if (c == '\\') {
+      if (i + 1 >= s.size()) return false;
+      const char e = s[i + 1];
+      if (e == '"' || e == '\\' || e == 'b' || e == 'f' || e == 'n' || e == 'r' || e == 't') {
+        i += 2;
+        continue;
+      }
+      if (e != 'u' || i + 5 >= s.size() || s[i + 2] != '0' || s[i + 3] != '0' ||
+          (s[i + 4] != '0' && s[i + 4] != '1') || !is_lower_hex(s[i + 5])) {
+        return false;
+      }
+      const int low = s[i + 5] <= '9' ? s[i + 5] - '0' : s[i + 5] - 'a' + 10;
+      const int code = (s[i + 4] - '0') * 16 + low;
+      if (code == 0x08 || code == 0x09 || code == 0x0a || code == 0x0c || code == 0x0d) {
+        return false;  // dump() writes these as \b \t \n \f \r
+      }
+      i += 6;
+      continue;
+    }
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    const std::size_t n = detail::utf8_sequence_length(s, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return false;
+}
+
+// An integer dump() writes the same way: no fraction or exponent, no "-0", at most 18 digits.
+bool stable_number(std::string_view s, std::size_t& i) {
+  const std::size_t start = i;
+  if (i < s.size() && s[i] == '-') ++i;
+  const std::size_t digits = i;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+  const std::size_t count = i - digits;
+  if (count == 0 || count > 18 || (s[digits] == '0' && count > 1)) return false;
+  if (s[digits] == '0' && digits > start) return false;  // -0 dumps as 0
+  return i >= s.size() || (s[i] != '.' && s[i] != 'e' && s[i] != 'E');
+}
+
+bool literal(std::string_view s, std::size_t& i, std::string_view word) {
+  if (s.substr(i, word.size()) != word) return false;
+  i += word.size();
+  return true;
+}
+
+// A JSON value at s[i], without whitespace, that parsing and dumping gives back byte for byte
+// (objects without repeated keys, whose order an ordered DOM keeps).
+bool stable_value(std::string_view s, std::size_t& i, int depth) {
+  if (i >= s.size() || depth > 256) return false;
+  switch (s[i]) {
+    case '"':
+      return stable_string(s, i);
+    case 't':
+      return literal(s, i, "true");
+    case 'f':
+      return literal(s, i, "false");
+    case 'n':
+      return literal(s, i, "null");
+    case '[':
+      ++i;
+      if (i < s.size() && s[i] == ']') {
+        ++i;
+        return true;
+      }
+      for (;;) {
+        if (!stable_value(s, i, depth + 1) || i >= s.size()) return false;
+        if (s[i] == ']') {
+          ++i;
+          return true;
+        }
+        if (s[i] != ',') return false;
+        ++i;
+      }
+    case '{': {
+      ++i;
+      if (i < s.size() && s[i] == '}') {
+        ++i;
+        return true;
+      }
+      std::string_view keys[64];
+      std::size_t key_count = 0;
+      for (;;) {
+        const std::size_t key_at = i;
+        if (i >= s.size() || s[i] != '"' || !stable_string(s, i)) return false;
+        const std::string_view key = s.substr(key_at, i - key_at);
+        if (key_count == std::size(keys)) return false;  // a wide object: the DOM path checks it
+        for (std::size_t k = 0; k < key_count; ++k) {
+          if (keys[k] == key) return false;
+        }
+        keys[key_count++] = key;
+        if (i >= s.size() || s[i] != ':') return false;
+        ++i;
+        if (!stable_value(s, i, depth + 1) || i >= s.size()) return false;
+        if (s[i] == '}') {
+          ++i;
+          return true;
+        }
+        if (s[i] != ',') return false;
+        ++i;
+      }
+    }
+    default:
+      return stable_number(s, i);
+  }
+}
+
+bool sliced_integer(std::string_view s, std::size_t& i, std::int64_t& out) {
+  const std::size_t start = i;
+  if (!stable_number(s, i)) return false;
+  const bool negative = s[start] == '-';
+  std::int64_t value = 0;
+  for (std::size_t k = negative ? start + 1 : start; k < i; ++k) value = value * 10 + (s[k] - '0');
+  out = negative ? -value : value;
+  return true;
+}
+
+bool sliced_seen(std::string_view s, std::size_t& i, std::optional<SeenEvent>& out) {
+  if (literal(s, i, "null")) return true;
+  SeenEvent seen;
+  if (!literal(s, i, R"({"received_at":)") || !sliced_integer(s, i, seen.received_at) ||
+      !literal(s, i, R"(,"event":)") || i >= s.size() || s[i] != '{') {
+    return false;
+  }
+  const std::size_t start = i;
+  if (!stable_value(s, i, 0)) return false;
+  seen.event.assign(s.substr(start, i - start));
+  if (!literal(s, i, "}")) return false;
+  out = std::move(seen);
+  return true;
+}
+
+// The record, when `text` is exactly what write_record writes for it; nullopt otherwise.
+std::optional<CallRecord> slice_record(std::string_view s) {
+  CallRecord r;
+  std::size_t i = 0;
+  if (!literal(s, i, R"({"format":1,"key":)") || i >= s.size() || s[i] != '"') return std::nullopt;
+  const std::size_t key_at = i;
+  if (!stable_string(s, i)) return std::nullopt;
+  const std::string_view key = s.substr(key_at + 1, i - key_at - 2);
+  if (key.find('\\') != std::string_view::npos) return std::nullopt;
+  r.key.assign(key);
+  bool abandoned = false;
+  std::int64_t sweep_at = 0;
+  if (!literal(s, i, R"(,"version":)") || !sliced_integer(s, i, r.version) ||
+      !literal(s, i, R"(,"initiate":)") || !sliced_seen(s, i, r.initiate) ||
+      !literal(s, i, R"(,"complete":)") || !sliced_seen(s, i, r.complete) ||
+      !literal(s, i, R"(,"duplicates":)") || !sliced_integer(s, i, r.duplicates) ||
+      !literal(s, i, R"(,"abandoned":)")) {
+    return std::nullopt;
+  }
+  if (literal(s, i, "true")) {
+    abandoned = true;
+  } else if (!literal(s, i, "false")) {
+    return std::nullopt;
+  }
+  r.abandoned = abandoned;
+  if (!literal(s, i, R"(,"expires_at":)") || !sliced_integer(s, i, r.expires_at) ||
+      !literal(s, i, R"(,"sweep_at":)")) {
+    return std::nullopt;
+  }
+  if (!literal(s, i, "null")) {
+    if (!sliced_integer(s, i, sweep_at)) return std::nullopt;
+    r.sweep_at = sweep_at;
+  }
+  if (!literal(s, i, "}") || i != s.size()) return std::nullopt;
+  // What was sliced is the record only if writing it gives the text back.
+  if (write_record(r) != s) return std::nullopt;
+  return r;
+}
+
+}  // namespace
+
 std::optional<CallRecord> parse_record(std::string_view text, std::string& problem) {
+  if (auto sliced = slice_record(text)) return sliced;
   const ordered_json doc = ordered_json::parse(text.begin(), text.end(), nullptr, false);
   if (!doc.is_object()) {
     problem = "the record is not a JSON object";
@@ -183,19 +383,74 @@ json correlation_facts(const CallRecord& record, const json& conflicts) {
 }
 
 json merged_view(const CallRecord& record) {
+  return detail::merged_view(record, nullptr, nullptr);
+}
+
+namespace detail {
+
+namespace {
+
+// What merge_into records as conflicts, without building the merged call (merge_into fills in
+// only keys it has not compared yet, so what it compares is what `base` held before).
+void find_conflicts(const json& base, const json& other, std::string& path, json& conflicts) {
+  for (const auto& [key, value] : other.items()) {
+    if (key == "event") continue;
+    const std::size_t mark = path.size();
+    path += path.empty() ? key : "." + key;
+    const auto it = base.find(key);
+    if (it == base.end() || it->is_null()) {
+      // filled in from `other`: no conflict
+    } else if (it->is_object() && value.is_object()) {
+      find_conflicts(*it, value, path, conflicts);
+    } else if (!value.is_null() && *it != value) {
+      conflicts.push_back({{"path", path}, {"initiate", value}, {"complete", *it}});
+    }
+    path.resize(mark);
+  }
+}
+
+}  // namespace
+
+json merged_view(const CallRecord& record, const json* complete_doc, const json* initiate_doc) {
   json conflicts = json::array();
   json view = json::object();
   if (record.complete) {
-    view = parse_event_text(record.complete->event);
+    view = complete_doc != nullptr ? *complete_doc : parse_event_text(record.complete->event);
     if (record.initiate) {
       std::string path;
-      merge_into(view, parse_event_text(record.initiate->event), path, conflicts);
+      if (initiate_doc != nullptr) {
+        merge_into(view, *initiate_doc, path, conflicts);
+      } else {
+        merge_into(view, parse_event_text(record.initiate->event), path, conflicts);
+      }
     }
   } else if (record.initiate) {
-    view = parse_event_text(record.initiate->event);
+    view = initiate_doc != nullptr ? *initiate_doc : parse_event_text(record.initiate->event);
   }
   view["correlation"] = correlation_facts(record, conflicts);
   return view;
 }
+
+json merged_correlation(const CallRecord& record, const json* complete_doc,
+                        const json* initiate_doc) {
+  json conflicts = json::array();
+  if (record.complete && record.initiate) {
+    json parsed_complete;
+    json parsed_initiate;
+    if (complete_doc == nullptr) {
+      parsed_complete = parse_event_text(record.complete->event);
+      complete_doc = &parsed_complete;
+    }
+    if (initiate_doc == nullptr) {
+      parsed_initiate = parse_event_text(record.initiate->event);
+      initiate_doc = &parsed_initiate;
+    }
+    std::string path;
+    find_conflicts(*complete_doc, *initiate_doc, path, conflicts);
+  }
+  return correlation_facts(record, conflicts);
+}
+
+}  // namespace detail
 
 }  // namespace callhook

@@ -9,6 +9,7 @@
 #include "answers.h"
 #include "callhook/auth.h"
 #include "callhook/render.h"
+#include "correlation_view.h"
 #include "json_writer.h"
 #include "oauth.h"
 #include "routing.h"
@@ -145,12 +146,23 @@ Outcome Engine::decide(const Prepared& p, std::int64_t now,
   json context;
   json merged;
   if (event_routes || complete_routes) {
-    context =
-        detail::filter_context(out.canonical, p.fields_, p.headers_, p.query_, config_.limits);
+    // The canonical event is parsed once: for the context, and as its side of the merged call.
+    json event_doc = json::parse(out.canonical, nullptr, false);
+    if (!event_doc.is_object()) event_doc = json::object();
+    json correlation;
     if (next) {
-      merged = merged_view(*next);
-      context["correlation"] = merged["correlation"];
+      const json* complete_doc = p.event_ == EventType::complete ? &event_doc : nullptr;
+      const json* initiate_doc = p.event_ == EventType::initiate ? &event_doc : nullptr;
+      if (complete_routes) {
+        merged = detail::merged_view(*next, complete_doc, initiate_doc);
+        correlation = merged["correlation"];
+      } else {
+        correlation = detail::merged_correlation(*next, complete_doc, initiate_doc);
+      }
     }
+    context = detail::filter_context(std::move(event_doc), p.fields_, p.headers_, p.query_,
+                                     config_.limits);
+    if (next) context["correlation"] = std::move(correlation);
   }
   if (event_routes) {
     detail::fire_routes(config_, Trigger::event, out.canonical, context, p.call_sid_ + ":" + event,

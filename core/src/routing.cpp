@@ -46,7 +46,12 @@ bool has_header(const std::vector<HttpHeader>& headers, std::string_view name) {
 
 json filter_context(const std::string& canonical, const FieldList& fields, const FieldList& headers,
                     std::string_view query, const Limits& limits) {
-  json context = json::parse(canonical, nullptr, false);
+  return filter_context(json::parse(canonical, nullptr, false), fields, headers, query, limits);
+}
+
+json filter_context(json event, const FieldList& fields, const FieldList& headers,
+                    std::string_view query, const Limits& limits) {
+  json context = std::move(event);
   if (!context.is_object()) context = json::object();
   json by_name = first_of_each(fields);
   for (const auto& [name, value] : by_name.items()) {

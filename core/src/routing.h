@@ -16,6 +16,11 @@ namespace callhook::detail {
                                             const FieldList& headers, std::string_view query,
                                             const Limits& limits);
 
+/// The same from the canonical event already parsed.
+[[nodiscard]] nlohmann::json filter_context(nlohmann::json event, const FieldList& fields,
+                                            const FieldList& headers, std::string_view query,
+                                            const Limits& limits);
+
 [[nodiscard]] bool has_routes(const Config& config, Trigger trigger);
 
 /// The document `complete` routes see: the merged call, with the completing request's `fields`,

@@ -1,0 +1,22 @@
+// The merged call of a record from events already parsed, so that decide parses each event once
+// (internal to the core).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "callhook/correlate.h"
+
+namespace callhook::detail {
+
+/// merged_view, with the record's Complete and Initiate given as documents already parsed from
+/// their text (nullptr: parsed from the record).
+[[nodiscard]] nlohmann::json merged_view(const CallRecord& record,
+                                         const nlohmann::json* complete_doc,
+                                         const nlohmann::json* initiate_doc);
+
+/// merged_view(record, ...)["correlation"], without building the merged call.
+[[nodiscard]] nlohmann::json merged_correlation(const CallRecord& record,
+                                                const nlohmann::json* complete_doc,
+                                                const nlohmann::json* initiate_doc);
+
+}  // namespace callhook::detail

@@ -4,7 +4,8 @@
 //  1. reads the request (bodies over 1 MiB are refused with 413);
 //  2. builds the engine from the Config Store `callhook_config` (key `config`) or, when that
 //     store or key is absent, from the config compiled into the program, resolving `${NAME}`
-//     from the Secret Store `callhook_secrets`;
+//     from the Secret Store `callhook_secrets` — or, in the pre-initialized program
+//     (functions/fastly/build.sh runs Wizer), takes the engine the snapshot holds (see "start-up");
 //  3. handles the request against the call's record in the KV Store `callhook_records`, stored
 //     with compare-and-set (insert mode `add` for a new record, `if_generation_match` for an
 //     existing one; on a conflict it reads again and handles again);
@@ -24,6 +25,8 @@
 // erases; see the Admin class.
 // Log lines go to the log endpoint `callhook_log` (stderr when it is not linked), with one
 // `delivery_counts` line per destination per run that attempted deliveries.
+
+#include <wasi/api.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -827,12 +830,68 @@ struct Settings {
   std::string config;
   std::optional<fastly::LogEndpoint> trace;
   std::int64_t outbox_limit = kDefaultOutboxLimit;
+  // Where the engine came from, as traced: "snapshot" (the pre-initialized program's, see
+  // "start-up") or "built" (from the config text, for this request). Set by load_engine.
+  std::string_view engine_source = "built";
 };
 
+std::string_view embedded_config() {
+  return {callhook_fastly_embedded_config, callhook_fastly_embedded_config_size};
+}
+
+// ---- start-up: what the pre-initializer snapshots ----------------------------------------------
+//
+// functions/fastly/build.sh runs Wizer on this program: Wizer calls `wizer.initialize` once, at
+// build time, and writes the instance it leaves out as a new program whose `_start` is
+// `wizer.resume`. Each request then starts from that memory. What runs there can call no hostcall
+// (Wizer has none) and must read no secret (the snapshot ships in the package), so it is the part
+// of the start-up that depends on the program alone:
+//  - the C++ and libc constructors;
+//  - the engine of the compiled-in config, when that config references no secret. Secrets are
+//    resolved into the config as it is parsed (callhook/config.h: parse_config), so the engine
+//    of a config that names one can only be built once the Secret Store can be read: per
+//    request, as in the program that is not pre-initialized. The snapshot then records the names.
+// A request takes the snapshot's engine when its config is the compiled-in one, byte for byte
+// (the Config Store has no `config`, or holds that very text); any other config is built.
+
+struct Snapshot {
+  std::optional<Engine> engine;      // the compiled-in config's, when it references no secret
+  std::vector<std::string> secrets;  // otherwise the secrets it references (no engine then)
+};
+
+// Set by pre_initialize (only ever under Wizer) and never freed: it lives as long as the
+// instance. A plain pointer, constant-initialized, so that no constructor or destructor of the
+// program ever touches it.
+Snapshot* g_snapshot = nullptr;
+
+void pre_initialize() {
+  auto* snapshot = new Snapshot;
+  const callhook::SecretLookup unresolved =
+      [snapshot](std::string_view name) -> std::optional<std::string> {
+    if (std::find(snapshot->secrets.begin(), snapshot->secrets.end(), name) ==
+        snapshot->secrets.end()) {
+      snapshot->secrets.emplace_back(name);
+    }
+    return std::nullopt;  // a config that names a secret builds no engine here
+  };
+  snapshot->engine = Engine::from_config(embedded_config(), unresolved);
+  if (!snapshot->secrets.empty()) snapshot->engine.reset();
+  g_snapshot = snapshot;
+}
+
+// The snapshot's engine for `config`, once (a request moves it out); nullopt when there is none
+// for that text.
+std::optional<Engine> take_snapshot_engine(std::string_view config) {
+  if (g_snapshot == nullptr || !g_snapshot->engine || config != embedded_config()) {
+    return std::nullopt;
+  }
+  std::optional<Engine> engine = std::move(g_snapshot->engine);
+  g_snapshot->engine.reset();
+  return engine;
+}
+
 std::optional<Settings> load_settings(std::string& why) {
-  Settings settings{
-      std::string(callhook_fastly_embedded_config, callhook_fastly_embedded_config_size),
-      std::nullopt, kDefaultOutboxLimit};
+  Settings settings{std::string(embedded_config()), std::nullopt, kDefaultOutboxLimit};
   auto store = fastly::ConfigStore::open(kConfigStore);
   if (!store) return settings;  // no Config Store linked: the config compiled in, no tracing
   auto value = store->get(kConfigKey);
@@ -870,8 +929,12 @@ std::optional<Settings> load_settings(std::string& why) {
   return settings;
 }
 
-std::optional<callhook::Engine> load_engine(const Settings& settings, const Log& log,
-                                            std::string& why) {
+std::optional<callhook::Engine> load_engine(Settings& settings, const Log& log, std::string& why) {
+  if (auto engine = take_snapshot_engine(settings.config)) {
+    settings.engine_source = "snapshot";
+    return engine;
+  }
+  settings.engine_source = "built";
   std::optional<fastly::SecretStore> secrets;
   bool opened = false;
   const callhook::SecretLookup lookup = [&](std::string_view name) -> std::optional<std::string> {
@@ -897,7 +960,8 @@ std::optional<callhook::Engine> load_engine(const Settings& settings, const Log&
       for (const auto& e : errors) {
         list.push_back({{"field", e.field}, {"code", e.code}, {"message", e.message}});
       }
-      const std::string line = dump({{"refused", true}, {"errors", std::move(list)}});
+      const std::string line = dump(
+          {{"refused", true}, {"engine", settings.engine_source}, {"errors", std::move(list)}});
       if (auto written = settings.trace->write(line); !written) {
         log.event("warn", "the refusal could not be traced", written.error().message());
       }
@@ -909,7 +973,7 @@ std::optional<callhook::Engine> load_engine(const Settings& settings, const Log&
 void trace(const Settings& settings, const callhook::Outcome& outcome, const Log& log,
            std::string_view swept_key = {}) {
   if (!settings.trace) return;
-  std::string line = "{\"refused\":false,";
+  std::string line = "{\"refused\":false,\"engine\":" + dump(settings.engine_source) + ",";
   if (!swept_key.empty()) line += "\"sweep\":" + dump(swept_key) + ",";
   line += "\"outcome\":";
   callhook::write_outcome_json(outcome, line);
@@ -1868,7 +1932,7 @@ int run() {
   }
 
   std::string why;
-  const auto settings = load_settings(why);
+  auto settings = load_settings(why);
   if (!settings) {
     log.event("error", "the Config Store could not be read", why);
     answer_refusal(callhook::Refusal::config_unavailable, log);
@@ -1945,6 +2009,54 @@ int run() {
 
 }  // namespace
 
+// ---- entry points ------------------------------------------------------------------------------
+//
+// The program names __wasm_call_ctors itself, so wasm-ld neither wraps each export in the
+// constructors and destructors (which would run the destructors at the end of wizer.initialize,
+// leaving the snapshot with destroyed objects, and the constructors again at every start) nor
+// counts on libc's `_start` to run them: whoever runs them here runs the destructors too.
+
+extern "C" void __wasm_call_ctors();
+extern "C" void __wasm_call_dtors();
+
+namespace {
+
+// Set by a constructor, so that the constructors run once whoever runs them: libc's `_start`
+// (newer wasi-libc runs them itself), main below (older wasi-libc leaves it to the linker), or
+// wizer.initialize (the pre-initialized program starts with them run).
+volatile bool g_constructed = false;
+__attribute__((constructor)) void note_constructed() {
+  g_constructed = true;
+}
+
+// Runs the constructors unless they ran; true when this call ran them.
+bool construct_once() {
+  if (g_constructed) return false;
+  __wasm_call_ctors();
+  return true;
+}
+
+}  // namespace
+
+// The program as Fastly starts it when it is not pre-initialized: libc's `_start` calls main.
 int main() {
-  return run();
+  const bool ran = construct_once();
+  const int status = run();
+  if (ran) __wasm_call_dtors();
+  return status;
+}
+
+// Called by Wizer, at build time only (see "start-up"): no hostcall, no secret.
+extern "C" __attribute__((export_name("wizer.initialize"))) void callhook_wizer_initialize() {
+  construct_once();
+  pre_initialize();
+}
+
+// The pre-initialized program's `_start` (build.sh: --rename-func _start=wizer.resume): the
+// constructors ran before the snapshot, so it goes straight to the request.
+extern "C" __attribute__((export_name("wizer.resume"))) void callhook_wizer_resume() {
+  construct_once();
+  const int status = run();
+  __wasm_call_dtors();
+  if (status != 0) __wasi_proc_exit(static_cast<__wasi_exitcode_t>(status));
 }

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Builds the Fastly Compute program and packs it for `fastly compute deploy`, offline.
+# Builds the Fastly Compute program, pre-initializes it with Wizer and packs it for
+# `fastly compute deploy`, offline.
 #   bash functions/fastly/build.sh                 -> bin/main.wasm and pkg/callhook.tar.gz
 #   bash functions/fastly/build.sh --compile-only  -> bin/main.wasm (what `fastly compute build` runs)
 # CALLHOOK_FASTLY_CONFIG=path/to/config.json compiles another config in.
+# bin/main.wasm is build/wasi/callhook-fastly.wizer.wasm: the program as Wizer leaves it after
+# calling its `wizer.initialize` (constructors run, and the engine of the compiled-in config built
+# when that config names no secret: see "start-up" in src/main.cpp), `_start` now `wizer.resume`.
+# Wizer is the one `npm ci` installs (@bytecodealliance/wizer), else $WIZER, else `wizer` on PATH.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -13,8 +18,21 @@ if [[ -n "${CALLHOOK_FASTLY_CONFIG:-}" ]]; then
 fi
 "${configure[@]}" >/dev/null
 cmake --build --preset wasi --target callhook_fastly_program
+wizer="${WIZER:-$root/node_modules/.bin/wizer}"
+if [[ ! -x "$wizer" ]]; then
+  wizer="$(command -v wizer || true)"
+fi
+if [[ -z "$wizer" ]]; then
+  echo "build.sh: no Wizer: run npm ci, install @bytecodealliance/wizer, or set WIZER" >&2
+  exit 2
+fi
+# No --allow-wasi: the initializer calls no import (Wizer stops with an error if it tries).
+# Wizer leaves an empty output behind when it fails, so it writes beside the result first.
+"$wizer" build/wasi/callhook-fastly.wasm --rename-func=_start=wizer.resume \
+  -o build/wasi/callhook-fastly.wizer.wasm.tmp
+mv build/wasi/callhook-fastly.wizer.wasm.tmp build/wasi/callhook-fastly.wizer.wasm
 mkdir -p "$here/bin"
-cp build/wasi/callhook-fastly.wasm "$here/bin/main.wasm"
+cp build/wasi/callhook-fastly.wizer.wasm "$here/bin/main.wasm"
 [[ "${1:-}" == "--compile-only" ]] && exit 0
 cd "$here"
 # The Fastly CLI: $FASTLY_CLI, else the one npm ci installs on Linux x64 (the optional dependency

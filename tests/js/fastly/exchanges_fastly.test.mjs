@@ -10,9 +10,10 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createFastlyHost } from '../../../functions/fastly/host/host.mjs';
 import { defineExchangeTests, lowerHeaders, prerequisite, root } from '../exchange-runner.mjs';
+import { programPath } from './program.mjs';
 
-// CALLHOOK_FASTLY_WASM runs another build of the program (one in your own build folder).
-const programPath = process.env.CALLHOOK_FASTLY_WASM || join(root, 'build/wasi/callhook-fastly.wasm');
+// CALLHOOK_FASTLY_WASM runs another build of the program (one in your own build folder); else the
+// pre-initialized one build.sh packs, when it is up to date (./program.mjs).
 const missing = prerequisite(!existsSync(programPath) && 'no Fastly build (cmake --preset wasi && cmake --build --preset wasi)');
 const RECORDS = 'callhook_records';
 

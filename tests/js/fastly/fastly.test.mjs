@@ -17,9 +17,10 @@ import {
   DEFAULT_NOW, checkEngineVector, checkSequence, checkVerdict, configTextOf,
   engineRequest, loadVectors, payloadInput, root, secretEnvironment,
 } from '../vector-checks.mjs';
+import { programPath } from './program.mjs';
 
-// CALLHOOK_FASTLY_WASM runs another build of the program (one in your own build folder).
-const programPath = process.env.CALLHOOK_FASTLY_WASM || join(root, 'build/wasi/callhook-fastly.wasm');
+// CALLHOOK_FASTLY_WASM runs another build of the program (one in your own build folder); else the
+// pre-initialized one build.sh packs, when it is up to date (./program.mjs).
 const witxDir = join(root, 'bindings/fastly/witx');
 const manifest = join(root, 'functions/fastly/fastly.toml');
 const skip = existsSync(programPath) ? false : 'no Fastly build (cmake --preset wasi && cmake --build --preset wasi)';

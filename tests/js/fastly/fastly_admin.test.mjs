@@ -11,10 +11,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { createFastlyHost } from '../../../functions/fastly/host/host.mjs';
+import { programPath } from './program.mjs';
 
 const root = new URL('../../../', import.meta.url).pathname;
-// CALLHOOK_FASTLY_WASM runs another build of the program (one in your own build folder).
-const programPath = process.env.CALLHOOK_FASTLY_WASM || join(root, 'build/wasi/callhook-fastly.wasm');
+// CALLHOOK_FASTLY_WASM runs another build of the program (one in your own build folder); else the
+// pre-initialized one build.sh packs, when it is up to date (./program.mjs).
 const missing = existsSync(programPath) ? false : 'no Fastly build (bash functions/fastly/build.sh)';
 // Under CI a missing prerequisite fails rather than skips.
 if (missing && (process.env.CI === 'true' || process.env.CI === '1')) throw new Error(missing);

@@ -12,10 +12,11 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { createFastlyHost } from '../../../functions/fastly/host/host.mjs';
 import { DELIVERY_SECRETS, secretForms } from '../sealed-secrets.mjs';
+import { programPath } from './program.mjs';
 
 const root = new URL('../../../', import.meta.url).pathname;
-// CALLHOOK_FASTLY_WASM runs another build of the program (one in your own build folder).
-const programPath = process.env.CALLHOOK_FASTLY_WASM || join(root, 'build/wasi/callhook-fastly.wasm');
+// CALLHOOK_FASTLY_WASM runs another build of the program (one in your own build folder); else the
+// pre-initialized one build.sh packs, when it is up to date (./program.mjs).
 const skip = existsSync(programPath) ? false : 'no Fastly build (cmake --preset wasi && cmake --build --preset wasi)';
 const RECORDS = 'callhook_records';
 const TOKEN = 'seal-token-5678';

@@ -12,9 +12,9 @@ import { join } from 'node:path';
 import { createFastlyHost } from '../../../functions/fastly/host/host.mjs';
 import { startPlatforms } from '../platforms.mjs';
 import { SECRETS, platformConfig, runPlatformScenario } from '../platform-scenario.mjs';
+import { programPath } from './program.mjs';
 
 const root = new URL('../../../', import.meta.url).pathname;
-const programPath = process.env.CALLHOOK_FASTLY_WASM || join(root, 'build/wasi/callhook-fastly.wasm');
 const missing = existsSync(programPath) ? false : 'no Fastly build (bash functions/fastly/build.sh)';
 if (missing && (process.env.CI === 'true' || process.env.CI === '1')) throw new Error(missing);
 

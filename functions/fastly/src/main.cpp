@@ -850,13 +850,14 @@ std::string_view embedded_config() {
 //  - the engine of the compiled-in config, when that config references no secret. Secrets are
 //    resolved into the config as it is parsed (callhook/config.h: parse_config), so the engine
 //    of a config that names one can only be built once the Secret Store can be read: per
-//    request, as in the program that is not pre-initialized. The snapshot then records the names.
+//    request, as in the program that is not pre-initialized. Such a config is not even parsed
+//    here: what a parse leaves in the heap would only make the snapshot bigger (its data segments
+//    are copied at every instantiation).
 // A request takes the snapshot's engine when its config is the compiled-in one, byte for byte
 // (the Config Store has no `config`, or holds that very text); any other config is built.
 
 struct Snapshot {
-  std::optional<Engine> engine;      // the compiled-in config's, when it references no secret
-  std::vector<std::string> secrets;  // otherwise the secrets it references (no engine then)
+  std::optional<Engine> engine;  // the compiled-in config's, when it references no secret
 };
 
 // Set by pre_initialize (only ever under Wizer) and never freed: it lives as long as the
@@ -864,18 +865,31 @@ struct Snapshot {
 // program ever touches it.
 Snapshot* g_snapshot = nullptr;
 
+// Whether `text` holds a secret reference as callhook/config.h spells one: `${NAME}`, NAME of
+// upper-case letters, digits and '_', not starting with a digit. Only decides whether the
+// snapshot tries to build an engine: a reference this misses still builds none (the lookup below
+// resolves nothing), and one it sees wrongly only leaves the engine to each request.
+bool names_a_secret(std::string_view text) {
+  for (std::size_t at = text.find("${"); at != std::string_view::npos;
+       at = text.find("${", at + 2)) {
+    std::size_t end = at + 2;
+    while (end < text.size() && ((text[end] >= 'A' && text[end] <= 'Z') || text[end] == '_' ||
+                                 (end > at + 2 && text[end] >= '0' && text[end] <= '9'))) {
+      ++end;
+    }
+    if (end > at + 2 && end < text.size() && text[end] == '}') return true;
+  }
+  return false;
+}
+
 void pre_initialize() {
   auto* snapshot = new Snapshot;
-  const callhook::SecretLookup unresolved =
-      [snapshot](std::string_view name) -> std::optional<std::string> {
-    if (std::find(snapshot->secrets.begin(), snapshot->secrets.end(), name) ==
-        snapshot->secrets.end()) {
-      snapshot->secrets.emplace_back(name);
-    }
-    return std::nullopt;  // a config that names a secret builds no engine here
-  };
-  snapshot->engine = Engine::from_config(embedded_config(), unresolved);
-  if (!snapshot->secrets.empty()) snapshot->engine.reset();
+  if (!names_a_secret(embedded_config())) {
+    const callhook::SecretLookup none = [](std::string_view) -> std::optional<std::string> {
+      return std::nullopt;
+    };
+    snapshot->engine = Engine::from_config(embedded_config(), none);
+  }
   g_snapshot = snapshot;
 }
 

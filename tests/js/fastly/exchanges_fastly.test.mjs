@@ -1,5 +1,6 @@
-// The exchange corpus (tests/vectors/exchanges) through the Fastly program
-// (build/wasi/callhook-fastly.wasm) in the repository's Node host for the Compute ABI
+// The exchange corpus (tests/vectors/exchanges) through the Fastly program (./program.mjs: the
+// pre-initialized build/wasi/callhook-fastly.wizer.wasm when build.sh made it from the current
+// build/wasi/callhook-fastly.wasm, else that one) in the repository's Node host for the Compute ABI
 // (functions/fastly/host), one fresh instance per request as Fastly runs it. Every destination
 // is a backend pointing at the loopback receiver. The program's clock is the host's, real time
 // plus jumps, and Fastly has no timers: letting time pass is moving the clock on and sending a

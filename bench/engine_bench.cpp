@@ -63,6 +63,31 @@ void BM_HandleThreeRoutes(benchmark::State& state) {
 }
 BENCHMARK(BM_HandleThreeRoutes);
 
+// The example Complete handled with the example Initiate's record stored, on `engine`: what
+// both correlation benchmarks time.
+void complete_with_record(benchmark::State& state, const callhook::Engine& engine,
+                          const char* url) {
+  callhook::Request initiate;
+  initiate.url = url;
+  initiate.headers = {{"Content-Type", "application/x-www-form-urlencoded"}};
+  initiate.body = read_source("examples/payloads/initiate.form");
+  const callhook::Outcome first = engine.handle(initiate, 1714533342);
+  if (!first.record) {
+    state.SkipWithError("no record from the Initiate");
+    return;
+  }
+  callhook::Request complete = initiate;
+  complete.body = read_source("examples/payloads/complete.form");
+  std::size_t deliveries = 0;
+  for (auto _ : state) {
+    const callhook::Outcome outcome = engine.handle(complete, 1714533400, first.record);
+    deliveries = outcome.deliveries.size();
+    benchmark::DoNotOptimize(outcome.record->data());
+  }
+  state.counters["deliveries"] = static_cast<double>(deliveries);
+  state.counters["record_bytes"] = static_cast<double>(first.record->size());
+}
+
 // handle() with the call's record present: the Initiate is stored, the Complete folds into it,
 // merges the call and fires the `complete` route too.
 void BM_HandleCompleteWithRecord(benchmark::State& state) {
@@ -75,25 +100,7 @@ void BM_HandleCompleteWithRecord(benchmark::State& state) {
     state.SkipWithError("config refused");
     return;
   }
-  callhook::Request initiate;
-  initiate.url = "/hook";
-  initiate.headers = {{"Content-Type", "application/x-www-form-urlencoded"}};
-  initiate.body = read_source("examples/payloads/initiate.form");
-  const callhook::Outcome first = engine->handle(initiate, 1714533342);
-  if (!first.record) {
-    state.SkipWithError("no record from the Initiate");
-    return;
-  }
-  callhook::Request complete = initiate;
-  complete.body = read_source("examples/payloads/complete.form");
-  std::size_t deliveries = 0;
-  for (auto _ : state) {
-    const callhook::Outcome outcome = engine->handle(complete, 1714533400, first.record);
-    deliveries = outcome.deliveries.size();
-    benchmark::DoNotOptimize(outcome.record->data());
-  }
-  state.counters["deliveries"] = static_cast<double>(deliveries);
-  state.counters["record_bytes"] = static_cast<double>(first.record->size());
+  complete_with_record(state, *engine, "/hook");
 }
 BENCHMARK(BM_HandleCompleteWithRecord);
 
@@ -107,25 +114,7 @@ void BM_HandleExampleWithRecord(benchmark::State& state) {
     state.SkipWithError("example config refused");
     return;
   }
-  callhook::Request initiate;
-  initiate.url = "/hook/s3cret-token";
-  initiate.headers = {{"Content-Type", "application/x-www-form-urlencoded"}};
-  initiate.body = read_source("examples/payloads/initiate.form");
-  const callhook::Outcome first = engine->handle(initiate, 1714533342);
-  if (!first.record) {
-    state.SkipWithError("no record from the Initiate");
-    return;
-  }
-  callhook::Request complete = initiate;
-  complete.body = read_source("examples/payloads/complete.form");
-  std::size_t deliveries = 0;
-  for (auto _ : state) {
-    const callhook::Outcome outcome = engine->handle(complete, 1714533400, first.record);
-    deliveries = outcome.deliveries.size();
-    benchmark::DoNotOptimize(outcome.record->data());
-  }
-  state.counters["deliveries"] = static_cast<double>(deliveries);
-  state.counters["record_bytes"] = static_cast<double>(first.record->size());
+  complete_with_record(state, *engine, "/hook/s3cret-token");
 }
 BENCHMARK(BM_HandleExampleWithRecord);
 

@@ -15,7 +15,7 @@ const callhook::Engine& engine() {
       "destinations": {
         "c": {"url": "http://127.0.0.1/c"},
         "g": {"format": "ga4", "url": "http://127.0.0.1/g"},
-        "a": {"format": "google-ads", "url": "http://127.0.0.1/a", "options": {"conversion_action": "x", "value": 1}},
+        "a": {"format": "google-ads", "url": "http://127.0.0.1/a", "options": {"conversion_action": "customers/1/conversionActions/2", "value": 1}},
         "s": {"format": "slack", "url": "http://127.0.0.1/s"},
         "t": {"format": "template", "url": "http://127.0.0.1/t", "options": {"body": {
           "a": "{{ call.sid | upper }}", "b": "{{ call.start_date | epoch_ms }}", "c": "x {{ headers.x-h }} {{ query.q | default:1 }}",

@@ -1,36 +1,48 @@
-// The size budget of the edge artifacts: every wasm under 300 KB of gzip -9 (the npm package's,
-// the WASI command, the Fastly program, and the Worker bundle's when one was made with
-// `wrangler deploy --dry-run --outdir build/cloudflare`), and the Fastly and WASI programs are
-// WASI commands: they export `_start` and their memory. Sizes only; timings are in
+// The size budget of the edge artifacts, in KB of gzip -9 per wasm: the npm package's (and the
+// Worker bundle's, which carries the same module, when one was made with
+// `wrangler deploy --dry-run --outdir build/cloudflare`), the WASI command, and the Fastly program
+// as linked and as Wizer leaves it (functions/fastly/build.sh). Each budget is about 10% above
+// what the build gave when it was set (2026-12-01: package 201 KB, WASI command 180 KB, Fastly
+// program 165 KB; the flags behind them are in CMakeLists.txt), so that growth is a decision, not
+// an accident. The issue's goal is 120 KB for every one of them. The Fastly and WASI programs are
+// also WASI commands: they export `_start` and their memory. Sizes only; timings are in
 // bench/edge-report.sh. An artifact not built is skipped, saying how to build it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
 const root = new URL('../../../', import.meta.url).pathname;
-const BUDGET = 300 * 1024; // 307200 bytes of gzip -9
+const KB = 1024;
 
 const wasmIn = (dir) => (existsSync(join(root, dir))
   ? readdirSync(join(root, dir)).filter((f) => f.endsWith('.wasm')).map((f) => join(dir, f))
   : []);
 
+const wasiBuild = 'cmake --preset wasi && cmake --build --preset wasi';
+// Wizer's output counts only when it was made from the program as built now (as the Fastly tests
+// take it), not from an older build still lying in build/wasi.
+const fastly = 'build/wasi/callhook-fastly.wasm';
+const wizened = 'build/wasi/callhook-fastly.wizer.wasm';
+const upToDate = (made, from) => existsSync(join(root, made)) && existsSync(join(root, from))
+  && statSync(join(root, made)).mtimeMs >= statSync(join(root, from)).mtimeMs;
 const artifacts = [
-  { name: 'the npm package (Emscripten)', files: wasmIn('bindings/js/dist'), build: 'bash bindings/js/build.sh' },
-  { name: 'the WASI command', files: ['build/wasi/callhook.wasm'], command: true, build: 'cmake --preset wasi && cmake --build --preset wasi' },
-  { name: 'the Fastly program', files: ['build/wasi/callhook-fastly.wasm'], command: true, build: 'cmake --preset wasi && cmake --build --preset wasi' },
-  { name: 'the Worker bundle', files: wasmIn('build/cloudflare'), build: 'cd functions/cloudflare && npx wrangler deploy --dry-run --outdir ../../build/cloudflare' },
+  { name: 'the npm package (Emscripten)', budgetKb: 220, files: wasmIn('bindings/js/dist'), build: 'bash bindings/js/build.sh' },
+  { name: 'the WASI command', budgetKb: 200, files: ['build/wasi/callhook.wasm'], command: true, build: wasiBuild },
+  { name: 'the Fastly program', budgetKb: 185, files: [fastly, ...(upToDate(wizened, fastly) ? [wizened] : [])], command: true, build: `${wasiBuild} (and bash functions/fastly/build.sh for the pre-initialized one)` },
+  { name: 'the Worker bundle', budgetKb: 220, files: wasmIn('build/cloudflare'), build: 'cd functions/cloudflare && npx wrangler deploy --dry-run --outdir ../../build/cloudflare' },
 ];
 
 for (const a of artifacts) {
   const present = a.files.filter((f) => existsSync(join(root, f)));
   const skip = present.length === 0 && `${a.name} is not built (${a.build})`;
+  const budget = a.budgetKb * KB;
 
-  test(`${a.name}: each wasm is under 300 KB gzip`, { skip }, () => {
+  test(`${a.name}: each wasm is under ${a.budgetKb} KB gzip`, { skip }, () => {
     for (const f of present) {
       const gzip = gzipSync(readFileSync(join(root, f)), { level: 9 }).length;
-      assert.ok(gzip < BUDGET, `${f} is ${gzip} bytes of gzip -9, over the budget of ${BUDGET}`);
+      assert.ok(gzip < budget, `${f} is ${gzip} bytes of gzip -9, over the budget of ${budget}`);
     }
   });
 

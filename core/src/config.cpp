@@ -171,8 +171,7 @@ class Reader {
     return out;
   }
 
-  void read_auth(const json& auth, Config& config) {
-    const std::string p = "/auth";
+  void read_auth(const json& auth, const std::string& p, AuthConfig& into) {
     if (!expect_object(auth, p)) return;
     only_keys(auth, p, {"token", "basic", "signatures"});
     if (const json* token = member(auth, "token"); token && expect_object(*token, p + "/token")) {
@@ -191,7 +190,7 @@ class Reader {
       if (value && value->empty()) {
         error(tp + "/value", "bad_value", "The token must not be empty.");
       }
-      config.auth.token = std::move(t);
+      into.token = std::move(t);
     }
     if (const json* basic = member(auth, "basic"); basic && expect_object(*basic, p + "/basic")) {
       const std::string bp = p + "/basic";
@@ -199,7 +198,7 @@ class Reader {
       BasicAuth b;
       b.username = string(*basic, "username", bp, true).value_or("");
       b.password = string(*basic, "password", bp, true).value_or("");
-      config.auth.basic = std::move(b);
+      into.basic = std::move(b);
     }
     if (const json* list = member(auth, "signatures")) {
       const std::string sp = p + "/signatures";
@@ -207,12 +206,12 @@ class Reader {
         error(sp, "wrong_type", "Expected an array of signature settings.");
       } else {
         for (std::size_t i = 0; i < list->size(); ++i)
-          read_signature((*list)[i], sp + "/" + std::to_string(i), config);
+          read_signature((*list)[i], sp + "/" + std::to_string(i), into);
       }
     }
   }
 
-  void read_signature(const json& s, const std::string& p, Config& config) {
+  void read_signature(const json& s, const std::string& p, AuthConfig& into) {
     if (!expect_object(s, p)) return;
     only_keys(s, p,
               {"scheme", "secret", "tolerance_seconds", "public_url", "algorithm", "encoding",
@@ -258,7 +257,82 @@ class Reader {
     if (const auto x = string(s, "prefix", p, false)) sig.prefix = *x;
     if (const auto t = string(s, "timestamp_header", p, false)) sig.timestamp_header = *t;
     if (const auto sep = string(s, "separator", p, false)) sig.separator = *sep;
-    config.auth.signatures.push_back(std::move(sig));
+    into.signatures.push_back(std::move(sig));
+  }
+
+  // sources.NAME: a sender whose webhooks arrive at /hook/NAME.
+  void read_source(const std::string& name, const json& s, Config& config) {
+    const std::string p = with_token("/sources", name);
+    bool good_name = !name.empty() && name.size() <= 40;
+    for (std::size_t i = 0; i < name.size(); ++i) {
+      const char c = name[i];
+      const bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+      good_name = good_name && (alnum || (i > 0 && (c == '-' || c == '_')));
+    }
+    if (!good_name) {
+      error(p, "bad_value",
+            "A source's name is its path, /hook/NAME: 1 to 40 lower-case letters, digits, '-' "
+            "and '_', starting with a letter or digit.");
+    }
+    if (!expect_object(s, p)) return;
+    only_keys(s, p, {"sender", "auth", "mode", "defaults", "fields"});
+    Source source;
+    source.name = name;
+    source.reading.source = name;
+    source.reading.mode = config.mode;
+    if (const auto sender = string(s, "sender", p, true)) {
+      if (const auto f = parse_sender_format(*sender)) {
+        source.reading.sender = *f;
+      } else {
+        error(p + "/sender", "bad_value",
+              "Unknown sender; expected voice-webhooks, twilio, callrail, ctm or ringba.");
+      }
+    }
+    if (const json* auth = member(s, "auth")) read_auth(*auth, p + "/auth", source.auth);
+    if (const auto mode = string(s, "mode", p, false)) {
+      if (const auto m = parse_mode(*mode)) {
+        source.reading.mode = *m;
+      } else {
+        error(p + "/mode", "bad_value", "Expected \"lenient\" or \"strict\".");
+      }
+    }
+    if (const json* d = member(s, "defaults"); d && expect_object(*d, p + "/defaults")) {
+      for (const auto& [key, value] : d->items()) {
+        const std::string at = with_token(p + "/defaults", key);
+        if (!find_spec_field(key) || key == "Action" || key == "Event") {
+          error(at, "bad_value",
+                "Defaults fill Voice Webhooks parameters (Account.Sid, Call.To, ...); '" + key +
+                    "' is not one that can be given.");
+        } else if (!value.is_string()) {
+          error(at, "wrong_type", "Expected a string.");
+        } else if (auto v = resolve(value.get_ref<const std::string&>(), at)) {
+          source.reading.defaults.emplace_back(key, std::move(*v));
+        }
+      }
+    }
+    if (const json* f = member(s, "fields"); f && expect_object(*f, p + "/fields")) {
+      if (source.reading.sender != SenderFormat::ringba) {
+        error(p + "/fields", "bad_value",
+              "Only a ringba source maps its fields: the other senders' fields are fixed.");
+      }
+      for (const auto& [role, value] : f->items()) {
+        const std::string at = with_token(p + "/fields", role);
+        const auto table = sender_fields(SenderFormat::ringba);
+        const bool known = std::any_of(table.begin(), table.end(),
+                                       [&](const SenderField& r) { return r.name == role; });
+        if (!known) {
+          std::string list;
+          for (const SenderField& r : table)
+            list += (list.empty() ? "" : ", ") + std::string(r.name);
+          error(at, "bad_value", "Unknown Ringba field; expected one of: " + list + ".");
+        } else if (!value.is_string() || value.get_ref<const std::string&>().empty()) {
+          error(at, "wrong_type", "Expected the pixel parameter's name.");
+        } else {
+          source.reading.fields.emplace_back(role, value.get<std::string>());
+        }
+      }
+    }
+    config.sources.push_back(std::move(source));
   }
 
   void read_validation(const json& v, Config& config) {
@@ -668,15 +742,38 @@ class Reader {
 
   // The names GA4 keeps for itself (its event reference): these events, and the prefixes
   // firebase_, ga_ and google_ for events and params alike.
-  static constexpr std::string_view kGa4ReservedEvents[] = {
-      "ad_activeview", "ad_click", "ad_exposure", "ad_impression", "ad_query", "ad_reward",
-      "adunit_exposure", "app_background", "app_clear_data", "app_exception", "app_remove",
-      "app_store_refund", "app_store_subscription_cancel", "app_store_subscription_convert",
-      "app_store_subscription_renew", "app_update", "app_upgrade", "dynamic_link_app_open",
-      "dynamic_link_app_update", "dynamic_link_first_open", "error", "first_open", "first_visit",
-      "in_app_purchase", "notification_dismiss", "notification_foreground", "notification_open",
-      "notification_receive", "os_update", "session_start", "session_start_with_rollout",
-      "user_engagement"};
+  static constexpr std::string_view kGa4ReservedEvents[] = {"ad_activeview",
+                                                            "ad_click",
+                                                            "ad_exposure",
+                                                            "ad_impression",
+                                                            "ad_query",
+                                                            "ad_reward",
+                                                            "adunit_exposure",
+                                                            "app_background",
+                                                            "app_clear_data",
+                                                            "app_exception",
+                                                            "app_remove",
+                                                            "app_store_refund",
+                                                            "app_store_subscription_cancel",
+                                                            "app_store_subscription_convert",
+                                                            "app_store_subscription_renew",
+                                                            "app_update",
+                                                            "app_upgrade",
+                                                            "dynamic_link_app_open",
+                                                            "dynamic_link_app_update",
+                                                            "dynamic_link_first_open",
+                                                            "error",
+                                                            "first_open",
+                                                            "first_visit",
+                                                            "in_app_purchase",
+                                                            "notification_dismiss",
+                                                            "notification_foreground",
+                                                            "notification_open",
+                                                            "notification_receive",
+                                                            "os_update",
+                                                            "session_start",
+                                                            "session_start_with_rollout",
+                                                            "user_engagement"};
   static bool is_ga4_reserved(std::string_view name) {
     return name.starts_with("firebase_") || name.starts_with("ga_") || name.starts_with("google_");
   }
@@ -738,8 +835,8 @@ class Reader {
          "endpoint", "value", "currency", "consent", "enhanced_conversions", "validate_only"});
     digits_id(o, "customer_id", p, true,
               !url_written_ ? "Without a url, google-ads sends to Google's upload URL for "
-                                 "options.customer_id, the account's id (\"123-456-7890\")."
-                               : nullptr);
+                              "options.customer_id, the account's id (\"123-456-7890\")."
+                            : nullptr);
     digits_id(o, "login_customer_id", p, true, nullptr);
     check_nonempty(o, "developer_token", p, false);
     integer(o, "version", p, 21, 99);
@@ -802,8 +899,8 @@ class Reader {
                "test_event_code"});
     digits_id(o, "pixel_id", p, false,
               !url_written_ ? "Without a url, meta-capi sends to the Graph API's events "
-                                 "edge of options.pixel_id, the dataset (pixel) id."
-                               : nullptr);
+                              "edge of options.pixel_id, the dataset (pixel) id."
+                            : nullptr);
     check_nonempty(o, "access_token", p, true);
     if (const json* version = member(o, "version")) {
       bool ok = version->is_number_integer() && version->get<std::int64_t>() >= 1 &&
@@ -1015,6 +1112,13 @@ std::optional<RenderFormat> parse_render_format(std::string_view name) {
   return std::nullopt;
 }
 
+const Source* Config::source(std::string_view name) const {
+  for (const Source& s : sources) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
 const Destination* Config::destination(std::string_view name) const {
   for (const Destination& d : destinations) {
     if (d.name == name) return &d;
@@ -1036,14 +1140,17 @@ ConfigResult parse_config(std::string_view json_text, const SecretLookup& secret
   }
   reader.only_keys(doc, "",
                    {"$schema", "auth", "validation", "response", "routes", "destinations",
-                    "correlation", "delivery"});
+                    "correlation", "delivery", "sources"});
   Config config;
   // The defaults first: every destination starts from them.
   if (const json* d = reader.member(doc, "delivery")) {
     reader.read_delivery(*d, "/delivery", config.delivery);
   }
-  if (const json* auth = reader.member(doc, "auth")) reader.read_auth(*auth, config);
+  if (const json* auth = reader.member(doc, "auth")) reader.read_auth(*auth, "/auth", config.auth);
   if (const json* v = reader.member(doc, "validation")) reader.read_validation(*v, config);
+  if (const json* s = reader.member(doc, "sources"); s && reader.expect_object(*s, "/sources")) {
+    for (const auto& [name, value] : s->items()) reader.read_source(name, value, config);
+  }
   if (const json* r = reader.member(doc, "response"); r && reader.expect_object(*r, "/response")) {
     reader.only_keys(*r, "/response", {"always_200"});
     config.response.always_200 = reader.boolean(*r, "always_200", "/response").value_or(false);

@@ -70,23 +70,27 @@ Diagnostic value_too_long(std::string_view name, const Limits& limits) {
 class FlatteningSax {
  public:
   using json = nlohmann::json;
-  FlatteningSax(const Limits& limits, FieldList& out) : limits_(limits), out_(out) {}
+  FlatteningSax(const Limits& limits, FieldList& out, bool drop_structured_arrays)
+      : limits_(limits), out_(out), drop_structured_arrays_(drop_structured_arrays) {}
 
   std::optional<Diagnostic> error;
 
-  bool null() { return scalar(""); }
-  bool boolean(bool value) { return scalar(value ? "true" : "false"); }
-  bool number_integer(json::number_integer_t value) { return integer_text(value); }
-  bool number_unsigned(json::number_unsigned_t value) { return integer_text(value); }
-  bool number_float(json::number_float_t /*value*/, const json::string_t& text) {
-    return scalar(text);
+  bool null() { return skipping_ > 0 || scalar(""); }
+  bool boolean(bool value) { return skipping_ > 0 || scalar(value ? "true" : "false"); }
+  bool number_integer(json::number_integer_t value) { return skipping_ > 0 || integer_text(value); }
+  bool number_unsigned(json::number_unsigned_t value) {
+    return skipping_ > 0 || integer_text(value);
   }
-  bool string(json::string_t& value) { return scalar(value); }
+  bool number_float(json::number_float_t /*value*/, const json::string_t& text) {
+    return skipping_ > 0 || scalar(text);
+  }
+  bool string(json::string_t& value) { return skipping_ > 0 || scalar(value); }
   bool binary(json::binary_t& /*value*/) {
     return fail("unsupported_json", "Binary values are not supported.");
   }
 
   bool start_object(std::size_t /*size*/) {
+    if (skipping_ > 0) return ++skipping_ > 0;
     if (stack_.empty()) {
       stack_.push_back(Frame::object);
       return true;
@@ -99,10 +103,11 @@ class FlatteningSax {
     return true;
   }
   bool key(json::string_t& name) {
-    key_.assign(name);
+    if (skipping_ == 0) key_.assign(name);
     return true;
   }
   bool end_object() {
+    if (skipping_ > 0) return skipped_end();
     stack_.pop_back();
     if (!stack_.empty()) {
       path_.resize(prefix_lengths_.back());
@@ -111,6 +116,7 @@ class FlatteningSax {
     return true;
   }
   bool start_array(std::size_t /*size*/) {
+    if (skipping_ > 0) return ++skipping_ > 0;
     if (stack_.empty()) return not_object();
     if (stack_.back() == Frame::array) return nested_in_array();
     if (!begin_field()) return false;
@@ -119,6 +125,7 @@ class FlatteningSax {
     return true;
   }
   bool end_array() {
+    if (skipping_ > 0) return skipped_end();
     stack_.pop_back();
     return end_field();
   }
@@ -181,9 +188,21 @@ class FlatteningSax {
     return fail("json_not_object", "The JSON body must be an object of parameters.");
   }
   bool nested_in_array() {
+    if (drop_structured_arrays_) {
+      // The whole array is left out: the field begun for it, and everything up to its end
+      // (the container opening now and the array itself are two levels to close).
+      out_.abandon_field();
+      skipping_ = 2;
+      return true;
+    }
     return fail(
         "unsupported_json",
         "Arrays may hold only strings, numbers, booleans and nulls, not objects or arrays.");
+  }
+  // A container closes while an array is being left out; the array's own end pops its frame.
+  bool skipped_end() {
+    if (--skipping_ == 0) stack_.pop_back();
+    return true;
   }
   bool fail(std::string_view code, std::string_view message) {
     return fail(Diagnostic{"", std::string(code), std::string(message)});
@@ -200,6 +219,8 @@ class FlatteningSax {
   std::string path_;  // dotted prefix of the current object, ending in '.'
   std::string key_;
   bool array_empty_ = true;
+  bool drop_structured_arrays_ = false;
+  int skipping_ = 0;  // > 0: inside an array being left out, this many levels deep
 };
 
 bool looks_like_json(std::string_view body) {
@@ -315,9 +336,9 @@ std::optional<Diagnostic> decode_form(std::string_view bytes, const Limits& limi
   return problem;
 }
 
-std::optional<Diagnostic> decode_json(std::string_view bytes, const Limits& limits,
-                                      FieldList& out) {
-  FlatteningSax sax(limits, out);
+std::optional<Diagnostic> decode_json(std::string_view bytes, const Limits& limits, FieldList& out,
+                                      bool drop_structured_arrays) {
+  FlatteningSax sax(limits, out, drop_structured_arrays);
   const bool ok = nlohmann::json::sax_parse(bytes.begin(), bytes.end(), &sax,
                                             nlohmann::json::input_format_t::json, true, false);
   if (!ok || sax.error) {
@@ -386,8 +407,9 @@ Decoded decode_payload(const PayloadSource& source, const Limits& limits, FieldL
             "' is not accepted; send application/x-www-form-urlencoded or application/json."};
     return result;
   }
-  result.error = result.format == PayloadFormat::json ? decode_json(body, limits, out)
-                                                      : decode_form(body, limits, out);
+  result.error = result.format == PayloadFormat::json
+                     ? decode_json(body, limits, out, source.drop_structured_arrays)
+                     : decode_form(body, limits, out);
   return result;
 }
 

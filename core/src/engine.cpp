@@ -36,6 +36,43 @@ void filterable_headers(const std::vector<HttpHeader>& headers, FieldList& out) 
   }
 }
 
+// The source a request's path names (/hook/NAME/...), and the path's word for which webhook it
+// is (a later segment that is one of the sender's words, sender_path_events); none: the
+// config's own Voice Webhooks endpoint.
+struct SourceOfPath {
+  const Source* source = nullptr;
+  std::string_view path_event;
+};
+
+SourceOfPath source_of(const Config& config, std::string_view url) {
+  SourceOfPath found;
+  if (config.sources.empty()) return found;
+  std::string_view path = url;
+  if (const std::size_t scheme = path.find("://");
+      scheme != std::string_view::npos && scheme < path.find('/')) {
+    const std::size_t slash = path.find('/', scheme + 3);
+    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash);
+  }
+  path = path.substr(0, path.find_first_of("?#"));
+  if (!path.starts_with("/hook/")) return found;
+  path.remove_prefix(6);
+  const std::size_t end = path.find('/');
+  found.source = config.source(path.substr(0, end));
+  if (found.source == nullptr || end == std::string_view::npos) return found;
+  std::string_view rest = path.substr(end + 1);
+  const auto words = sender_path_events(found.source->reading.sender);
+  while (!rest.empty()) {
+    const std::size_t slash = rest.find('/');
+    const std::string_view segment = rest.substr(0, slash);
+    for (const auto& entry : words) {
+      if (entry.first == segment) found.path_event = segment;
+    }
+    if (slash == std::string_view::npos) break;
+    rest.remove_prefix(slash + 1);
+  }
+  return found;
+}
+
 void set_record(Outcome& out, const CallRecord& record, std::int64_t expected_version) {
   out.record = write_record(record);
   out.record_key = record.key;
@@ -66,9 +103,11 @@ Prepared Engine::prepare(const Request& request, std::int64_t now) const {
   out.report.slot.fill(-1);
   p.finished_ = true;  // until the payload proves good
 
-  const AuthResult auth = authenticate(config_.auth, request, now);
+  const SourceOfPath from = source_of(config_, request.url);
+  const AuthConfig& auth_config = from.source != nullptr ? from.source->auth : config_.auth;
+  const AuthResult auth = authenticate(auth_config, request, now);
   if (!auth.ok) {
-    detail::answer_unauthorized(auth, config_.auth.basic.has_value(), out);
+    detail::answer_unauthorized(auth, auth_config.basic.has_value(), out);
     return p;
   }
   out.authenticated = true;
@@ -85,19 +124,32 @@ Prepared Engine::prepare(const Request& request, std::int64_t now) const {
   source.body = request.body;
   if (const auto content_type = request.header("Content-Type")) source.content_type = *content_type;
   Inspection inspection;
-  inspect(source, PipelineOptions{config_.mode, config_.limits}, inspection);
+  PipelineOptions options;
+  options.mode = config_.mode;
+  options.limits = config_.limits;
+  if (from.source != nullptr) {
+    options.sender = &from.source->reading;
+    options.path_event = from.path_event;
+    options.now = now;
+  }
+  inspect(source, options, inspection);
   out.report = std::move(inspection.report);
   if (!out.report.valid) {
     detail::answer_invalid(out.report, config_.response.always_200, out);
     return p;
   }
 
-  write_canonical_json(inspection.fields, out.report, out.canonical);
+  write_inspected_json(inspection.fields, out.report, options, out.canonical);
   p.finished_ = false;
   p.event_ = *out.report.event;
   p.call_sid_ = std::string(inspection.fields.find("Call.Sid").value_or(""));
   p.account_sid_ = std::string(inspection.fields.find("Account.Sid").value_or(""));
-  if (config_.correlation.enabled) p.record_key_ = record_key(p.account_sid_, p.call_sid_);
+  if (config_.correlation.enabled) {
+    // Two senders' call ids never meet: a source's records are keyed by its name too.
+    p.record_key_ = from.source != nullptr
+                        ? from.source->name + ":" + record_key(p.account_sid_, p.call_sid_)
+                        : record_key(p.account_sid_, p.call_sid_);
+  }
   p.fields_ = std::move(inspection.fields);
   filterable_headers(request.headers, p.headers_);
   p.query_ = std::string(query_of(auth.url));

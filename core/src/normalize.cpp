@@ -359,9 +359,20 @@ std::string canonical_event_schema() {
           {"additionalProperties", false}};
     }
   }
+  root["properties"]["source"] = {
+      {"type", "object"},
+      {"description",
+       "The config's source the webhook arrived through (/hook/NAME), when it names one."},
+      {"additionalProperties", false},
+      {"required", {"name", "sender"}},
+      {"properties",
+       {{"name", {{"type", "string"}}},
+        {"sender", {{"enum", {"voice-webhooks", "twilio", "callrail", "ctm", "ringba"}}}}}}};
   root["properties"]["extra"] = {
       {"type", "object"},
-      {"description", "Parameters the spec does not define, as sent (lenient mode)."},
+      {"description",
+       "Parameters the spec does not define, as sent (lenient mode), and a sender's fields that "
+       "fill no parameter."},
       {"additionalProperties", {{"type", "string"}}}};
   return root.dump(2) + "\n";
 }

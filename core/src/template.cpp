@@ -239,25 +239,6 @@ const json* resolve(std::string_view path, const json& context) {
 
 constexpr std::int64_t kSecondsPerDay = 86400;
 
-struct Civil {
-  std::int64_t year;
-  unsigned month;
-  unsigned day;
-};
-
-// The inverse of days_from_civil.
-Civil civil_from_days(std::int64_t z) {
-  z += 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  return {static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2 ? 1 : 0), m, d};
-}
-
 bool is_leap(std::int64_t y) {
   return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
 }
@@ -408,7 +389,7 @@ std::string format_iso8601(const Instant& t) {
     secs += kSecondsPerDay;
     --days;
   }
-  const Civil c = civil_from_days(days);
+  const detail::Civil c = detail::civil_from_days(days);
   std::string out;
   out.reserve(20);
   append_padded(out, c.year, 4);

@@ -50,6 +50,47 @@ std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
+Civil civil_from_days(std::int64_t z) {
+  z += 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
+  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+  return {static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2 ? 1 : 0), m, d};
+}
+
+std::string format_spec_datetime(std::int64_t epoch_seconds) {
+  std::int64_t days = epoch_seconds / 86400;
+  std::int64_t secs = epoch_seconds % 86400;
+  if (secs < 0) {
+    secs += 86400;
+    --days;
+  }
+  const Civil c = civil_from_days(days);
+  char buf[32];
+  const auto put = [&](std::size_t at, std::int64_t value, int width) {
+    for (int i = width - 1; i >= 0; --i) {
+      buf[at + static_cast<std::size_t>(i)] = static_cast<char>('0' + value % 10);
+      value /= 10;
+    }
+  };
+  put(0, c.year < 0 ? 0 : c.year, 4);
+  buf[4] = '-';
+  put(5, c.month, 2);
+  buf[7] = '-';
+  put(8, c.day, 2);
+  buf[10] = ' ';
+  put(11, secs / 3600, 2);
+  buf[13] = ':';
+  put(14, secs / 60 % 60, 2);
+  buf[16] = ':';
+  put(17, secs % 60, 2);
+  return std::string(buf, 19);
+}
+
 std::optional<std::int64_t> parse_spec_datetime(std::string_view s) {
   // yyyy-MM-dd HH:mm:ss
   if (s.size() != 19 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' ||

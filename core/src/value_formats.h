@@ -29,4 +29,14 @@ void append_iso8601(std::string& out, std::string_view spec_datetime);
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
 [[nodiscard]] std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d);
 
+struct Civil {
+  std::int64_t year;
+  unsigned month;
+  unsigned day;
+};
+/// The inverse of days_from_civil.
+[[nodiscard]] Civil civil_from_days(std::int64_t days);
+/// The spec's UTC "yyyy-MM-dd HH:mm:ss" of `epoch_seconds` (years 0 to 9999).
+[[nodiscard]] std::string format_spec_datetime(std::int64_t epoch_seconds);
+
 }  // namespace callhook::detail

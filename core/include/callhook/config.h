@@ -15,6 +15,7 @@
 #include "callhook/fields.h"
 #include "callhook/http.h"
 #include "callhook/redact.h"
+#include "callhook/senders.h"
 #include "callhook/validate.h"
 
 namespace callhook {
@@ -88,11 +89,21 @@ struct ResponseConfig {
   bool always_200 = false;
 };
 
+/// A sender whose webhooks arrive at /hook/NAME (config: `sources.NAME`), with its own auth and
+/// way of reading them. Requests to /hook that name no source are the config's own (its `auth`
+/// and `validation`, the Voice Webhooks format).
+struct Source {
+  std::string name;
+  AuthConfig auth;
+  SenderSettings reading;  // its sender format, mode, defaults and (Ringba) field names
+};
+
 struct Config {
   AuthConfig auth;
   Mode mode = Mode::lenient;
   Limits limits;
   ResponseConfig response;
+  std::vector<Source> sources;
   std::vector<Route> routes;
   std::vector<Destination> destinations;
   CorrelationConfig correlation;
@@ -101,6 +112,7 @@ struct Config {
   std::vector<ResolvedSecret> secrets;
 
   [[nodiscard]] const Destination* destination(std::string_view name) const;
+  [[nodiscard]] const Source* source(std::string_view name) const;
 };
 
 /// Resolves `${NAME}` secret references; nullopt when the secret is not set.

@@ -35,9 +35,12 @@ enum class PayloadFormat { none, query, form, json };
 /// ({"Call":{"Sid":"x"}} gives Call.Sid). Numbers keep their source text, booleans become
 /// "true"/"false", null becomes "", and an array of scalars becomes one comma-joined value.
 /// Duplicate keys are kept in order. Codes: `invalid_json`, `json_not_object`,
-/// `unsupported_json` (arrays holding objects or arrays), and the limit codes.
+/// `unsupported_json` (arrays holding objects or arrays, unless `drop_structured_arrays`: such an
+/// array is then left out, as senders' JSON holds them beside the call's fields), and the limit
+/// codes.
 [[nodiscard]] std::optional<Diagnostic> decode_json(std::string_view bytes, const Limits& limits,
-                                                    FieldList& out);
+                                                    FieldList& out,
+                                                    bool drop_structured_arrays = false);
 
 /// The query of `url` (between the first '?' and the first '#'), or empty.
 [[nodiscard]] std::string_view query_of(std::string_view url);
@@ -48,6 +51,8 @@ struct PayloadSource {
   std::string_view url;              // request target or absolute URL
   std::optional<std::string_view> content_type;  // absent: sniffed from the body
   std::string_view body;
+  /// JSON arrays of objects or arrays are left out instead of refused (decode_json).
+  bool drop_structured_arrays = false;
 };
 
 struct Decoded {

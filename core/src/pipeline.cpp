@@ -41,9 +41,9 @@ void inspect(const PayloadSource& source, const PipelineOptions& options, Inspec
     out.report.warnings = std::move(t.warnings);
     return;
   }
-  out.fields = std::move(t.spec);
-  out.report = validate(out.fields, sender->mode);
+  out.report = validate(t.spec, sender->mode);
   attribute_to_sender(*sender, t, out.report);
+  out.fields = std::move(t.spec);
   out.report.warnings.insert(out.report.warnings.begin(), t.warnings.begin(), t.warnings.end());
   for (std::size_t i = 0; i < t.extra.size(); ++i) {
     out.fields.add(t.extra.name(i), t.extra.value(i));

@@ -1,5 +1,6 @@
 // callhook parse | validate | normalize | schema: the payload commands.
 #include <charconv>
+#include <ctime>
 #include <string>
 
 #include "callhook/pipeline.h"
@@ -29,12 +30,18 @@ constexpr std::string_view kCheckOptions = R"(Checking:
   --lenient             unknown fields and fields not allowed on the event are warnings
                         (the default)
   --strict              ...they are errors, and so is a Property.Type other than Site
+  --sender NAME         read it as NAME's webhook: voice-webhooks (the default), twilio,
+                        callrail, ctm or ringba (the README maps each onto the canonical event)
+  --webhook WORD        which of the sender's webhooks it is, as the path word after
+                        /hook/SOURCE/ says (callrail: pre-call, post-call, ...; ctm: start, end)
   --ndjson              one payload per input line (a form body, a JSON object or a URL),
                         one JSON result per output line; blank lines are skipped
 )";
 
 struct PayloadArgs {
   PipelineOptions options;
+  SenderSettings sender;  // options.sender points here when --sender names one
+  std::string webhook;
   std::optional<std::string> url;
   std::optional<std::string> content_type;
   std::string path = "-";
@@ -66,6 +73,20 @@ std::optional<PayloadArgs> read_payload_args(std::string_view command, Args& arg
     }
     out.options.mode = strict ? Mode::strict : Mode::lenient;
     out.ndjson = args.flag("--ndjson");
+    if (const auto name = args.option("--sender")) {
+      const auto sender = parse_sender_format(*name);
+      if (!sender) {
+        usage_error(
+            command,
+            "--sender takes voice-webhooks, twilio, callrail, ctm or ringba, not '" + *name + "'");
+        return std::nullopt;
+      }
+      out.sender.sender = *sender;
+      out.sender.source = *name;
+      out.sender.mode = out.options.mode;
+    }
+    if (const auto word = args.option("--webhook")) out.webhook = *word;
+    out.options.now = static_cast<std::int64_t>(std::time(nullptr));
   }
   out.url = args.option("--url");
   out.content_type = args.option("--content-type");
@@ -132,8 +153,10 @@ PayloadSource source_for_line(const PayloadArgs& a, std::string_view line) {
 enum class Verb { validate, normalize };
 
 // Writes one result; true when the payload was valid.
-bool write_result(Verb verb, const Inspection& inspection, std::string& out) {
-  if (verb == Verb::normalize && write_canonical_json(inspection.fields, inspection.report, out)) {
+bool write_result(Verb verb, const Inspection& inspection, const PipelineOptions& options,
+                  std::string& out) {
+  if (verb == Verb::normalize &&
+      write_inspected_json(inspection.fields, inspection.report, options, out)) {
     return true;
   }
   write_report_json(inspection.report, out);
@@ -160,7 +183,7 @@ int run_ndjson(Verb verb, const PayloadArgs& a, std::string_view command) {
     if (line.ends_with('\r')) line.remove_suffix(1);
     if (line.empty()) continue;
     inspect(source_for_line(a, line), a.options, inspection);
-    if (!write_result(verb, inspection, output.buffer())) ++invalid;
+    if (!write_result(verb, inspection, a.options, output.buffer())) ++invalid;
     output.buffer().push_back('\n');
     output.maybe_flush();
     ++seen;
@@ -176,8 +199,12 @@ int run_ndjson(Verb verb, const PayloadArgs& a, std::string_view command) {
 int run_check(Verb verb, int argc, char** argv) {
   const std::string_view command = verb == Verb::validate ? "validate" : "normalize";
   Args args(argc, argv, 2);
-  const auto a = read_payload_args(command, args, true);
+  auto a = read_payload_args(command, args, true);
   if (!a) return kExitUsage;
+  if (!a->sender.source.empty()) {
+    a->options.sender = &a->sender;
+    a->options.path_event = a->webhook;
+  }
   if (a->ndjson) return run_ndjson(verb, *a, command);
   std::string body;
   if (!a->url) {
@@ -188,7 +215,7 @@ int run_check(Verb verb, int argc, char** argv) {
   Inspection inspection;
   inspect(source_for(*a, body), a->options, inspection);
   Output output;
-  const bool valid = write_result(verb, inspection, output.buffer());
+  const bool valid = write_result(verb, inspection, a->options, output.buffer());
   output.buffer().push_back('\n');
   return valid ? kExitOk : kExitRejected;
 }
@@ -265,17 +292,28 @@ int cmd_parse(int argc, char** argv) {
 int cmd_schema(int argc, char** argv) {
   if (wants_help(argc, argv)) {
     print_help(
-        "Usage: callhook schema event|fields\n\n"
-        "event   the JSON Schema of the canonical call event, generated from the spec table\n"
-        "fields  the spec table as Markdown: parameter, type, presence per event, canonical "
-        "path\n");
+        "Usage: callhook schema event|fields|sender NAME\n\n"
+        "event        the JSON Schema of the canonical call event, generated from the spec table\n"
+        "fields       the spec table as Markdown: parameter, type, presence per event, canonical "
+        "path\n"
+        "sender NAME  a sender's table as Markdown (twilio, callrail, ctm, ringba): field, type,\n"
+        "             presence per event, the parameter it fills, how it is read\n");
     return kExitOk;
   }
   Args args(argc, argv, 2);
   const auto rest = args.positionals();
   if (args.unknown()) return usage_error("schema", "unknown option " + *args.unknown());
+  if (rest.size() == 2 && rest[0] == "sender") {
+    const auto sender = parse_sender_format(rest[1]);
+    if (!sender || *sender == SenderFormat::voice_webhooks) {
+      return usage_error("schema", "name a sender: twilio, callrail, ctm or ringba");
+    }
+    Output output;
+    output.buffer() = sender_fields_markdown(*sender);
+    return kExitOk;
+  }
   if (rest.size() != 1 || (rest[0] != "event" && rest[0] != "fields")) {
-    return usage_error("schema", "name what to print: event or fields");
+    return usage_error("schema", "name what to print: event, fields or sender NAME");
   }
   Output output;
   output.buffer() = rest[0] == "event" ? canonical_event_schema() : spec_fields_markdown();

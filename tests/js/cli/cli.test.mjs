@@ -138,6 +138,34 @@ test('the WASI command gives the same verdicts as native', { skip: !existsSync(w
   }
 });
 
+test('the README has each sender\'s table as the core generates it', () => {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  for (const sender of ['twilio', 'callrail', 'ctm', 'ringba']) {
+    const table = readme.split(`<!-- sender:${sender}:begin -->\n`)[1]?.split(`<!-- sender:${sender}:end -->`)[0];
+    assert.equal(table, run(['schema', 'sender', sender]).out,
+      `regenerate the README table with: build/native/callhook schema sender ${sender}`);
+  }
+  assert.equal(run(['schema', 'sender', 'fonedynamics']).code, 2);
+});
+
+test('normalize --sender reads another sender\'s webhook onto the canonical event', () => {
+  const body = JSON.stringify({ resource_id: 'CAL1', company_id: 'COM1', customer_phone_number: '+14155550101',
+    tracking_phone_number: '+14155550199', start_time: '2025-01-14T09:01:30-08:00', answered: false, duration: 0 });
+  const pre = run(['normalize', '--sender', 'callrail', '--webhook', 'pre-call', '-'], body);
+  assert.equal(pre.code, 0, pre.out);
+  const event = JSON.parse(pre.out);
+  assert.deepEqual(event.source, { name: 'callrail', sender: 'callrail' });
+  assert.equal(event.event, 'Call.Initiate');
+  assert.equal(event.call.start_date, '2025-01-14T17:01:30Z');
+  const post = JSON.parse(run(['normalize', '--sender', 'callrail', '-'], body).out);
+  assert.equal(post.event, 'Call.Complete');
+  assert.equal(post.call.disposition, 'NO ANSWER');
+  const bad = run(['validate', '--sender', 'twilio', '-'], 'CallStatus=completed&AccountSid=AC1');
+  assert.equal(bad.code, 1);
+  assert.ok(JSON.parse(bad.out).errors.some((e) => e.field === 'CallSid' && e.code === 'missing'), bad.out);
+  assert.equal(run(['validate', '--sender', 'nobody', '-'], '').code, 2);
+});
+
 test('the README field table is the one the spec table generates', () => {
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
   const table = readme.split('<!-- fields:begin -->\n')[1]?.split('<!-- fields:end -->')[0];

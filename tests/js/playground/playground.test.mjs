@@ -285,3 +285,200 @@ test('deliveries show the exact request with secrets as ${NAME}, and the oauth2 
   assert.deepEqual(problems, []);
   await context.close();
 });
+
+// Other senders: the sender selector runs a payload through the engine as that sender's source
+// (the playground's own source, without auth, merged into the config), at /hook/SOURCE[/WEBHOOK],
+// with the sender's method and content type; the samples are each sender's.
+const SENDER_CASES = [
+  { sender: 'twilio', label: 'Twilio', method: 'POST', path: '/hook/twilio', type: 'application/x-www-form-urlencoded',
+    initiate: { id: 'twilio-initiate', sid: 'CA00000000000000000000000000000042' },
+    complete: { id: 'twilio-complete', sid: 'CA00000000000000000000000000000042', disposition: 'ANSWERED', duration: 95 } },
+  { sender: 'callrail', label: 'CallRail', method: 'POST', path: '/hook/callrail', type: 'application/json',
+    initiate: { id: 'callrail-pre-call', sid: 'CAL00000000000000000000000000000101', webhook: 'pre-call' },
+    complete: { id: 'callrail-post-call', sid: 'CAL00000000000000000000000000000101', webhook: 'post-call',
+      disposition: 'ANSWERED', duration: 95 } },
+  { sender: 'ctm', label: 'CallTrackingMetrics', method: 'POST', path: '/hook/ctm', type: 'application/json',
+    initiate: { id: 'ctm-start', sid: '100000201', webhook: 'start' },
+    complete: { id: 'ctm-end', sid: '100000201', webhook: 'end', disposition: 'ANSWERED', duration: 110 } },
+  { sender: 'ringba', label: 'Ringba', method: 'GET', path: '/hook/ringba', type: null,
+    initiate: { id: 'ringba-incoming', sid: '00000000-0000-4000-8000-000000000301' },
+    complete: { id: 'ringba-finalized', sid: '00000000-0000-4000-8000-000000000301', disposition: 'ANSWERED', duration: 95 } },
+];
+
+// The verdict line, the canonical event (null when there is none) and the curl command shown.
+async function shown(page) {
+  const eventText = await page.locator('#event').textContent();
+  return {
+    verdict: await page.locator('#verdict').textContent(),
+    event: eventText.startsWith('{') ? JSON.parse(eventText) : null,
+    curl: await page.locator('#curl').textContent(),
+    status: await page.locator('#response-status').textContent(),
+  };
+}
+
+for (const c of SENDER_CASES) {
+  test(`${c.label}: its samples pass as its source, Initiate and Complete`, { skip }, async () => {
+    const { page, context, problems } = await open();
+    await settle(page, () => page.selectOption('#sender', c.sender));
+    // The sample list is the sender's own; choosing the sender loads its Complete.
+    const ids = await page.locator('#sample option').evaluateAll((options) => options.map((o) => o.value));
+    assert.ok(ids.includes(c.initiate.id) && ids.includes(c.complete.id), ids.join(' '));
+    assert.ok(ids.filter(Boolean).every((id) => id.startsWith(`${c.sender}-`)), ids.join(' '));
+    assert.match(await page.locator('#sender-note').textContent(), new RegExp(`${c.label} payloads are sent as .* to /hook/${c.sender}`));
+
+    for (const [which, want] of [['Call.Initiate', c.initiate], ['Call.Complete', c.complete]]) {
+      await settle(page, () => page.selectOption('#sample', want.id));
+      const { verdict, event, curl, status } = await shown(page);
+      assert.match(verdict, new RegExp(`^Valid ${which.replace('.', '\\.')} from ${c.label}: `), verdict);
+      assert.equal(event.event, which);
+      assert.deepEqual(event.source, { name: c.sender, sender: c.sender });
+      assert.equal(event.call.sid, want.sid);
+      if (want.disposition) {
+        assert.equal(event.call.disposition, want.disposition);
+        assert.equal(event.call.duration, want.duration);
+      }
+      const path = `${c.path}${want.webhook ? `/${want.webhook}` : ''}`;
+      if (c.method === 'GET') {
+        assert.match(curl, new RegExp(`^curl -i 'http://127\\.0\\.0\\.1:8787${path}\\?event=`), curl);
+      } else {
+        assert.match(curl, new RegExp(`^curl -i -X POST 'http://127\\.0\\.0\\.1:8787${path}'`), curl);
+        assert.match(curl, new RegExp(`-H 'Content-Type: ${c.type.replace('/', '\\/')}'`), curl);
+      }
+      assert.equal(status, '200');
+      if (which === 'Call.Complete') {
+        // Routed by the example config's routes, as Voice Webhooks are.
+        assert.match(await page.locator('#routes li[data-route="every-event"]').textContent(), /every-event\s*matched/);
+        assert.ok(await page.locator('#deliveries .delivery').count() >= 1);
+      }
+    }
+    await shot(page, `sender-${c.sender}`, { fullPage: true });
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+}
+
+test('sender edge cases: never answered, anonymous caller, no geo', { skip }, async () => {
+  const { page, context, problems } = await open();
+  const cases = [
+    ['twilio', 'twilio-no-answer', (e) => { assert.equal(e.call.disposition, 'NO ANSWER'); assert.equal(e.call.duration, 0); }],
+    ['twilio', 'twilio-anonymous', (e) => { assert.equal(e.call.from.anonymous, true); assert.equal(e.call.from.city, null); }],
+    ['twilio', 'twilio-no-geo', (e) => { assert.equal(e.call.from.number, '+14155550101'); assert.equal(e.call.from.city, null); }],
+    ['callrail', 'callrail-unanswered', (e) => { assert.equal(e.call.disposition, 'NO ANSWER'); assert.equal(e.call.duration, 0); }],
+    ['callrail', 'callrail-anonymous', (e) => assert.equal(e.call.from.anonymous, true)],
+    ['callrail', 'callrail-no-geo', (e) => assert.equal(e.call.from.city, null)],
+    ['ctm', 'ctm-no-answer', (e) => assert.equal(e.call.disposition, 'NO ANSWER')],
+    ['ctm', 'ctm-anonymous', (e) => assert.equal(e.call.from.anonymous, true)],
+    ['ringba', 'ringba-unanswered', (e) => { assert.equal(e.call.disposition, 'NO ANSWER'); assert.equal(e.call.duration, 0); }],
+    ['ringba', 'ringba-anonymous', (e) => assert.equal(e.call.from.anonymous, true)],
+    ['ringba', 'ringba-no-geo', (e) => assert.equal(e.call.from.region, null)],
+  ];
+  for (const [sender, id, check] of cases) {
+    if (await page.inputValue('#sender') !== sender) await settle(page, () => page.selectOption('#sender', sender));
+    await settle(page, () => page.selectOption('#sample', id));
+    const { verdict, event, status } = await shown(page);
+    assert.match(verdict, /^Valid Call\.Complete from /, `${id}: ${verdict}`);
+    assert.equal(event.source.sender, sender, id);
+    check(event);
+    assert.equal(status, '200', id);
+  }
+  // A missed call reaches the example config's Slack route whatever the sender.
+  assert.match(await page.locator('#routes li[data-route="missed-calls-to-slack"]').textContent(), /not matched/);
+  await settle(page, () => page.selectOption('#sample', 'ringba-unanswered'));
+  assert.match(await page.locator('#routes li[data-route="missed-calls-to-slack"]').textContent(), /matched/);
+  assert.equal(await page.locator('#deliveries .delivery[data-destination="slack"]').count(), 1);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('an invalid sender payload names the sender\'s field: Twilio without CallSid', { skip }, async () => {
+  const { page, context, problems } = await open();
+  await settle(page, () => page.selectOption('#sender', 'twilio'));
+  await settle(page, () => page.selectOption('#sample', 'twilio-no-sid'));
+  const { verdict, event, status } = await shown(page);
+  assert.match(verdict, /^Invalid .*from Twilio: .*1 error/, verdict);
+  assert.equal(event, null);
+  const row = page.locator('#fields tr[data-field="CallSid"]');
+  assert.equal(await row.getAttribute('class'), 'has-error');
+  const text = await row.textContent();
+  assert.match(text, /not sent/);
+  assert.match(text, /CallSid is required on Twilio's Call\.Complete webhooks/);
+  assert.match(text, /\(missing\)/);
+  assert.equal(status, '400');
+  assert.match(await page.locator('#routes').textContent(), /Nothing routed: the request was refused \(400/);
+  // The sender's own fields are listed as decoded, each "ok" unless a finding names it.
+  assert.match(await page.locator('#fields tr[data-field="CallStatus"]').textContent(), /completed\s*ok/);
+  // Other senders' mistakes name their fields too.
+  await settle(page, () => page.selectOption('#sender', 'ringba'));
+  await settle(page, () => page.selectOption('#sample', 'ringba-no-event'));
+  assert.match(await page.locator('#fields tr[data-field="event"]').textContent(), /\(unknown_event\)/);
+  await settle(page, () => page.selectOption('#sample', 'ringba-duration'));
+  assert.match(await page.locator('#fields tr[data-field="duration"]').textContent(), /\(not_integer\)/);
+  await settle(page, () => page.selectOption('#sender', 'ctm'));
+  await settle(page, () => page.selectOption('#sample', 'ctm-no-id'));
+  assert.match(await page.locator('#fields tr[data-field="id"]').textContent(), /\(missing\)/);
+  await shot(page, 'sender-invalid', { fullPage: true });
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('a config\'s own source is used without its auth; a pasted payload survives a sender change', { skip }, async () => {
+  const { page, context, problems } = await open();
+  const config = await readFile(join(root, 'examples/configs/senders.json'), 'utf8');
+  await settle(page, async () => {
+    await page.click('details summary');
+    await page.fill('#secrets', 'CALLHOOK_TOKEN=t\nTWILIO_AUTH_TOKEN=t\nCALLRAIL_SIGNING_KEY=k\nCTM_SECRET=c');
+    await page.fill('#config', config);
+    await page.selectOption('#sender', 'ringba');
+  });
+  assert.match(await page.locator('#config-status').textContent(), /Config is valid/);
+  const note = await page.locator('#sender-note').textContent();
+  assert.match(note, /read by this config's source "ringba"/);
+  assert.match(note, /its auth left out/);
+  assert.match(note, /"Call\.To":"\+14155550199"/);
+  const { verdict, event } = await shown(page);
+  assert.match(verdict, /^Valid Call\.Complete from Ringba/);
+  assert.equal(event.call.to.number, '+14155550199');
+  assert.match(await page.locator('#routes li[data-route="every-call"]').textContent(), /matched/);
+
+  // Something pasted is not replaced by the next sender's sample.
+  const pasted = 'CallSid=CA1&AccountSid=AC1&CallStatus=ringing&From=%2B14155550101&To=%2B14155550199';
+  await settle(page, () => page.fill('#payload', pasted));
+  await settle(page, () => page.selectOption('#sender', 'twilio'));
+  assert.equal(await page.inputValue('#payload'), pasted);
+  assert.match((await shown(page)).verdict, /^Valid Call\.Initiate from Twilio/);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('a shared link keeps the sender and webhook; a sender\'s sequence correlates its calls', { skip }, async () => {
+  const { page, context, problems } = await open();
+  await settle(page, () => page.selectOption('#sender', 'callrail'));
+  await settle(page, () => page.selectOption('#sample', 'callrail-pre-call'));
+  assert.equal(await page.inputValue('#webhook'), 'pre-call');
+  assert.equal(await page.isVisible('#webhook'), true);
+  const restored = await open(page.url());
+  assert.equal(await restored.page.inputValue('#sender'), 'callrail');
+  assert.equal(await restored.page.inputValue('#webhook'), 'pre-call');
+  assert.match((await shown(restored.page)).verdict, /^Valid Call\.Initiate from CallRail/);
+  await restored.context.close();
+
+  // Sequence: pre-call, post-call, the post-call again (a duplicate), a sweep; each step with
+  // its webhook word.
+  await settle(page, () => page.check('input[name=view][value=sequence]'));
+  assert.deepEqual(await page.locator('#steps .step-webhook').evaluateAll((s) => s.map((x) => x.value)),
+    ['pre-call', 'post-call', 'post-call']);
+  const moments = page.locator('#timeline > li');
+  assert.equal(await moments.count(), 4);
+  assert.match(await moments.nth(0).textContent(), /200 accepted.*Call\.Initiate/);
+  // No GA client id in CallRail's example: ga4 is skipped, the other three are sent.
+  assert.match(await moments.nth(1).textContent(), /200 accepted.*Call\.Complete.*3 deliveries/);
+  assert.match(await moments.nth(2).textContent(), /200 duplicate.*duplicate.*0 deliveries/);
+  await shot(page, 'sender-sequence', { fullPage: true });
+  // Voice Webhooks again: its own samples and sequence come back, the webhook choice goes.
+  await settle(page, () => page.selectOption('#sender', 'voice-webhooks'));
+  assert.equal(await page.isVisible('#webhook'), false);
+  assert.match(await moments.nth(1).textContent(), /200 accepted.*Call\.Complete.*4 deliveries/);
+  assert.ok(await page.locator('#step-sample option[value="complete"]').count() === 1);
+  assert.deepEqual(problems, []);
+  await context.close();
+});

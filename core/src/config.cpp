@@ -315,7 +315,9 @@ class Reader {
         error(p + "/fields", "bad_value",
               "Only a ringba source maps its fields: the other senders' fields are fixed.");
       }
-      for (const auto& [role, value] : f->items()) {
+      for (const auto& item : f->items()) {
+        const std::string role = item.key();
+        const json& value = item.value();
         const std::string at = with_token(p + "/fields", role);
         const auto table = sender_fields(SenderFormat::ringba);
         const bool known = std::any_of(table.begin(), table.end(),

@@ -123,6 +123,14 @@ export interface PayloadOptions {
   mode?: 'lenient' | 'strict';
   /** Bounds on one payload; each a whole number from 1 to 2^30. */
   limits?: Limits;
+  /**
+   * Read the payload as this sender's webhook (README, "Senders"): `voice-webhooks` (the
+   * default), `twilio`, `callrail`, `ctm` or `ringba`. Findings then name the sender's fields,
+   * and the canonical event starts with `source: {name, sender}` (the name is the sender's).
+   */
+  sender?: 'voice-webhooks' | 'twilio' | 'callrail' | 'ctm' | 'ringba';
+  /** Which of the sender's webhooks it is, as a source's path word says (`pre-call`, `end`). */
+  webhook?: string;
 }
 
 /** The verdict, exactly as `callhook validate` prints it. */
@@ -247,6 +255,14 @@ export type Secrets =
 export interface Config {
   $schema?: string;
   auth?: Record<string, unknown>;
+  /** Senders whose webhooks arrive at /hook/NAME (README, "Senders"). */
+  sources?: Record<string, {
+    sender: 'voice-webhooks' | 'twilio' | 'callrail' | 'ctm' | 'ringba';
+    auth?: Record<string, unknown>;
+    mode?: 'lenient' | 'strict';
+    defaults?: Record<string, string>;
+    fields?: Record<string, string>;
+  }>;
   validation?: { mode?: 'lenient' | 'strict'; limits?: Limits };
   response?: { always_200?: boolean };
   destinations?: Record<string, DestinationConfig>;

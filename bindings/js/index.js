@@ -16,7 +16,8 @@ const INVALID = 0x49; // 'I'
 
 const VERB = { parse: 0, validate: 1, normalize: 2, inspect: 3 };
 const LIMIT_NAMES = ['max_body_bytes', 'max_fields', 'max_name_bytes', 'max_value_bytes'];
-const OPTION_NAMES = new Set(['contentType', 'url', 'mode', 'limits']);
+const OPTION_NAMES = new Set(['contentType', 'url', 'mode', 'limits', 'sender', 'webhook']);
+const SENDERS = ['voice-webhooks', 'twilio', 'callrail', 'ctm', 'ringba'];
 
 /** An error from callhook: `code` is stable; `errors` and `report` say more when there are any. */
 export class CallhookError extends Error {
@@ -453,7 +454,15 @@ function payloadMeta(body, options) {
     meta ??= {};
   }
   if (meta === null) return '';
-  const { contentType, url, mode, limits } = options;
+  const { contentType, url, mode, limits, sender, webhook } = options;
+  if (sender !== undefined) {
+    if (!SENDERS.includes(sender)) throw new TypeError(`sender is one of ${SENDERS.join(', ')}`);
+    meta.sender = sender;
+  }
+  if (webhook !== undefined) {
+    if (typeof webhook !== 'string') throw new TypeError('webhook must be a string');
+    meta.webhook = webhook;
+  }
   if (url !== undefined) {
     if (typeof url !== 'string') throw new TypeError('url must be a string');
     const empty = body === undefined || body === null || body === '' ||

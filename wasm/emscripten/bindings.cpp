@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <ctime>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -113,6 +114,8 @@ View inspect_payload(int verb, std::uintptr_t at, std::size_t body_length,
   PayloadSource source;
   source.body = bytes(at, body_length);
   PipelineOptions options;
+  SenderSettings sender;
+  std::string webhook;
   json meta;
   std::string method, url, content_type;
   if (meta_length > 0) {
@@ -135,6 +138,19 @@ View inspect_payload(int verb, std::uintptr_t at, std::size_t body_length,
       if (!mode) return error("bad_options", "mode is lenient or strict");
       options.mode = *mode;
     }
+    if (const auto it = meta.find("sender"); it != meta.end() && it->is_string()) {
+      const auto format = parse_sender_format(it->get<std::string>());
+      if (!format)
+        return error("bad_options", "sender is voice-webhooks, twilio, callrail, ctm or ringba");
+      sender.sender = *format;
+      sender.source = it->get<std::string>();
+      options.sender = &sender;
+      options.now = static_cast<std::int64_t>(std::time(nullptr));
+    }
+    if (const auto it = meta.find("webhook"); it != meta.end() && it->is_string()) {
+      webhook = it->get<std::string>();
+      options.path_event = webhook;
+    }
     if (const auto it = meta.find("limits"); it != meta.end() && it->is_object()) {
       Limits& l = options.limits;
       l.max_body_bytes = limit_value(*it, "max_body_bytes", l.max_body_bytes);
@@ -153,6 +169,7 @@ View inspect_payload(int verb, std::uintptr_t at, std::size_t body_length,
     write_fields(w, result.fields);
     return finish();
   }
+  sender.mode = options.mode;
   inspect(source, options, result);
   if (verb == kInspect) {
     // Everything at once, for tools that show the decoded pairs next to the verdict: the pairs
@@ -166,7 +183,7 @@ View inspect_payload(int verb, std::uintptr_t at, std::size_t body_length,
     write_report_json(result.report, text);
     w.key("verdict").raw(text).key("event");
     text.clear();
-    if (write_canonical_json(result.fields, result.report, text)) {
+    if (write_inspected_json(result.fields, result.report, options, text)) {
       w.raw(text);
     } else {
       w.null();
@@ -176,7 +193,7 @@ View inspect_payload(int verb, std::uintptr_t at, std::size_t body_length,
   }
   if (verb == kNormalize) {
     std::string& out = begin('R');
-    if (write_canonical_json(result.fields, result.report, out)) return finish();
+    if (write_inspected_json(result.fields, result.report, options, out)) return finish();
   }
   write_report_json(result.report, begin(result.report.valid ? 'R' : 'I'));
   return finish();
@@ -527,9 +544,9 @@ View engine_rerender(int handle, std::uintptr_t at, std::size_t record_length,
   const auto now = meta.find("now");
   const std::int64_t now_s =
       now != meta.end() && now->is_number_integer() ? now->get<std::int64_t>() : 0;
-  const Rerendered r = engine->rerender({bytes(at, record_length), text("route"),
-                                         text("destination"), text("trigger"), text("event"),
-                                         now_s});
+  const Rerendered r =
+      engine->rerender({bytes(at, record_length), text("route"), text("destination"),
+                        text("trigger"), text("event"), now_s});
   if (!r.delivery) return error(r.error.code, r.error.message);
   write_delivery_json(*r.delivery, begin('R'));
   return finish();

@@ -37,6 +37,7 @@ void inspect(const PayloadSource& source, const PipelineOptions& options, Inspec
   if (!t.errors.empty()) {
     out.report = Report{};
     out.report.slot.fill(-1);
+    out.report.event = t.event;  // the webhook said which event it is, though it is refused
     out.report.errors = std::move(t.errors);
     out.report.warnings = std::move(t.warnings);
     return;

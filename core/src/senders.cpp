@@ -454,6 +454,7 @@ class Translator {
         return;
     }
     if (!event_) return;  // an unknown event was reported; nothing else can be read
+    out_.event = event_;
     fill_defaults();
     emit();
   }
@@ -1038,6 +1039,7 @@ void translate(const SenderSettings& settings, const FieldList& fields, std::str
   out.extra.clear();
   out.errors.clear();
   out.warnings.clear();
+  out.event.reset();
   if (fields.empty()) {
     out.errors.push_back({"", "empty_payload", "The webhook carried no fields at all."});
     return;

@@ -143,6 +143,7 @@ TEST(Senders, TwilioFindingsNameTwilioFields) {
                             "&To=%2B14155550199");
   EXPECT_FALSE(missing.report.valid);
   EXPECT_TRUE(has_error(missing.report, "CallSid", "missing"));
+  EXPECT_EQ(missing.report.event, EventType::complete);  // refused, but its event is known
 
   const Read bad_status =
       read(SenderFormat::twilio, "POST", "/", "application/x-www-form-urlencoded",

@@ -67,6 +67,7 @@ struct Translation {
   /// by the format's own default), so a finding about it can name what the sender sent.
   std::vector<std::string> origin;
   FieldList extra;  // the sender's fields that fill no parameter, kept under `extra`
+  std::optional<EventType> event;  // which event it is, when that could be told
   std::vector<Diagnostic> errors;
   std::vector<Diagnostic> warnings;
 };

@@ -1,5 +1,6 @@
 // libFuzzer target over Engine::handle with a fixed config that uses every render format and
-// filter operator: the fuzzed bytes are the body (first byte picks method and content type).
+// filter operator, and a source of every sender: the fuzzed bytes are the body (the first byte
+// picks the method, the content type and which sender's path it is posted to).
 #include <cstdint>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -12,6 +13,12 @@ namespace {
 const callhook::Engine& engine() {
   static const callhook::Engine instance = [] {
     const char* config = R"({
+      "sources": {
+        "tw": {"sender": "twilio"}, "cr": {"sender": "callrail", "mode": "strict"},
+        "ctm": {"sender": "ctm"}, "rb": {"sender": "ringba", "defaults": {"Call.To": "+14155550199"},
+                                         "fields": {"call_id": "cid"}}
+      },
+      "correlation": {"enabled": true},
       "destinations": {
         "c": {"url": "http://127.0.0.1/c"},
         "g": {"format": "ga4", "url": "http://127.0.0.1/g"},
@@ -41,13 +48,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   callhook::Request request;
   const std::uint8_t selector = data[0];
   const std::string rest(reinterpret_cast<const char*>(data + 1), size - 1);
+  static const char* const kPaths[] = {"/hook",    "/hook/tw",      "/hook/cr/pre-call",
+                                       "/hook/cr", "/hook/ctm/end", "/hook/ctm",
+                                       "/hook/rb", "/hook/x"};
+  const std::string path = kPaths[(selector >> 3) & 7];
   request.headers.push_back({"X-H", rest.substr(0, 16)});
   if (selector & 1) {
     request.method = "GET";
-    request.url = "/hook?" + rest;
+    request.url = path + "?" + rest;
   } else {
     request.method = (selector & 2) ? "POST" : "PUT";
-    request.url = "/hook?q=1";
+    request.url = path + "?q=1";
     request.body = rest;
     if (selector & 4) request.headers.push_back({"Content-Type", "application/json"});
   }

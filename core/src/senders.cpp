@@ -20,137 +20,137 @@ constexpr std::array kSenders{SenderFormat::voice_webhooks, SenderFormat::twilio
 
 // clang-format off
 constexpr std::array kTwilio{
-  SenderField{"CallSid", "CA + 32 hex", required, required, "Call.Sid", "as sent"},
-  SenderField{"AccountSid", "AC + 32 hex", required, required, "Account.Sid", "as sent"},
-  SenderField{"CallStatus", "queued, initiated, ringing, in-progress, completed, busy, no-answer, failed, canceled", required, required, "Event", "queued, initiated, ringing and in-progress are Call.Initiate; completed, busy, no-answer, failed and canceled are Call.Complete"},
-  SenderField{"From", "E.164, client:NAME or sip:URI", required, required, "Call.From", "formatting removed; Twilio's anonymous, restricted, unknown and blocked numbers, and client: or sip: callers, are anonymous"},
-  SenderField{"To", "E.164", required, required, "Call.To", "formatting removed"},
-  SenderField{"FromCountry", "ISO 3166 alpha-2", optional, optional, "Call.From.Country", "as sent"},
-  SenderField{"FromState", "text", optional, optional, "Call.From.Region", "as sent"},
-  SenderField{"FromCity", "text", optional, optional, "Call.From.City", "as sent"},
-  SenderField{"Timestamp", "RFC 2822, UTC", optional, optional, "Call.StartDate", "Call.Initiate: the Timestamp; Call.Complete: the Timestamp less CallDuration; without a Timestamp, the time received"},
-  SenderField{"CallDuration", "integer seconds", not_allowed, optional, "Call.Duration", "as sent; 0 when not sent (busy, no-answer, failed, canceled)"},
-  SenderField{"RecordingUrl", "URL", not_allowed, optional, "Call.Recording.Uri", "as sent"},
-  SenderField{"AnsweredBy", "human, machine_start, machine_end_*, fax, unknown", optional, optional, "", "kept; CallStatus completed is ANSWERED whoever answered"},
-  SenderField{"Direction", "inbound, outbound-api, outbound-dial, trunking-*", optional, optional, "", "kept"},
-  SenderField{"ApiVersion", "2010-04-01", optional, optional, "", "kept"},
-  SenderField{"Caller", "as From", optional, optional, "", "kept (legacy duplicate of From)"},
-  SenderField{"Called", "as To", optional, optional, "", "kept (legacy duplicate of To)"},
-  SenderField{"ForwardedFrom", "E.164", optional, optional, "", "kept"},
-  SenderField{"CallerName", "text", optional, optional, "", "kept"},
-  SenderField{"ParentCallSid", "CA + 32 hex", optional, optional, "", "kept"},
-  SenderField{"FromZip", "text", optional, optional, "", "kept"},
-  SenderField{"ToCity", "text", optional, optional, "", "kept"},
-  SenderField{"ToState", "text", optional, optional, "", "kept"},
-  SenderField{"ToZip", "text", optional, optional, "", "kept"},
-  SenderField{"ToCountry", "text", optional, optional, "", "kept"},
-  SenderField{"CallerCity", "text", optional, optional, "", "kept"},
-  SenderField{"CallerState", "text", optional, optional, "", "kept"},
-  SenderField{"CallerZip", "text", optional, optional, "", "kept"},
-  SenderField{"CallerCountry", "text", optional, optional, "", "kept"},
-  SenderField{"CalledCity", "text", optional, optional, "", "kept"},
-  SenderField{"CalledState", "text", optional, optional, "", "kept"},
-  SenderField{"CalledZip", "text", optional, optional, "", "kept"},
-  SenderField{"CalledCountry", "text", optional, optional, "", "kept"},
-  SenderField{"CallbackSource", "call-progress-events", optional, optional, "", "kept"},
-  SenderField{"SequenceNumber", "integer", optional, optional, "", "kept; a callback sent again has the same one, and is a duplicate"},
-  SenderField{"Duration", "integer (billed minutes)", not_allowed, optional, "", "kept"},
-  SenderField{"SipResponseCode", "integer", optional, optional, "", "kept"},
-  SenderField{"MachineDetectionDuration", "milliseconds", optional, optional, "", "kept"},
-  SenderField{"RecordingSid", "RE + 32 hex", not_allowed, optional, "", "kept"},
-  SenderField{"RecordingDuration", "integer seconds", not_allowed, optional, "", "kept"},
-  SenderField{"CallToken", "opaque", optional, optional, "", "kept"},
-  SenderField{"StirVerstat", "text", optional, optional, "", "kept"},
+  SenderField{"CallSid", "CA + 32 hex", required, required, "Call.Sid", Read::copy_empty, "as sent"},
+  SenderField{"AccountSid", "AC + 32 hex", required, required, "Account.Sid", Read::copy_empty, "as sent"},
+  SenderField{"CallStatus", "queued, initiated, ringing, in-progress, completed, busy, no-answer, failed, canceled", required, required, "Event", Read::custom, "queued, initiated, ringing and in-progress are Call.Initiate; completed, busy, no-answer, failed and canceled are Call.Complete"},
+  SenderField{"From", "E.164, client:NAME or sip:URI", required, required, "Call.From", Read::custom, "formatting removed; Twilio's anonymous, restricted, unknown and blocked numbers, and client: or sip: callers, are anonymous"},
+  SenderField{"To", "E.164", required, required, "Call.To", Read::phone, "formatting removed"},
+  SenderField{"FromCountry", "ISO 3166 alpha-2", optional, optional, "Call.From.Country", Read::copy_empty, "as sent"},
+  SenderField{"FromState", "text", optional, optional, "Call.From.Region", Read::copy_empty, "as sent"},
+  SenderField{"FromCity", "text", optional, optional, "Call.From.City", Read::copy_empty, "as sent"},
+  SenderField{"Timestamp", "RFC 2822, UTC", optional, optional, "Call.StartDate", Read::custom, "Call.Initiate: the Timestamp; Call.Complete: the Timestamp less CallDuration; without a Timestamp, the time received"},
+  SenderField{"CallDuration", "integer seconds", not_allowed, optional, "Call.Duration", Read::custom, "as sent; 0 when not sent (busy, no-answer, failed, canceled)"},
+  SenderField{"RecordingUrl", "URL", not_allowed, optional, "Call.Recording.Uri", Read::copy, "as sent"},
+  SenderField{"AnsweredBy", "human, machine_start, machine_end_*, fax, unknown", optional, optional, "", Read::custom, "kept; CallStatus completed is ANSWERED whoever answered"},
+  SenderField{"Direction", "inbound, outbound-api, outbound-dial, trunking-*", optional, optional, "", Read::custom, "kept"},
+  SenderField{"ApiVersion", "2010-04-01", optional, optional, "", Read::custom, "kept"},
+  SenderField{"Caller", "as From", optional, optional, "", Read::custom, "kept (legacy duplicate of From)"},
+  SenderField{"Called", "as To", optional, optional, "", Read::custom, "kept (legacy duplicate of To)"},
+  SenderField{"ForwardedFrom", "E.164", optional, optional, "", Read::custom, "kept"},
+  SenderField{"CallerName", "text", optional, optional, "", Read::custom, "kept"},
+  SenderField{"ParentCallSid", "CA + 32 hex", optional, optional, "", Read::custom, "kept"},
+  SenderField{"FromZip", "text", optional, optional, "", Read::custom, "kept"},
+  SenderField{"ToCity", "text", optional, optional, "", Read::custom, "kept"},
+  SenderField{"ToState", "text", optional, optional, "", Read::custom, "kept"},
+  SenderField{"ToZip", "text", optional, optional, "", Read::custom, "kept"},
+  SenderField{"ToCountry", "text", optional, optional, "", Read::custom, "kept"},
+  SenderField{"CallerCity", "text", optional, optional, "", Read::custom, "kept"},
+  SenderField{"CallerState", "text", optional, optional, "", Read::custom, "kept"},
+  SenderField{"CallerZip", "text", optional, optional, "", Read::custom, "kept"},
+  SenderField{"CallerCountry", "text", optional, optional, "", Read::custom, "kept"},
+  SenderField{"CalledCity", "text", optional, optional, "", Read::custom, "kept"},
+  SenderField{"CalledState", "text", optional, optional, "", Read::custom, "kept"},
+  SenderField{"CalledZip", "text", optional, optional, "", Read::custom, "kept"},
+  SenderField{"CalledCountry", "text", optional, optional, "", Read::custom, "kept"},
+  SenderField{"CallbackSource", "call-progress-events", optional, optional, "", Read::custom, "kept"},
+  SenderField{"SequenceNumber", "integer", optional, optional, "", Read::custom, "kept; a callback sent again has the same one, and is a duplicate"},
+  SenderField{"Duration", "integer (billed minutes)", not_allowed, optional, "", Read::custom, "kept"},
+  SenderField{"SipResponseCode", "integer", optional, optional, "", Read::custom, "kept"},
+  SenderField{"MachineDetectionDuration", "milliseconds", optional, optional, "", Read::custom, "kept"},
+  SenderField{"RecordingSid", "RE + 32 hex", not_allowed, optional, "", Read::custom, "kept"},
+  SenderField{"RecordingDuration", "integer seconds", not_allowed, optional, "", Read::custom, "kept"},
+  SenderField{"CallToken", "opaque", optional, optional, "", Read::custom, "kept"},
+  SenderField{"StirVerstat", "text", optional, optional, "", Read::custom, "kept"},
 };
 
 constexpr std::array kCallRail{
-  SenderField{"resource_id", "CAL...", optional, optional, "Call.Sid", "as sent; without it, `id`"},
-  SenderField{"id", "integer or CAL...", optional, optional, "Call.Sid", "when there is no resource_id; one of the two is required"},
-  SenderField{"company_resource_id", "COM...", optional, optional, "Account.Sid", "as sent; without it, company_id; without both, defaults"},
-  SenderField{"company_id", "integer or COM...", optional, optional, "Account.Sid", "when there is no company_resource_id"},
-  SenderField{"company_name", "text", optional, optional, "Property.Name", "as sent; without it, the source's name"},
-  SenderField{"start_time", "ISO 8601 with offset", required, required, "Call.StartDate", "converted to UTC"},
-  SenderField{"customer_phone_number", "E.164", required, required, "Call.From", "formatting removed; empty, anonymous, restricted, private or unknown is anonymous"},
-  SenderField{"tracking_phone_number", "E.164", required, required, "Call.To", "formatting removed"},
-  SenderField{"source_name", "text", optional, optional, "Call.To.Name", "as sent (the tracker's name)"},
-  SenderField{"customer_country", "text", optional, optional, "Call.From.Country", "as sent"},
-  SenderField{"customer_state", "text", optional, optional, "Call.From.Region", "as sent"},
-  SenderField{"customer_city", "text", optional, optional, "Call.From.City", "as sent"},
-  SenderField{"business_phone_number", "E.164 or empty", optional, optional, "Call.Endpoint", "formatting removed"},
-  SenderField{"duration", "integer or text seconds", optional, optional, "Call.Duration", "a number in either form; 0 when empty"},
-  SenderField{"answered", "boolean", optional, optional, "Call.Disposition", "true is ANSWERED; otherwise NO ANSWER (voicemail, missed and abandoned calls alike)"},
-  SenderField{"voicemail", "boolean", optional, optional, "", "kept"},
-  SenderField{"call_type", "answered, missed, abandonded, voicemail, voicemail_transcription, in_progress, outbound", optional, optional, "", "kept; in_progress is Call.Initiate when the path names no event"},
-  SenderField{"recording", "URL", not_allowed, optional, "Call.Recording.Uri", "as sent"},
-  SenderField{"utm_source", "text", optional, optional, "Attribution.Source", "as sent; without it, source"},
-  SenderField{"source", "text", optional, optional, "Attribution.Source", "when there is no utm_source"},
-  SenderField{"utm_medium", "text", optional, optional, "Attribution.Medium", "as sent; without it, medium"},
-  SenderField{"medium", "text", optional, optional, "Attribution.Medium", "when there is no utm_medium"},
-  SenderField{"utm_campaign", "text", optional, optional, "Attribution.Campaign", "as sent; without it, campaign"},
-  SenderField{"campaign", "text", optional, optional, "Attribution.Campaign", "when there is no utm_campaign"},
-  SenderField{"utm_content", "text", optional, optional, "Attribution.Content", "as sent"},
-  SenderField{"landing_page_url", "URL", optional, optional, "Session.LandingUri", "as sent; the session group is sent when it is"},
-  SenderField{"last_requested_url", "URL", optional, optional, "Session.ConversionUri", "as sent; without it, landing_page_url"},
-  SenderField{"keywords", "text", optional, optional, "Session.Keywords", "as sent; without it, utm_term"},
-  SenderField{"utm_term", "text", optional, optional, "Session.Keywords", "when there are no keywords"},
-  SenderField{"gclid", "text", optional, optional, "Google.AdWords.ClickId", "as sent"},
-  SenderField{"ga", "_ga cookie", optional, optional, "Google.Analytics.ClientId", "the client id (GA1.n. prefix removed)"},
-  SenderField{"*", "any", optional, optional, "", "every other field CallRail sends is kept (its bodies add fields over time); arrays of objects are left out"},
+  SenderField{"resource_id", "CAL...", optional, optional, "Call.Sid", Read::copy, "as sent; without it, `id`"},
+  SenderField{"id", "integer or CAL...", optional, optional, "Call.Sid", Read::copy, "when there is no resource_id; one of the two is required"},
+  SenderField{"company_resource_id", "COM...", optional, optional, "Account.Sid", Read::copy, "as sent; without it, company_id; without both, defaults"},
+  SenderField{"company_id", "integer or COM...", optional, optional, "Account.Sid", Read::copy, "when there is no company_resource_id"},
+  SenderField{"company_name", "text", optional, optional, "Property.Name", Read::copy, "as sent; without it, the source's name"},
+  SenderField{"start_time", "ISO 8601 with offset", required, required, "Call.StartDate", Read::custom, "converted to UTC"},
+  SenderField{"customer_phone_number", "E.164", required, required, "Call.From", Read::custom, "formatting removed; empty, anonymous, restricted, private or unknown is anonymous"},
+  SenderField{"tracking_phone_number", "E.164", required, required, "Call.To", Read::phone, "formatting removed"},
+  SenderField{"source_name", "text", optional, optional, "Call.To.Name", Read::copy, "as sent (the tracker's name)"},
+  SenderField{"customer_country", "text", optional, optional, "Call.From.Country", Read::copy_empty, "as sent"},
+  SenderField{"customer_state", "text", optional, optional, "Call.From.Region", Read::copy_empty, "as sent"},
+  SenderField{"customer_city", "text", optional, optional, "Call.From.City", Read::copy_empty, "as sent"},
+  SenderField{"business_phone_number", "E.164 or empty", optional, optional, "Call.Endpoint", Read::phone, "formatting removed"},
+  SenderField{"duration", "integer or text seconds", optional, optional, "Call.Duration", Read::custom, "a number in either form; 0 when empty"},
+  SenderField{"answered", "boolean", optional, optional, "Call.Disposition", Read::custom, "true is ANSWERED; otherwise NO ANSWER (voicemail, missed and abandoned calls alike)"},
+  SenderField{"voicemail", "boolean", optional, optional, "", Read::custom, "kept"},
+  SenderField{"call_type", "answered, missed, abandonded, voicemail, voicemail_transcription, in_progress, outbound", optional, optional, "", Read::custom, "kept; in_progress is Call.Initiate when the path names no event"},
+  SenderField{"recording", "URL", not_allowed, optional, "Call.Recording.Uri", Read::copy, "as sent"},
+  SenderField{"utm_source", "text", optional, optional, "Attribution.Source", Read::copy, "as sent; without it, source"},
+  SenderField{"source", "text", optional, optional, "Attribution.Source", Read::copy, "when there is no utm_source"},
+  SenderField{"utm_medium", "text", optional, optional, "Attribution.Medium", Read::copy, "as sent; without it, medium"},
+  SenderField{"medium", "text", optional, optional, "Attribution.Medium", Read::copy, "when there is no utm_medium"},
+  SenderField{"utm_campaign", "text", optional, optional, "Attribution.Campaign", Read::copy, "as sent; without it, campaign"},
+  SenderField{"campaign", "text", optional, optional, "Attribution.Campaign", Read::copy, "when there is no utm_campaign"},
+  SenderField{"utm_content", "text", optional, optional, "Attribution.Content", Read::copy, "as sent"},
+  SenderField{"landing_page_url", "URL", optional, optional, "Session.LandingUri", Read::custom, "as sent; the session group is sent when it is"},
+  SenderField{"last_requested_url", "URL", optional, optional, "Session.ConversionUri", Read::custom, "as sent; without it, landing_page_url"},
+  SenderField{"keywords", "text", optional, optional, "Session.Keywords", Read::custom, "as sent; without it, utm_term"},
+  SenderField{"utm_term", "text", optional, optional, "Session.Keywords", Read::custom, "when there are no keywords"},
+  SenderField{"gclid", "text", optional, optional, "Google.AdWords.ClickId", Read::copy, "as sent"},
+  SenderField{"ga", "_ga cookie", optional, optional, "Google.Analytics.ClientId", Read::custom, "the client id (GA1.n. prefix removed)"},
+  SenderField{"*", "any", optional, optional, "", Read::custom, "every other field CallRail sends is kept (its bodies add fields over time); arrays of objects are left out"},
 };
 
 constexpr std::array kCtm{
-  SenderField{"id", "integer", required, required, "Call.Sid", "as sent"},
-  SenderField{"account_id", "integer", optional, optional, "Account.Sid", "as sent; without it, defaults"},
-  SenderField{"unix_time", "epoch seconds", optional, optional, "Call.StartDate", "converted to UTC; without it, called_at"},
-  SenderField{"called_at", "yyyy-MM-dd hh:mm AM -hh:mm", optional, optional, "Call.StartDate", "when there is no unix_time; one of the two is required"},
-  SenderField{"caller_number", "E.164", required, required, "Call.From", "formatting removed; empty, anonymous, restricted or unknown is anonymous"},
-  SenderField{"tracking_number", "E.164", required, required, "Call.To", "formatting removed"},
-  SenderField{"tracking_label", "text", optional, optional, "Call.To.Name", "as sent"},
-  SenderField{"country", "text", optional, optional, "Call.From.Country", "as sent"},
-  SenderField{"state", "text", optional, optional, "Call.From.Region", "as sent"},
-  SenderField{"city", "text", optional, optional, "Call.From.City", "as sent"},
-  SenderField{"business_number", "E.164", optional, optional, "Call.Endpoint", "formatting removed"},
-  SenderField{"duration", "integer seconds (ring and talk)", not_allowed, optional, "Call.Duration", "as sent; 0 when not sent"},
-  SenderField{"dial_status", "completed, answered, busy, no-answer, canceled, failed, ...", not_allowed, optional, "Call.Disposition", "completed or answered with talk_time > 0 is ANSWERED; busy is BUSY; failed is FAILED; anything else NO ANSWER"},
-  SenderField{"talk_time", "integer seconds", not_allowed, optional, "", "kept"},
-  SenderField{"ring_time", "integer seconds", not_allowed, optional, "", "kept"},
-  SenderField{"audio", "URL", not_allowed, optional, "Call.Recording.Uri", "as sent"},
-  SenderField{"source", "text", optional, optional, "Attribution.Source", "as sent"},
-  SenderField{"medium", "text", optional, optional, "Attribution.Medium", "as sent"},
-  SenderField{"campaign", "text", optional, optional, "Attribution.Campaign", "as sent"},
-  SenderField{"ad_content", "text", optional, optional, "Attribution.Content", "as sent"},
-  SenderField{"location", "URL", optional, optional, "Session.LandingUri", "as sent, and as Session.ConversionUri; the session group is sent when it is"},
-  SenderField{"search", "text", optional, optional, "Session.Keywords", "as sent; without it, keyword"},
-  SenderField{"keyword", "text", optional, optional, "Session.Keywords", "when there is no search"},
-  SenderField{"ga.gclid", "text", optional, optional, "Google.AdWords.ClickId", "as sent"},
-  SenderField{"ga.cid", "text", optional, optional, "Google.Analytics.ClientId", "as sent"},
-  SenderField{"*", "any", optional, optional, "", "every other field CTM sends is kept; arrays of objects (call_path, legs) are left out"},
+  SenderField{"id", "integer", required, required, "Call.Sid", Read::copy_empty, "as sent"},
+  SenderField{"account_id", "integer", optional, optional, "Account.Sid", Read::copy, "as sent; without it, defaults"},
+  SenderField{"unix_time", "epoch seconds", optional, optional, "Call.StartDate", Read::custom, "converted to UTC; without it, called_at"},
+  SenderField{"called_at", "yyyy-MM-dd hh:mm AM -hh:mm", optional, optional, "Call.StartDate", Read::custom, "when there is no unix_time; one of the two is required"},
+  SenderField{"caller_number", "E.164", required, required, "Call.From", Read::custom, "formatting removed; empty, anonymous, restricted or unknown is anonymous"},
+  SenderField{"tracking_number", "E.164", required, required, "Call.To", Read::phone, "formatting removed"},
+  SenderField{"tracking_label", "text", optional, optional, "Call.To.Name", Read::copy, "as sent"},
+  SenderField{"country", "text", optional, optional, "Call.From.Country", Read::copy_empty, "as sent"},
+  SenderField{"state", "text", optional, optional, "Call.From.Region", Read::copy_empty, "as sent"},
+  SenderField{"city", "text", optional, optional, "Call.From.City", Read::copy_empty, "as sent"},
+  SenderField{"business_number", "E.164", optional, optional, "Call.Endpoint", Read::phone, "formatting removed"},
+  SenderField{"duration", "integer seconds (ring and talk)", not_allowed, optional, "Call.Duration", Read::custom, "as sent; 0 when not sent"},
+  SenderField{"dial_status", "completed, answered, busy, no-answer, canceled, failed, ...", not_allowed, optional, "Call.Disposition", Read::custom, "completed or answered with talk_time > 0 is ANSWERED; busy is BUSY; failed is FAILED; anything else NO ANSWER"},
+  SenderField{"talk_time", "integer seconds", not_allowed, optional, "", Read::custom, "kept"},
+  SenderField{"ring_time", "integer seconds", not_allowed, optional, "", Read::custom, "kept"},
+  SenderField{"audio", "URL", not_allowed, optional, "Call.Recording.Uri", Read::copy, "as sent"},
+  SenderField{"source", "text", optional, optional, "Attribution.Source", Read::copy, "as sent"},
+  SenderField{"medium", "text", optional, optional, "Attribution.Medium", Read::copy, "as sent"},
+  SenderField{"campaign", "text", optional, optional, "Attribution.Campaign", Read::copy, "as sent"},
+  SenderField{"ad_content", "text", optional, optional, "Attribution.Content", Read::copy, "as sent"},
+  SenderField{"location", "URL", optional, optional, "Session.LandingUri", Read::custom, "as sent, and as Session.ConversionUri; the session group is sent when it is"},
+  SenderField{"search", "text", optional, optional, "Session.Keywords", Read::custom, "as sent; without it, keyword"},
+  SenderField{"keyword", "text", optional, optional, "Session.Keywords", Read::custom, "when there is no search"},
+  SenderField{"ga.gclid", "text", optional, optional, "Google.AdWords.ClickId", Read::copy, "as sent"},
+  SenderField{"ga.cid", "text", optional, optional, "Google.Analytics.ClientId", Read::copy, "as sent"},
+  SenderField{"*", "any", optional, optional, "", Read::custom, "every other field CTM sends is kept; arrays of objects (call_path, legs) are left out"},
 };
 
 constexpr std::array kRingba{
-  SenderField{"event", "incoming, connected, completed, finalized, error, converted, payout, recording", required, required, "Event", "incoming and connected are Call.Initiate; the others Call.Complete (converted, payout and recording after the call's end are duplicates of it)"},
-  SenderField{"call_id", "[Call:InboundCallId]", required, required, "Call.Sid", "as sent"},
-  SenderField{"account", "literal", optional, optional, "Account.Sid", "as sent; without it, defaults, else the source's name"},
-  SenderField{"caller", "[tag:InboundNumber:Number] (or Number-NoPlus)", required, required, "Call.From", "formatting removed, '+' added to 11 digits or more; empty or anonymous is anonymous"},
-  SenderField{"tracking_number", "a literal per pixel", optional, optional, "Call.To", "formatting removed; Ringba has no token for it: put it in the URL or in defaults"},
-  SenderField{"start", "[Call:CallDateTime]: epoch s or ms, ISO 8601, MM/DD/YYYY hh:mm:ss AM", optional, optional, "Call.StartDate", "converted to UTC; without it, the time received (less the duration on Call.Complete)"},
-  SenderField{"duration", "[tag:CallLength:Total] seconds", not_allowed, optional, "Call.Duration", "as sent; 0 when empty"},
-  SenderField{"recording", "[Call:RecordingUrl]", not_allowed, optional, "Call.Recording.Uri", "as sent"},
-  SenderField{"city", "text", optional, optional, "Call.From.City", "as sent"},
-  SenderField{"state", "[tag:InboundNumber:State]", optional, optional, "Call.From.Region", "as sent"},
-  SenderField{"country", "text", optional, optional, "Call.From.Country", "as sent"},
-  SenderField{"utm_source", "[tag:User:utm_source]", optional, optional, "Attribution.Source", "as sent"},
-  SenderField{"utm_medium", "[tag:User:utm_medium]", optional, optional, "Attribution.Medium", "as sent"},
-  SenderField{"utm_campaign", "[tag:User:utm_campaign]", optional, optional, "Attribution.Campaign", "as sent"},
-  SenderField{"utm_content", "[tag:User:utm_content]", optional, optional, "Attribution.Content", "as sent"},
-  SenderField{"landing_page", "[tag:User:...]", optional, optional, "Session.LandingUri", "as sent, and as Session.ConversionUri"},
-  SenderField{"gclid", "[tag:Integration:googleClickId]", optional, optional, "Google.AdWords.ClickId", "as sent"},
-  SenderField{"zip", "[tag:Geo:ZipCode]", optional, optional, "", "kept"},
-  SenderField{"campaign", "[tag:Campaign:Name]", optional, optional, "", "kept"},
-  SenderField{"publisher", "[tag:Publisher:Name]", optional, optional, "", "kept"},
-  SenderField{"target", "[tag:Target:Name]", optional, optional, "", "kept"},
-  SenderField{"revenue", "[Call:ConversionAmount]", optional, optional, "", "kept"},
-  SenderField{"payout", "[Call:ConversionPayout]", optional, optional, "", "kept"},
+  SenderField{"event", "incoming, connected, completed, finalized, error, converted, payout, recording", required, required, "Event", Read::custom, "incoming and connected are Call.Initiate; the others Call.Complete (converted, payout and recording after the call's end are duplicates of it)"},
+  SenderField{"call_id", "[Call:InboundCallId]", required, required, "Call.Sid", Read::copy_empty, "as sent"},
+  SenderField{"account", "literal", optional, optional, "Account.Sid", Read::copy, "as sent; without it, defaults, else the source's name"},
+  SenderField{"caller", "[tag:InboundNumber:Number] (or Number-NoPlus)", required, required, "Call.From", Read::custom, "formatting removed, '+' added to 11 digits or more; empty or anonymous is anonymous"},
+  SenderField{"tracking_number", "a literal per pixel", optional, optional, "Call.To", Read::phone, "formatting removed; Ringba has no token for it: put it in the URL or in defaults"},
+  SenderField{"start", "[Call:CallDateTime]: epoch s or ms, ISO 8601, MM/DD/YYYY hh:mm:ss AM", optional, optional, "Call.StartDate", Read::custom, "converted to UTC; without it, the time received (less the duration on Call.Complete)"},
+  SenderField{"duration", "[tag:CallLength:Total] seconds", not_allowed, optional, "Call.Duration", Read::custom, "as sent; 0 when empty"},
+  SenderField{"recording", "[Call:RecordingUrl]", not_allowed, optional, "Call.Recording.Uri", Read::copy, "as sent"},
+  SenderField{"city", "text", optional, optional, "Call.From.City", Read::copy_empty, "as sent"},
+  SenderField{"state", "[tag:InboundNumber:State]", optional, optional, "Call.From.Region", Read::copy_empty, "as sent"},
+  SenderField{"country", "text", optional, optional, "Call.From.Country", Read::copy_empty, "as sent"},
+  SenderField{"utm_source", "[tag:User:utm_source]", optional, optional, "Attribution.Source", Read::copy, "as sent"},
+  SenderField{"utm_medium", "[tag:User:utm_medium]", optional, optional, "Attribution.Medium", Read::copy, "as sent"},
+  SenderField{"utm_campaign", "[tag:User:utm_campaign]", optional, optional, "Attribution.Campaign", Read::copy, "as sent"},
+  SenderField{"utm_content", "[tag:User:utm_content]", optional, optional, "Attribution.Content", Read::copy, "as sent"},
+  SenderField{"landing_page", "[tag:User:...]", optional, optional, "Session.LandingUri", Read::custom, "as sent, and as Session.ConversionUri"},
+  SenderField{"gclid", "[tag:Integration:googleClickId]", optional, optional, "Google.AdWords.ClickId", Read::copy, "as sent"},
+  SenderField{"zip", "[tag:Geo:ZipCode]", optional, optional, "", Read::custom, "kept"},
+  SenderField{"campaign", "[tag:Campaign:Name]", optional, optional, "", Read::custom, "kept"},
+  SenderField{"publisher", "[tag:Publisher:Name]", optional, optional, "", Read::custom, "kept"},
+  SenderField{"target", "[tag:Target:Name]", optional, optional, "", Read::custom, "kept"},
+  SenderField{"revenue", "[Call:ConversionAmount]", optional, optional, "", Read::custom, "kept"},
+  SenderField{"payout", "[Call:ConversionPayout]", optional, optional, "", Read::custom, "kept"},
 };
 // clang-format on
 
@@ -562,9 +562,6 @@ class Translator {
     }
     set("Call.From", std::move(number), name);
   }
-  void number(std::string_view target, std::string_view name) {
-    if (const auto v = given(name)) set(target, phone_number(*v), name);
-  }
   std::int64_t duration_of(std::string_view name, std::string_view target) {
     const auto v = given(name);
     if (!v) return 0;
@@ -587,22 +584,7 @@ class Translator {
           std::string(param(name)) + " must be " + std::string(expected) + ", not '" +
               std::string(detail::utf8_prefix(v.value_or(""), 60)) + "'.");
   }
-  // Attribution and session groups: sent whole or not at all, as the spec asks.
-  void attribution(std::initializer_list<std::string_view> source,
-                   std::initializer_list<std::string_view> medium,
-                   std::initializer_list<std::string_view> campaign,
-                   std::initializer_list<std::string_view> content) {
-    copy("Attribution.Source", source);
-    copy("Attribution.Medium", medium);
-    copy("Attribution.Campaign", campaign);
-    copy("Attribution.Content", content);
-    const std::array<std::string_view, 4> group{"Attribution.Source", "Attribution.Medium",
-                                                "Attribution.Campaign", "Attribution.Content"};
-    const bool any = std::any_of(group.begin(), group.end(), [&](auto t) { return has(t); });
-    if (any) {
-      for (const auto t : group) set(t, "", "");
-    }
-  }
+  // The session group, sent when the landing page is known.
   void session(std::string_view landing, std::initializer_list<std::string_view> conversion,
                std::initializer_list<std::string_view> keywords) {
     const auto l = given(landing);
@@ -616,6 +598,28 @@ class Translator {
     const std::string medium = values_[*row].value;
     const bool campaign = !values_[*crow].value.empty();
     set("Session.Traffic.Type", std::string(traffic_type(medium, campaign)), values_[*row].origin);
+  }
+
+  // The table's plain rows: copied (the first of the rows filling a parameter that is sent
+  // wins, in the table's order), and required ones checked. The sender's code does the rest.
+  void apply(std::span<const SenderField> table) {
+    for (const SenderField& f : table) {
+      if (f.read == Read::custom) continue;
+      const Presence presence = *event_ == EventType::initiate ? f.initiate : f.complete;
+      const auto v = get(f.name);
+      if (!v) {
+        if (presence == Presence::required) require(f.name);
+        continue;
+      }
+      if (v->empty() && f.read != Read::copy_empty) continue;
+      set(f.target, f.read == Read::phone ? phone_number(*v) : std::string(*v), f.name);
+    }
+    // The attribution group is sent whole or not at all, as the spec asks.
+    const std::array<std::string_view, 4> group{"Attribution.Source", "Attribution.Medium",
+                                                "Attribution.Campaign", "Attribution.Content"};
+    if (std::any_of(group.begin(), group.end(), [&](auto t) { return has(t); })) {
+      for (const auto t : group) set(t, "", "");
+    }
   }
 
   // Every field is known to the table, or kept; strict mode refuses a field a closed table
@@ -677,22 +681,13 @@ class Translator {
                 "in-progress, completed, busy, no-answer, failed, canceled).");
       return;
     }
-    require("CallSid");
-    require("AccountSid");
-    copy("Call.Sid", {"CallSid"}, false);
-    copy("Account.Sid", {"AccountSid"}, false);
+    apply(kTwilio);
     caller("From", true);
-    if (!get("To")) require("To");
-    if (const auto to = get("To")) set("Call.To", phone_number(*to), "To");
-    copy("Call.From.Country", {"FromCountry"}, false);
-    copy("Call.From.Region", {"FromState"}, false);
-    copy("Call.From.City", {"FromCity"}, false);
     std::int64_t duration = 0;
     if (*event_ == EventType::complete) {
       duration = duration_of("CallDuration", "Call.Duration");
       set("Call.Duration", "0", "CallDuration");
       set("Call.Disposition", disposition, "CallStatus");
-      copy("Call.Recording.Uri", {"RecordingUrl"});
     }
     if (const auto t = given("Timestamp")) {
       const auto epoch = parse_rfc2822(*t);
@@ -716,9 +711,7 @@ class Translator {
       error("resource_id", "missing",
             "resource_id (or id) is required: it is the call's id, and neither was sent.");
     }
-    copy("Call.Sid", {"resource_id", "id"});
-    copy("Account.Sid", {"company_resource_id", "company_id"});
-    copy("Property.Name", {"company_name"});
+    apply(kCallRail);
     if (const auto t = get("start_time")) {
       const auto epoch = parse_iso8601(*t);
       if (!epoch)
@@ -728,25 +721,14 @@ class Translator {
       require("start_time");
     }
     caller("customer_phone_number", false);
-    if (!get("tracking_phone_number")) require("tracking_phone_number");
-    number("Call.To", "tracking_phone_number");
-    copy("Call.To.Name", {"source_name"});
-    copy("Call.From.Country", {"customer_country"}, false);
-    copy("Call.From.Region", {"customer_state"}, false);
-    copy("Call.From.City", {"customer_city"}, false);
-    number("Call.Endpoint", "business_phone_number");
     if (*event_ == EventType::complete) {
       duration_of("duration", "Call.Duration");
       set("Call.Duration", "0", "duration");
       const auto answered = get("answered");
       set("Call.Disposition", answered && lower(*answered) == "true" ? "ANSWERED" : "NO ANSWER",
           "answered");
-      copy("Call.Recording.Uri", {"recording"});
     }
-    attribution({"utm_source", "source"}, {"utm_medium", "medium"}, {"utm_campaign", "campaign"},
-                {"utm_content"});
     session("landing_page_url", {"last_requested_url"}, {"keywords", "utm_term"});
-    copy("Google.AdWords.ClickId", {"gclid"});
     if (const auto ga = given("ga")) {
       std::string_view id = *ga;
       // _ga cookies are GA1.<n>.<client id>
@@ -771,9 +753,7 @@ class Translator {
       event_ = !ongoing && (!status.empty() || talk > 0 || total > 0) ? EventType::complete
                                                                       : EventType::initiate;
     }
-    require("id");
-    copy("Call.Sid", {"id"}, false);
-    copy("Account.Sid", {"account_id"});
+    apply(kCtm);
     if (const auto u = given("unix_time")) {
       const auto n = detail::all_digits(*u) ? detail::parse_int64(*u) : std::nullopt;
       if (!n) return bad_time("unix_time", "whole seconds since 1970");
@@ -788,13 +768,6 @@ class Translator {
             "sent.");
     }
     caller("caller_number", false);
-    if (!get("tracking_number")) require("tracking_number");
-    number("Call.To", "tracking_number");
-    copy("Call.To.Name", {"tracking_label"});
-    copy("Call.From.Country", {"country"}, false);
-    copy("Call.From.Region", {"state"}, false);
-    copy("Call.From.City", {"city"}, false);
-    number("Call.Endpoint", "business_number");
     if (*event_ == EventType::complete) {
       duration_of("duration", "Call.Duration");
       set("Call.Duration", "0", "duration");
@@ -809,12 +782,8 @@ class Translator {
         disposition = "FAILED";
       }
       set("Call.Disposition", disposition, "dial_status");
-      copy("Call.Recording.Uri", {"audio"});
     }
-    attribution({"source"}, {"medium"}, {"campaign"}, {"ad_content"});
     session("location", {}, {"search", "keyword"});
-    copy("Google.AdWords.ClickId", {"ga.gclid"});
-    copy("Google.Analytics.ClientId", {"ga.cid"});
     keep_the_rest(kCtm);
   }
 
@@ -847,21 +816,14 @@ class Translator {
                 "error, converted, payout, recording).");
       return;
     }
-    require("call_id");
-    copy("Call.Sid", {"call_id"}, false);
-    copy("Account.Sid", {"account"});
+    apply(kRingba);
     caller("caller", false);
-    number("Call.To", "tracking_number");
-    copy("Call.From.Country", {"country"}, false);
-    copy("Call.From.Region", {"state"}, false);
-    copy("Call.From.City", {"city"}, false);
     std::int64_t duration = 0;
     if (*event_ == EventType::complete) {
       duration = duration_of("duration", "Call.Duration");
       set("Call.Duration", "0", "duration");
       if (finalized && duration == 0) disposition = "NO ANSWER";
       set("Call.Disposition", disposition, "event");
-      copy("Call.Recording.Uri", {"recording"});
     }
     if (const auto t = given("start")) {
       const auto epoch = parse_ringba_time(*t);
@@ -872,9 +834,7 @@ class Translator {
     } else {
       start_date(now_ - duration, "");
     }
-    attribution({"utm_source"}, {"utm_medium"}, {"utm_campaign"}, {"utm_content"});
     session("landing_page", {}, {});
-    copy("Google.AdWords.ClickId", {"gclid"});
     keep_the_rest(kRingba);
   }
 
@@ -1051,6 +1011,16 @@ void attribute_to_sender(const SenderSettings& settings, const Translation& tran
                          Report& report) {
   const auto rename = [&](std::vector<Diagnostic>& list) {
     for (Diagnostic& d : list) {
+      if (!translation.spec.find(d.field)) {
+        // Not sent at all: name the sender's field that would have filled it.
+        for (const SenderField& f : sender_fields(settings.sender)) {
+          if (f.target != d.field) continue;
+          d.message += " (" + std::string(f.name) + " was not sent)";
+          d.field = std::string(f.name);
+          break;
+        }
+        continue;
+      }
       for (std::size_t i = 0; i < translation.spec.size(); ++i) {
         if (translation.spec.name(i) != d.field) continue;
         const std::string& origin = translation.origin[i];

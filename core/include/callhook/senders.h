@@ -27,6 +27,11 @@ enum class SenderFormat : std::uint8_t { voice_webhooks, twilio, callrail, ctm, 
 /// Which revision of the sender's documentation its table follows, for people.
 [[nodiscard]] std::string_view sender_revision(SenderFormat sender);
 
+/// How a row's value becomes its parameter's: `copy` as sent (an empty value is not sent),
+/// `copy_empty` as sent even when empty, `phone` with its formatting removed, `custom` by the
+/// sender's own code (event, caller, times, durations, dispositions) or kept under `extra`.
+enum class Read : std::uint8_t { custom, copy, copy_empty, phone };
+
 /// One row of a sender's table: a field it sends, when, and which spec parameter it fills.
 struct SenderField {
   std::string_view name;  // as the sender spells it (Ringba: the role; the config names its
@@ -35,6 +40,7 @@ struct SenderField {
   Presence initiate;      // required, optional or not_allowed (never sent on that event)
   Presence complete;
   std::string_view target;  // the spec parameter it fills; "" when it is kept under `extra`
+  Read read;                // how (a `custom` row's rule says what the code does)
   std::string_view rule;    // how its value becomes the parameter's, for people
 };
 
@@ -66,7 +72,7 @@ struct Translation {
   /// For each of `spec`'s fields, the sender field it came from ("" when given by `defaults` or
   /// by the format's own default), so a finding about it can name what the sender sent.
   std::vector<std::string> origin;
-  FieldList extra;  // the sender's fields that fill no parameter, kept under `extra`
+  FieldList extra;                 // the sender's fields that fill no parameter, kept under `extra`
   std::optional<EventType> event;  // which event it is, when that could be told
   std::vector<Diagnostic> errors;
   std::vector<Diagnostic> warnings;

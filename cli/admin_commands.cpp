@@ -178,20 +178,11 @@ std::string iso_of_ms(const json& value) {
     rest += 86400000;
     --days;
   }
-  // civil_from_days
-  const std::int64_t z = days + 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2 ? 1 : 0);
+  const detail::Civil c = detail::civil_from_days(days);
   char out[64];
   std::snprintf(out, sizeof out, "%04lld-%02u-%02uT%02lld:%02lld:%02lldZ",
-                static_cast<long long>(y), m, d, static_cast<long long>(rest / 3600000),
-                static_cast<long long>(rest / 60000 % 60),
+                static_cast<long long>(c.year), c.month, c.day,
+                static_cast<long long>(rest / 3600000), static_cast<long long>(rest / 60000 % 60),
                 static_cast<long long>(rest / 1000 % 60));
   return out;
 }

@@ -28,7 +28,11 @@ export interface SqliteStore extends DurableStore {
 /**
  * The Node function's durable embedded store: records, the outbox and dead letters in one SQLite
  * database (better-sqlite3, an optional peer dependency), WAL with `synchronous = FULL`, so a
- * resolved commit() survives the process being killed.
+ * resolved commit() survives the process being killed. Group commit: the commits made in one
+ * turn of the event loop (at most 256) are applied in order in one transaction, one fsync for
+ * all, each with its own compare-and-set and caps as the earlier ones left them; each promise
+ * settles once that transaction has committed. A commit whose statement fails alone rejects
+ * alone; when the transaction fails every commit of it rejects and none was written.
  *
  * Synchronous: returns the open store or throws. One process owns the folder: the database is
  * held with `locking_mode = EXCLUSIVE` from open to close(), and a second store on it (another

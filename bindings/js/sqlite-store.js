@@ -11,7 +11,8 @@
 //
 // Durability: WAL with `synchronous = FULL`, so a commit is fsynced before it resolves; an
 // acknowledged commit survives the process being killed (and the OS crashing, as far as the disk
-// honours fsync). The WAL is checkpointed automatically every 1000 pages and truncated back to
+// honours fsync). Commits made in the same turn of the event loop share one transaction and one
+// fsync (group commit, below); each resolves only once that transaction has committed. The WAL is checkpointed automatically every 1000 pages and truncated back to
 // `journal_size_limit` after each checkpoint, and on the purge timer and at close with
 // `wal_checkpoint(TRUNCATE)`, so it stays bounded under a long stream of commits.
 //
@@ -348,22 +349,41 @@ export function sqliteStore({
   const CONFLICT = Object.freeze({ ok: false, reason: 'conflict' });
   const OK = Object.freeze({ ok: true });
 
-  const commitTx = db.transaction((key, expectedVersion, next, items, total, perDestination, t) => {
+  // Group commit: commit() only queues its input; every commit queued in the same turn of the
+  // event loop (at most MAX_BATCH) is applied in ONE transaction, so one fsync serves them all,
+  // and each caller's promise settles only once that transaction has committed. The commits are
+  // applied in the order they were made, each with its own compare-and-set checked against the
+  // records as the earlier ones of the batch left them (the caller of a conflict reads again and
+  // decides again, after the batch has committed), and the caps count what the earlier ones add.
+  // Each commit is a savepoint inside the batch: one whose statement fails (a duplicate item id,
+  // say) is rolled back alone and only its caller is rejected. A failure that loses the
+  // transaction, or of the COMMIT itself, rejects every caller of the batch: nothing of it was
+  // written, and nobody is told otherwise.
+  const MAX_BATCH = 256;
+  let batch = [];
+  let flushScheduled = false;
+  // What the commits of the batch being applied add to the pending counts.
+  const batchPending = new Map();
+  let batchTotal = 0;
+
+  const oneTx = db.transaction(({ key, expectedVersion, next, items, total, perDestination }, t) => {
     // 1. The record's compare-and-set, checked before anything is written.
     if (key !== null) {
       const current = liveRecord(key, t);
       if ((current ? current.version : 0) !== expectedVersion) return CONFLICT;
     }
-    // 2. The caps, on what would be pending once the items are added.
+    // 2. The caps, on what would be pending once the items are added (after the batch's
+    //    earlier commits).
     if (items.length > 0) {
-      if (pendingTotal + items.length > total) {
-        return { ok: false, reason: 'full', destination: null, pending: pendingTotal + items.length, limit: total };
+      const pendingNow = pendingTotal + batchTotal;
+      if (pendingNow + items.length > total) {
+        return { ok: false, reason: 'full', destination: null, pending: pendingNow + items.length, limit: total };
       }
       if (perDestination !== Infinity) {
         const adding = new Map();
         for (const item of items) adding.set(item.destination, (adding.get(item.destination) ?? 0) + 1);
         for (const [destination, n] of adding) {
-          const pending = (pendingBy.get(destination) ?? 0) + n;
+          const pending = (pendingBy.get(destination) ?? 0) + (batchPending.get(destination) ?? 0) + n;
           if (pending > perDestination) return { ok: false, reason: 'full', destination, pending, limit: perDestination };
         }
       }
@@ -375,6 +395,65 @@ export function sqliteStore({
         item.call_sid, item.record_key, item.trigger, item.enqueued_at_ms);
     }
     return OK;
+  });
+
+  const batchTx = db.transaction((entries, t) => {
+    batchPending.clear();
+    batchTotal = 0;
+    const results = [];
+    for (const entry of entries) {
+      let result;
+      try {
+        result = oneTx(entry, t); // a savepoint: nested in this transaction
+      } catch (err) {
+        // Rolled back to the savepoint; if SQLite dropped the whole transaction, so does the batch.
+        if (!db.inTransaction) throw err;
+        result = { error: err };
+      }
+      if (result.ok) {
+        for (const item of entry.items) batchPending.set(item.destination, (batchPending.get(item.destination) ?? 0) + 1);
+        batchTotal += entry.items.length;
+      }
+      results.push(result);
+    }
+    return results;
+  });
+
+  // Applies the queued commits in one transaction, then settles each caller.
+  const flush = () => {
+    flushScheduled = false;
+    if (batch.length === 0) return;
+    const entries = batch;
+    batch = [];
+    let results;
+    try {
+      results = batchTx.immediate(entries, now());
+    } catch (err) {
+      for (const entry of entries) entry.reject(err);
+      return;
+    } finally {
+      batchPending.clear();
+      batchTotal = 0;
+    }
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i];
+      const result = results[i];
+      if (result.error) {
+        entry.reject(result.error);
+        continue;
+      }
+      if (result.ok) for (const item of entry.items) addPending(item.destination, 1);
+      entry.resolve(result.ok ? { ok: true } : { ...result });
+    }
+  };
+
+  const enqueueCommit = (input) => new Promise((resolve, reject) => {
+    batch.push({ ...input, resolve, reject });
+    if (batch.length >= MAX_BATCH) flush();
+    else if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flush);
+    }
   });
 
   const deadTx = db.transaction((id, code, reason, attempt, deadAtMs) => {
@@ -500,9 +579,7 @@ export function sqliteStore({
       const list = items.map(checkItem);
       const total = checkLimit(limits?.total, 'total');
       const perDestination = checkLimit(limits?.perDestination, 'perDestination');
-      const result = commitTx.immediate(key, key === null ? 0 : expectedVersion, next, list, total, perDestination, now());
-      if (result.ok) for (const item of list) addPending(item.destination, 1);
-      return result.ok ? { ok: true } : { ...result };
+      return enqueueCommit({ key, expectedVersion: key === null ? 0 : expectedVersion, next, items: list, total, perDestination });
     },
 
     async claim({ destination, max, nowMs }) {
@@ -583,6 +660,7 @@ export function sqliteStore({
 
     async erase(predicates) {
       ensureOpen();
+      flush(); // commits made before the erasure are applied before it, not after
       const { records, outbox, letters } = eraseTx.immediate(checkErase(predicates));
       for (const row of outbox) {
         addPending(row.destination, -1);
@@ -615,6 +693,7 @@ export function sqliteStore({
 
     async close() {
       if (closed) return;
+      flush(); // commits already made are applied (and their callers answered) first
       closed = true;
       if (timer !== null) clearInterval(timer);
       timer = null;

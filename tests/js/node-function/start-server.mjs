@@ -1,14 +1,17 @@
 // Starts the shipped Node function as a user would (functions/node/server.mjs in a child
 // process) and resolves once it logs `listening`: {child, logs, url}, `url` without /hook. Its
 // log lines are parsed into `logs` as they come. `preload` modules run first (--import).
+// `fileSizeLimitKb` starts it under `ulimit -f` (no file it writes may grow past that size).
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 
 const root = new URL('../../../', import.meta.url).pathname;
 
-export function startNodeFunction({ env = {}, preload = [], ipc = false } = {}) {
+export function startNodeFunction({ env = {}, preload = [], ipc = false, fileSizeLimitKb = null } = {}) {
   const args = [...preload.flatMap((m) => ['--import', m]), join(root, 'functions/node/server.mjs')];
-  const child = spawn(process.execPath, args, {
+  const [command, argv] = fileSizeLimitKb === null ? [process.execPath, args]
+    : ['/bin/sh', ['-c', `ulimit -f ${Number(fileSizeLimitKb)} && exec "$0" "$@"`, process.execPath, ...args]];
+  const child = spawn(command, argv, {
     env: { PATH: process.env.PATH, PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe', ...(ipc ? ['ipc'] : [])],
   });

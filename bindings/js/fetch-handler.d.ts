@@ -79,6 +79,9 @@ export interface FetchHandler {
   (request: Request, ctx?: { waitUntil?(promise: Promise<unknown>): void }): Promise<Response>;
   /** Sweeps the records due at `now` (default: the handler's clock). */
   sweep(now?: number): Promise<SweepResult>;
+  /** The same loop for a webhook a server has already read and routed (its body within its own
+   * cap): the engine's response, or the core's refusal, without a Request or a Response. */
+  handleRead(request: EngineRequest, ctx?: { waitUntil(promise: Promise<unknown>): void }): Promise<{ status: number; headers: [string, string][] | Record<string, string>; body: string } | undefined>;
   readonly state: HandlerState;
 }
 

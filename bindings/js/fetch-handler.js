@@ -245,7 +245,14 @@ export function createFetchHandler({
     }
     const read = await readRequest(request, maxBodyBytes);
     if (read.response) return read.response;
-    const req = read.request;
+    return toResponse(await handleRead(read.request, ctx));
+  }
+
+  const refusal = async (kind, detail) => (await init()).refusal(kind, detail);
+
+  // The loop for a webhook already read and routed ({method, url, headers, body}, as
+  // readRequest gives it): the engine's response ({status, headers, body}), or the core's refusal.
+  async function handleRead(req, ctx) {
     const t = now();
 
     let settled;
@@ -267,22 +274,22 @@ export function createFetchHandler({
     } catch (err) {
       if (err instanceof EngineError) {
         state.onError(err, { phase: 'engine' });
-        return problem('internal-error');
+        return refusal('internal-error');
       }
       if (err instanceof ConflictError) {
         state.onError(err, { phase: 'store', key: err.key });
-        return problem('conflict');
+        return refusal('conflict');
       }
       if (err instanceof OutboxFullError) {
         state.onError(err, { phase: 'outbox' });
-        return problem('outbox-full', err.message + '; the webhook was not accepted, send it again later.');
+        return refusal('outbox-full', err.message + '; the webhook was not accepted, send it again later.');
       }
       if (err instanceof OutboxUnavailableError) {
         state.onError(err, { phase: 'enqueue' });
-        return problem('outbox-unavailable');
+        return refusal('outbox-unavailable');
       }
       state.onError(err, { phase: 'store' });
-      return problem('store-unavailable');
+      return refusal('store-unavailable');
     } finally {
       prepared?.close();
     }
@@ -293,9 +300,12 @@ export function createFetchHandler({
     }
 
     observe(settled.outcome, { stored: settled.stored, conflicts: settled.conflicts, deliveries });
-    return toResponse(settled.outcome?.response);
+    return settled.outcome?.response;
   }
 
+  // For a server that reads and routes requests itself (the Node function on node:http): the
+  // same loop without a Request and a Response around it.
+  handler.handleRead = handleRead;
   handler.sweep = (at = now()) => sweepDue(state, at);
   handler.state = state;
   return handler;

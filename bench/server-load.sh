@@ -26,7 +26,9 @@ request = function()
   return wrk.format("POST", nil, {["Content-Type"] = "application/x-www-form-urlencoded"}, b)
 end
 LUA
-CALLHOOK_CONFIG="$work/config.json" PORT=8789 CALLHOOK_JOURNAL="$work/j.jsonl" node functions/node/server.mjs >/dev/null &
+# A fresh data folder each run: with ./callhook-data, a run after the first would find the same
+# Call.Sids stored already and answer duplicates, which commit nothing.
+CALLHOOK_CONFIG="$work/config.json" PORT=8789 CALLHOOK_DATA_DIR="$work/data" node functions/node/server.mjs >/dev/null &
 PORT=8788 node bench/baseline-server.mjs >/dev/null &
 sleep 2
 rps() { wrk -t1 -c"$connections" -d"${seconds}s" -s "$work/post.lua" "$1" | awk '/Requests\/sec/ {print $2}'; }

@@ -244,15 +244,9 @@ std::optional<int> digits_at(std::string_view s, std::size_t& at, std::size_t mi
   return value;
 }
 
+// A leap second (60, as RFC 2822 and ISO 8601 allow) counts as the second before it.
 std::optional<std::int64_t> civil_epoch(int y, int mo, int d, int h, int mi, int se) {
-  static constexpr std::array<int, 12> kDays{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (y < 1 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 60) return std::nullopt;
-  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  if (d > kDays[static_cast<std::size_t>(mo - 1)] + (mo == 2 && leap ? 1 : 0)) {
-    return std::nullopt;  // 31 April, 29 February of a common year
-  }
-  return detail::days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 +
-         h * 3600 + mi * 60 + (se == 60 ? 59 : se);
+  return detail::civil_seconds(y, mo, d, h, mi, se == 60 ? 59 : se);
 }
 
 // "+hh:mm", "+hhmm", "Z", "UTC", "GMT" as seconds east of UTC.

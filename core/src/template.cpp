@@ -373,37 +373,10 @@ std::optional<Instant> to_instant(const json& v) {
   return std::nullopt;
 }
 
-void append_padded(std::string& out, std::int64_t value, int width) {
-  char buf[8];
-  for (int i = width - 1; i >= 0; --i) {
-    buf[i] = static_cast<char>('0' + value % 10);
-    value /= 10;
-  }
-  out.append(buf, static_cast<std::size_t>(width));
-}
-
 std::string format_iso8601(const Instant& t) {
-  std::int64_t days = t.seconds / kSecondsPerDay;
-  std::int64_t secs = t.seconds % kSecondsPerDay;
-  if (secs < 0) {
-    secs += kSecondsPerDay;
-    --days;
-  }
-  const detail::Civil c = detail::civil_from_days(days);
   std::string out;
   out.reserve(20);
-  append_padded(out, c.year, 4);
-  out.push_back('-');
-  append_padded(out, c.month, 2);
-  out.push_back('-');
-  append_padded(out, c.day, 2);
-  out.push_back('T');
-  append_padded(out, secs / 3600, 2);
-  out.push_back(':');
-  append_padded(out, secs / 60 % 60, 2);
-  out.push_back(':');
-  append_padded(out, secs % 60, 2);
-  out.push_back('Z');
+  detail::append_iso8601(out, detail::format_spec_datetime(t.seconds));
   return out;
 }
 

@@ -77,7 +77,7 @@ std::string format_spec_datetime(std::int64_t epoch_seconds) {
       value /= 10;
     }
   };
-  put(0, c.year < 0 ? 0 : c.year, 4);
+  put(0, c.year, 4);
   buf[4] = '-';
   put(5, c.month, 2);
   buf[7] = '-';
@@ -106,8 +106,13 @@ std::optional<std::int64_t> parse_spec_datetime(std::string_view s) {
   const int hour = two_digits(s, 11);
   const int minute = two_digits(s, 14);
   const int second = two_digits(s, 17);
+  return civil_seconds(year, month, day, hour, minute, second);
+}
+
+std::optional<std::int64_t> civil_seconds(int year, int month, int day, int hour, int minute,
+                                          int second) {
   if (year < 1 || month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) ||
-      hour > 23 || minute > 59 || second > 59) {
+      hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) {
     return std::nullopt;
   }
   return days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 +

@@ -12,6 +12,10 @@ namespace callhook::detail {
 [[nodiscard]] std::optional<std::int64_t> parse_int64(std::string_view text);
 [[nodiscard]] bool all_digits(std::string_view text);
 
+/// Seconds since the Unix epoch of a UTC date-time that exists on the calendar (year 1 on, leap
+/// years included, seconds 0 to 59), or nullopt.
+[[nodiscard]] std::optional<std::int64_t> civil_seconds(int year, int month, int day, int hour,
+                                                        int minute, int second);
 /// Seconds since the Unix epoch of a UTC "yyyy-MM-dd HH:mm:ss" that is a real calendar
 /// date-time (leap years included), or nullopt.
 [[nodiscard]] std::optional<std::int64_t> parse_spec_datetime(std::string_view text);

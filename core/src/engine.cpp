@@ -8,6 +8,7 @@
 
 #include "answers.h"
 #include "callhook/auth.h"
+#include "callhook/front_door.h"
 #include "callhook/render.h"
 #include "correlation_view.h"
 #include "json_writer.h"
@@ -47,13 +48,7 @@ struct SourceOfPath {
 SourceOfPath source_of(const Config& config, std::string_view url) {
   SourceOfPath found;
   if (config.sources.empty()) return found;
-  std::string_view path = url;
-  if (const std::size_t scheme = path.find("://");
-      scheme != std::string_view::npos && scheme < path.find('/')) {
-    const std::size_t slash = path.find('/', scheme + 3);
-    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash);
-  }
-  path = path.substr(0, path.find_first_of("?#"));
+  std::string_view path = target_path(url).value_or("");
   if (!path.starts_with("/hook/")) return found;
   path.remove_prefix(6);
   const std::size_t end = path.find('/');

@@ -112,28 +112,6 @@ bool valid_scheme(std::string_view scheme) {
   return true;
 }
 
-// The path of an origin-form or absolute-form target, query and fragment stripped; nullopt for
-// any other form.
-std::optional<std::string_view> target_path(std::string_view target) {
-  for (const char c : target) {
-    if (is_control_or_space(c)) return std::nullopt;
-  }
-  std::string_view path = target;
-  if (!target.starts_with('/')) {
-    const auto colon = target.find("://");
-    if (colon == std::string_view::npos || !valid_scheme(target.substr(0, colon))) {
-      return std::nullopt;
-    }
-    const std::string_view rest = target.substr(colon + 3);
-    const auto end = rest.find_first_of("/?#");
-    const std::string_view authority = rest.substr(0, end);
-    if (!valid_host(authority)) return std::nullopt;
-    if (end == std::string_view::npos || rest[end] != '/') return std::string_view("/");
-    path = rest.substr(end);
-  }
-  return path.substr(0, path.find_first_of("?#"));
-}
-
 FrontDoorRoute refused(Refusal refusal, std::string_view detail) {
   FrontDoorRoute r;
   r.endpoint = Endpoint::refused;
@@ -174,6 +152,26 @@ std::string_view bearer_token(std::string_view authorization) {
 }
 
 }  // namespace
+
+std::optional<std::string_view> target_path(std::string_view target) {
+  for (const char c : target) {
+    if (is_control_or_space(c)) return std::nullopt;
+  }
+  std::string_view path = target;
+  if (!target.starts_with('/')) {
+    const auto colon = target.find("://");
+    if (colon == std::string_view::npos || !valid_scheme(target.substr(0, colon))) {
+      return std::nullopt;
+    }
+    const std::string_view rest = target.substr(colon + 3);
+    const auto end = rest.find_first_of("/?#");
+    const std::string_view authority = rest.substr(0, end);
+    if (!valid_host(authority)) return std::nullopt;
+    if (end == std::string_view::npos || rest[end] != '/') return std::string_view("/");
+    path = rest.substr(end);
+  }
+  return path.substr(0, path.find_first_of("?#"));
+}
 
 std::optional<Refusal> parse_refusal(std::string_view kind) {
   for (const RefusalInfo& row : kRefusals) {

@@ -57,6 +57,11 @@ enum class Endpoint {
 
 [[nodiscard]] std::string_view endpoint_name(Endpoint endpoint);
 
+/// The path of an origin-form ("/hook?x") or absolute-form ("https://host/hook") request target,
+/// query and fragment stripped and not percent-decoded; nullopt for any other form, or a target
+/// holding spaces or control characters.
+[[nodiscard]] std::optional<std::string_view> target_path(std::string_view target);
+
 struct FrontDoorRoute {
   Endpoint endpoint = Endpoint::refused;
   std::string path;   // the target's path, query and fragment stripped, not percent-decoded

@@ -260,6 +260,17 @@ class Reader {
     into.signatures.push_back(std::move(sig));
   }
 
+  // `mode` of `object` at `p` ("lenient" or "strict") into `into`, when it is set.
+  void read_mode(const json& object, const std::string& p, Mode& into) {
+    if (const auto mode = string(object, "mode", p, false)) {
+      if (const auto m = parse_mode(*mode)) {
+        into = *m;
+      } else {
+        error(p + "/mode", "bad_value", "Expected \"lenient\" or \"strict\".");
+      }
+    }
+  }
+
   // sources.NAME: a sender whose webhooks arrive at /hook/NAME.
   void read_source(const std::string& name, const json& s, Config& config) {
     const std::string p = with_token("/sources", name);
@@ -289,13 +300,7 @@ class Reader {
       }
     }
     if (const json* auth = member(s, "auth")) read_auth(*auth, p + "/auth", source.auth);
-    if (const auto mode = string(s, "mode", p, false)) {
-      if (const auto m = parse_mode(*mode)) {
-        source.reading.mode = *m;
-      } else {
-        error(p + "/mode", "bad_value", "Expected \"lenient\" or \"strict\".");
-      }
-    }
+    read_mode(s, p, source.reading.mode);
     if (const json* d = member(s, "defaults"); d && expect_object(*d, p + "/defaults")) {
       for (const auto& [key, value] : d->items()) {
         const std::string at = with_token(p + "/defaults", key);
@@ -341,13 +346,7 @@ class Reader {
     const std::string p = "/validation";
     if (!expect_object(v, p)) return;
     only_keys(v, p, {"mode", "limits"});
-    if (const auto mode = string(v, "mode", p, false)) {
-      if (const auto m = parse_mode(*mode)) {
-        config.mode = *m;
-      } else {
-        error(p + "/mode", "bad_value", "Expected \"lenient\" or \"strict\".");
-      }
-    }
+    read_mode(v, p, config.mode);
     if (const json* limits = member(v, "limits"); limits && expect_object(*limits, p + "/limits")) {
       const std::string lp = p + "/limits";
       only_keys(*limits, lp, {"max_body_bytes", "max_fields", "max_name_bytes", "max_value_bytes"});
@@ -744,38 +743,15 @@ class Reader {
 
   // The names GA4 keeps for itself (its event reference): these events, and the prefixes
   // firebase_, ga_ and google_ for events and params alike.
-  static constexpr std::string_view kGa4ReservedEvents[] = {"ad_activeview",
-                                                            "ad_click",
-                                                            "ad_exposure",
-                                                            "ad_impression",
-                                                            "ad_query",
-                                                            "ad_reward",
-                                                            "adunit_exposure",
-                                                            "app_background",
-                                                            "app_clear_data",
-                                                            "app_exception",
-                                                            "app_remove",
-                                                            "app_store_refund",
-                                                            "app_store_subscription_cancel",
-                                                            "app_store_subscription_convert",
-                                                            "app_store_subscription_renew",
-                                                            "app_update",
-                                                            "app_upgrade",
-                                                            "dynamic_link_app_open",
-                                                            "dynamic_link_app_update",
-                                                            "dynamic_link_first_open",
-                                                            "error",
-                                                            "first_open",
-                                                            "first_visit",
-                                                            "in_app_purchase",
-                                                            "notification_dismiss",
-                                                            "notification_foreground",
-                                                            "notification_open",
-                                                            "notification_receive",
-                                                            "os_update",
-                                                            "session_start",
-                                                            "session_start_with_rollout",
-                                                            "user_engagement"};
+  static constexpr std::string_view kGa4ReservedEvents[] = {
+      "ad_activeview", "ad_click", "ad_exposure", "ad_impression", "ad_query", "ad_reward",
+      "adunit_exposure", "app_background", "app_clear_data", "app_exception", "app_remove",
+      "app_store_refund", "app_store_subscription_cancel", "app_store_subscription_convert",
+      "app_store_subscription_renew", "app_update", "app_upgrade", "dynamic_link_app_open",
+      "dynamic_link_app_update", "dynamic_link_first_open", "error", "first_open", "first_visit",
+      "in_app_purchase", "notification_dismiss", "notification_foreground", "notification_open",
+      "notification_receive", "os_update", "session_start", "session_start_with_rollout",
+      "user_engagement"};
   static bool is_ga4_reserved(std::string_view name) {
     return name.starts_with("firebase_") || name.starts_with("ga_") || name.starts_with("google_");
   }
@@ -837,8 +813,8 @@ class Reader {
          "endpoint", "value", "currency", "consent", "enhanced_conversions", "validate_only"});
     digits_id(o, "customer_id", p, true,
               !url_written_ ? "Without a url, google-ads sends to Google's upload URL for "
-                              "options.customer_id, the account's id (\"123-456-7890\")."
-                            : nullptr);
+                                 "options.customer_id, the account's id (\"123-456-7890\")."
+                               : nullptr);
     digits_id(o, "login_customer_id", p, true, nullptr);
     check_nonempty(o, "developer_token", p, false);
     integer(o, "version", p, 21, 99);
@@ -901,8 +877,8 @@ class Reader {
                "test_event_code"});
     digits_id(o, "pixel_id", p, false,
               !url_written_ ? "Without a url, meta-capi sends to the Graph API's events "
-                              "edge of options.pixel_id, the dataset (pixel) id."
-                            : nullptr);
+                                 "edge of options.pixel_id, the dataset (pixel) id."
+                               : nullptr);
     check_nonempty(o, "access_token", p, true);
     if (const json* version = member(o, "version")) {
       bool ok = version->is_number_integer() && version->get<std::int64_t>() >= 1 &&

@@ -37,7 +37,12 @@ export class BodyTooLargeError extends Error {
  * its status and headers. `detail` (optional) must never hold a secret. Needs no config.
  */
 export async function problem(kind, detail = '') {
-  return toResponse((await init()).refusal(kind, detail));
+  return toResponse(await refusal(kind, detail));
+}
+
+// The same refusal as the engine's response object ({status, headers, body}).
+async function refusal(kind, detail = '') {
+  return (await init()).refusal(kind, detail);
 }
 
 /** The engine's response object ({status, headers, body}) as a Response. */
@@ -247,8 +252,6 @@ export function createFetchHandler({
     if (read.response) return read.response;
     return toResponse(await handleRead(read.request, ctx));
   }
-
-  const refusal = async (kind, detail) => (await init()).refusal(kind, detail);
 
   // The loop for a webhook already read and routed ({method, url, headers, body}, as
   // readRequest gives it): the engine's response ({status, headers, body}), or the core's refusal.

@@ -1,6 +1,6 @@
 // OAuth 2.0 access tokens for oauth2 destinations: the token request a `need_token` plan carries
 // and Engine::token_result, which reads the token endpoint's answer (RFC 6749 sections 5.1 and
-// 5.2; shared/contracts/destinations.md section 1 has Google's). The shell sends the request and
+// 5.2; the destinations contract's section 1 has Google's). The shell sends the request and
 // caches the token; every decision about it is made here.
 #include "oauth.h"
 

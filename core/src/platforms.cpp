@@ -1,5 +1,5 @@
 // What the platforms answer, read as their contracts document it
-// (/work/shared/contracts/destinations.md): Google Ads' partialFailureError inside a 200 and its
+// (the destinations contract): Google Ads' partialFailureError inside a 200 and its
 // REST error envelope, Meta's Graph error envelope, GA4's validation messages. Also each
 // platform's own check of a delivery (check_request) and its deadline (GA4's 72 hours, Meta's 7
 // days). The requests themselves are rendered in render.cpp.

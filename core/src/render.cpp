@@ -1,6 +1,6 @@
 // Rendering each destination format's request from one accepted event: the body, and for the
 // platforms (GA4, Google Ads, Meta) the URL, headers and deadline their contracts ask for
-// (/work/shared/contracts/destinations.md sections 2 to 4). What the platforms answer is read in
+// (the destinations contract, sections 2 to 4). What the platforms answer is read in
 // platforms.cpp.
 #include "callhook/render.h"
 

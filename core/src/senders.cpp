@@ -1,5 +1,5 @@
 // Each sender's table and its translation onto the spec's parameters. The tables follow the
-// senders' documentation as summarised in the project's contracts (shared/contracts/senders.md);
+// senders' documentation as summarised in the project's senders contract;
 // sender_revision says which revision each follows.
 #include "callhook/senders.h"
 

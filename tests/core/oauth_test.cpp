@@ -1,5 +1,5 @@
 // Engine::token_result: what a token endpoint's answer means (RFC 6749 sections 5.1 and 5.2, in
-// the shapes of shared/contracts/destinations.md section 1), and the whole loop a shell runs for
+// the shapes of the destinations contract's section 1), and the whole loop a shell runs for
 // an oauth2 destination: plan, mint, send, a refused token refreshed once.
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// The platform formats against their contracts (/work/shared/contracts/destinations.md): Google
+// The platform formats against their contracts (the destinations contract): Google
 // Ads' uploadClickConversions, GA4's Measurement Protocol and Meta's Conversions API. Each
 // request is checked whole (URL, headers, body), each platform answer in the contract's own JSON
 // shape is read into its verdict, and the config check refuses what the platforms would.

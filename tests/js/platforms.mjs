@@ -1,6 +1,6 @@
 // Loopback stand-ins of the destination platforms (Google OAuth, Google Ads conversion uploads,
 // GA4 Measurement Protocol, Meta Conversions API), written from the published contract in
-// /work/shared/contracts/destinations.md and nothing else. Tests of the Node function, the
+// the destinations contract and nothing else. Tests of the Node function, the
 // Worker under workerd, the Fastly host and the CLI point their endpoints here, so no test ever
 // talks to a real platform. The checks are the contract's: a stand-in that accepts more than the
 // platform would hide delivery bugs. Where the contract leaves a detail open (exact error

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes tests/vectors/engine/senders.json and tests/vectors/correlation/senders.json: webhooks
 of Twilio, CallRail, CTM and Ringba, each signed as its platform signs it (the algorithms of
-shared/contracts/senders.md: Twilio HMAC-SHA1 over URL + sorted params, CallRail HMAC-SHA1 over
+the senders contract: Twilio HMAC-SHA1 over URL + sorted params, CallRail HMAC-SHA1 over
 the body, CTM HMAC-SHA1 over X-CTM-Time + body; Ringba has no signature, a key in its URL).
 Payloads follow the platforms' documented examples (fake numbers and ids). Run it again after
 changing a payload: python3 tests/vectors/make_sender_vectors.py"""

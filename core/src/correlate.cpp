@@ -1,7 +1,10 @@
 #include "callhook/correlate.h"
 
 #include <algorithm>
+#include <string>
+#include <vector>
 
+#include "compact_json.h"
 #include "correlation_view.h"
 #include "json_writer.h"
 #include "utf8.h"
@@ -40,7 +43,7 @@ void write_seen(JsonWriter& w, const std::optional<SeenEvent>& seen) {
 }
 
 json parse_event_text(const std::string& text) {
-  json event = json::parse(text, nullptr, false);
+  json event = detail::parse_compact_json(text);
   return event.is_object() ? event : json::object();
 }
 
@@ -117,7 +120,9 @@ namespace {
 // it. Any other text (hand-written, older, odd) takes the DOM path below, which says the same of
 // every text the slicer takes.
 
-bool is_lower_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+bool is_lower_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
 
 // A string at s[i] (a '"') that nlohmann dumps back as it is: valid UTF-8, no raw control bytes,
 // and only the escapes dump() writes (\" \\ \b \f \n \r \t, \u00xx for other control bytes).
@@ -409,7 +414,153 @@ void find_conflicts(const json& base, const json& other, std::string& path, json
   }
 }
 
+// ---- conflicts read from the stored Initiate's text ----------------------------------------
+//
+// An Initiate in a record is JSON text as dump() writes it (no whitespace). Its conflicts with
+// the Complete are found by walking that text against the Complete's document, so that only the
+// values that differ are parsed, not the whole event.
+
+// Moves i past the JSON value at s[i]; false when the text is not dump()'s JSON.
+bool skip_dumped(std::string_view s, std::size_t& i, int depth) {
+  if (i >= s.size() || depth > 256) return false;
+  const char c = s[i];
+  if (c == '"') {
+    for (++i; i < s.size(); ++i) {
+      if (s[i] == '\\') {
+        ++i;
+      } else if (s[i] == '"') {
+        ++i;
+        return true;
+      }
+    }
+    return false;
+  }
+  if (c == '[' || c == '{') {
+    const char close = c == '[' ? ']' : '}';
+    ++i;
+    if (i < s.size() && s[i] == close) {
+      ++i;
+      return true;
+    }
+    for (;;) {
+      if (close == '}') {
+        if (!skip_dumped(s, i, depth + 1) || i >= s.size() || s[i] != ':') return false;
+        ++i;
+      }
+      if (!skip_dumped(s, i, depth + 1) || i >= s.size()) return false;
+      if (s[i] == close) {
+        ++i;
+        return true;
+      }
+      if (s[i] != ',') return false;
+      ++i;
+    }
+  }
+  const std::size_t start = i;
+  while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']') ++i;
+  return i > start;
+}
+
+struct TextConflict {
+  std::vector<std::string> path;  // its keys, compared key by key as the DOM's sorted maps order
+  json initiate;
+  json complete;
+};
+
+// The value s[start, end) parsed; discarded when it is not JSON.
+json parse_slice(std::string_view s, std::size_t start, std::size_t end) {
+  return json::parse(s.begin() + static_cast<std::ptrdiff_t>(start),
+                     s.begin() + static_cast<std::ptrdiff_t>(end), nullptr, false);
+}
+
+// find_conflicts(base, other) with `other` the object at s[i] as text.
+bool scan_conflicts(const json& base, std::string_view s, std::size_t& i,
+                    std::vector<std::string>& path, std::vector<TextConflict>& found, int depth) {
+  if (i >= s.size() || s[i] != '{' || depth > 256) return false;
+  ++i;
+  if (i < s.size() && s[i] == '}') {
+    ++i;
+    return true;
+  }
+  for (;;) {
+    const std::size_t key_at = i;
+    if (!skip_dumped(s, i, depth + 1) || s[key_at] != '"' || i >= s.size() || s[i] != ':') {
+      return false;
+    }
+    std::string_view raw_key = s.substr(key_at + 1, i - key_at - 2);
+    std::string key;
+    if (raw_key.find('\\') == std::string_view::npos) {
+      key.assign(raw_key);
+    } else {
+      const json parsed = parse_slice(s, key_at, i);
+      if (!parsed.is_string()) return false;
+      key = parsed.get<std::string>();
+    }
+    ++i;
+    const std::size_t value_at = i;
+    const auto it = key == "event" ? base.end() : base.find(key);
+    if (it != base.end() && !it->is_null()) {
+      if (it->is_object() && value_at < s.size() && s[value_at] == '{') {
+        path.push_back(std::move(key));
+        if (!scan_conflicts(*it, s, i, path, found, depth + 1)) return false;
+        path.pop_back();
+      } else {
+        if (!skip_dumped(s, i, depth + 1)) return false;
+        const std::string_view value = s.substr(value_at, i - value_at);
+        const bool plain_string =
+            value.size() >= 2 && value.front() == '"' && value.find('\\') == std::string_view::npos;
+        if (plain_string) {
+          if (!it->is_string() ||
+              it->get_ref<const std::string&>() != value.substr(1, value.size() - 2)) {
+            found.push_back({path, json(std::string(value.substr(1, value.size() - 2))), *it});
+            found.back().path.push_back(std::move(key));
+          }
+        } else if (value != "null") {
+          json parsed = parse_slice(s, value_at, i);
+          if (parsed.is_discarded()) return false;
+          if (parsed != *it) {
+            found.push_back({path, std::move(parsed), *it});
+            found.back().path.push_back(std::move(key));
+          }
+        }
+      }
+    } else if (!skip_dumped(s, i, depth + 1)) {
+      return false;
+    }
+    if (i >= s.size()) return false;
+    if (s[i] == '}') {
+      ++i;
+      return true;
+    }
+    if (s[i] != ',') return false;
+    ++i;
+  }
+}
+
 }  // namespace
+
+bool conflicts_from_text(const json& complete, std::string_view initiate, json& conflicts) {
+  std::vector<std::string> path;
+  std::vector<TextConflict> found;
+  std::size_t i = 0;
+  if (!scan_conflicts(complete, initiate, i, path, found, 0) || i != initiate.size()) {
+    return false;
+  }
+  // The DOM walk meets keys in sorted order, level by level: the same order, path by path.
+  std::sort(found.begin(), found.end(),
+            [](const TextConflict& a, const TextConflict& b) { return a.path < b.path; });
+  for (TextConflict& c : found) {
+    std::string dotted;
+    for (const std::string& key : c.path) {
+      if (!dotted.empty()) dotted += '.';
+      dotted += key;
+    }
+    conflicts.push_back({{"path", std::move(dotted)},
+                         {"initiate", std::move(c.initiate)},
+                         {"complete", c.complete}});
+  }
+  return true;
+}
 
 json merged_view(const CallRecord& record, const json* complete_doc, const json* initiate_doc) {
   json conflicts = json::array();
@@ -442,6 +593,10 @@ json merged_correlation(const CallRecord& record, const json* complete_doc,
       complete_doc = &parsed_complete;
     }
     if (initiate_doc == nullptr) {
+      if (conflicts_from_text(*complete_doc, record.initiate->event, conflicts)) {
+        return correlation_facts(record, conflicts);
+      }
+      conflicts = json::array();
       parsed_initiate = parse_event_text(record.initiate->event);
       initiate_doc = &parsed_initiate;
     }

@@ -19,4 +19,10 @@ namespace callhook::detail {
                                                 const nlohmann::json* complete_doc,
                                                 const nlohmann::json* initiate_doc);
 
+/// Appends to `conflicts` what merged_view lists as the conflicts of `complete` (a document)
+/// with an Initiate given as the JSON text dump() wrote, parsing only the values that differ;
+/// false (`conflicts` unchanged) when `initiate` is not such a text.
+[[nodiscard]] bool conflicts_from_text(const nlohmann::json& complete, std::string_view initiate,
+                                       nlohmann::json& conflicts);
+
 }  // namespace callhook::detail

@@ -10,6 +10,7 @@
 #include "callhook/auth.h"
 #include "callhook/front_door.h"
 #include "callhook/render.h"
+#include "compact_json.h"
 #include "correlation_view.h"
 #include "json_writer.h"
 #include "oauth.h"
@@ -194,7 +195,7 @@ Outcome Engine::decide(const Prepared& p, std::int64_t now,
   json merged;
   if (event_routes || complete_routes) {
     // The canonical event is parsed once: for the context, and as its side of the merged call.
-    json event_doc = json::parse(out.canonical, nullptr, false);
+    json event_doc = detail::parse_compact_json(out.canonical);
     if (!event_doc.is_object()) event_doc = json::object();
     json correlation;
     if (next) {

@@ -28,9 +28,13 @@ namespace {
 
 json first_of_each(const FieldList& list) {
   json out = json::object();
+  auto& names = out.get_ref<json::object_t&>();
   for (std::size_t i = 0; i < list.size(); ++i) {
-    const std::string name(list.name(i));
-    if (!out.contains(name)) out[name] = std::string(list.value(i));
+    const std::string_view name = list.name(i);
+    const auto at = names.lower_bound(name);  // one look-up, and no key built for a repeat
+    if (at == names.end() || at->first != name) {
+      names.emplace_hint(at, std::string(name), std::string(list.value(i)));
+    }
   }
   return out;
 }
@@ -54,8 +58,9 @@ json filter_context(json event, const FieldList& fields, const FieldList& header
   json context = std::move(event);
   if (!context.is_object()) context = json::object();
   json by_name = first_of_each(fields);
-  for (const auto& [name, value] : by_name.items()) {
-    if (!name.empty() && name[0] >= 'A' && name[0] <= 'Z') context[name] = value;
+  auto& top = context.get_ref<json::object_t&>();
+  for (const auto& [name, value] : by_name.get_ref<const json::object_t&>()) {
+    if (!name.empty() && name[0] >= 'A' && name[0] <= 'Z') top.insert_or_assign(name, value);
   }
   context["fields"] = std::move(by_name);
   context["headers"] = first_of_each(headers);

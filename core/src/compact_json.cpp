@@ -1,0 +1,201 @@
+#include "compact_json.h"
+
+#include <cstdint>
+#include <string>
+
+#include "swar.h"
+#include "utf8.h"
+
+namespace callhook::detail {
+
+namespace {
+
+using nlohmann::json;
+
+// How deep the fast reader goes before leaving a document to nlohmann's parser.
+constexpr int kMaxDepth = 128;
+
+class CompactReader {
+ public:
+  explicit CompactReader(std::string_view s) : s_(s) {}
+
+  // The document, when the whole text is compact JSON this reader takes; false otherwise.
+  bool document(json& out) { return value(out, 0) && i_ == s_.size(); }
+
+ private:
+  bool value(json& out, int depth) {
+    if (i_ >= s_.size()) return false;
+    switch (s_[i_]) {
+      case '"': {
+        std::string text;
+        if (!string(text)) return false;
+        out = std::move(text);
+        return true;
+      }
+      case '{':
+        return object(out, depth);
+      case '[':
+        return array(out, depth);
+      case 't':
+        return literal("true", json(true), out);
+      case 'f':
+        return literal("false", json(false), out);
+      case 'n':
+        return literal("null", json(nullptr), out);
+      default:
+        return integer(out);
+    }
+  }
+
+  bool literal(std::string_view word, json value, json& out) {
+    if (s_.substr(i_, word.size()) != word) return false;
+    i_ += word.size();
+    out = std::move(value);
+    return true;
+  }
+
+  // Integers of at most 18 digits, typed as the lexer types them (unsigned unless negative).
+  bool integer(json& out) {
+    const bool negative = s_[i_] == '-';
+    std::size_t k = negative ? i_ + 1 : i_;
+    const std::size_t digits = k;
+    std::uint64_t value = 0;
+    while (k < s_.size() && s_[k] >= '0' && s_[k] <= '9') {
+      value = value * 10 + static_cast<std::uint64_t>(s_[k] - '0');
+      ++k;
+    }
+    const std::size_t count = k - digits;
+    if (count == 0 || count > 18 || (s_[digits] == '0' && count > 1)) return false;
+    if (k < s_.size() && (s_[k] == '.' || s_[k] == 'e' || s_[k] == 'E')) return false;
+    i_ = k;
+    if (negative) {
+      out = -static_cast<std::int64_t>(value);
+    } else {
+      out = value;
+    }
+    return true;
+  }
+
+  bool string(std::string& out) {
+    ++i_;  // the opening quote
+    for (;;) {
+      const std::size_t from = i_;
+      i_ = skip_plain(s_, i_, [](std::uint64_t v) {
+        return less_lanes(v, 0x20) | byte_lanes(v, '"') | byte_lanes(v, '\\') | (v & kHighs);
+      });
+      while (i_ < s_.size()) {
+        const auto c = static_cast<unsigned char>(s_[i_]);
+        if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) break;
+        ++i_;
+      }
+      out.append(s_.data() + from, i_ - from);
+      if (i_ >= s_.size()) return false;
+      const auto c = static_cast<unsigned char>(s_[i_]);
+      if (c == '"') {
+        ++i_;
+        return true;
+      }
+      if (c < 0x20) return false;  // not JSON: the parser says so
+      if (c >= 0x80) {
+        const std::size_t n = utf8_sequence_length(s_, i_);
+        if (n == 0) return false;
+        out.append(s_.data() + i_, n);
+        i_ += n;
+        continue;
+      }
+      if (i_ + 1 >= s_.size()) return false;
+      switch (s_[i_ + 1]) {
+        case '"':
+          out.push_back('"');
+          break;
+        case '\\':
+          out.push_back('\\');
+          break;
+        case '/':
+          out.push_back('/');
+          break;
+        case 'b':
+          out.push_back('\b');
+          break;
+        case 'f':
+          out.push_back('\f');
+          break;
+        case 'n':
+          out.push_back('\n');
+          break;
+        case 'r':
+          out.push_back('\r');
+          break;
+        case 't':
+          out.push_back('\t');
+          break;
+        default:
+          return false;  // \u and anything else: the parser's
+      }
+      i_ += 2;
+    }
+  }
+
+  bool object(json& out, int depth) {
+    if (depth >= kMaxDepth) return false;
+    out = json::object();
+    auto& members = out.get_ref<json::object_t&>();
+    ++i_;
+    if (i_ < s_.size() && s_[i_] == '}') {
+      ++i_;
+      return true;
+    }
+    for (;;) {
+      std::string key;
+      if (i_ >= s_.size() || s_[i_] != '"' || !string(key)) return false;
+      if (i_ >= s_.size() || s_[i_] != ':') return false;
+      ++i_;
+      // As the parser does: a repeated key keeps the last value.
+      if (!value(members[std::move(key)], depth + 1) || i_ >= s_.size()) return false;
+      if (s_[i_] == '}') {
+        ++i_;
+        return true;
+      }
+      if (s_[i_] != ',') return false;
+      ++i_;
+    }
+  }
+
+  bool array(json& out, int depth) {
+    if (depth >= kMaxDepth) return false;
+    out = json::array();
+    auto& items = out.get_ref<json::array_t&>();
+    ++i_;
+    if (i_ < s_.size() && s_[i_] == ']') {
+      ++i_;
+      return true;
+    }
+    for (;;) {
+      items.emplace_back();
+      if (!value(items.back(), depth + 1) || i_ >= s_.size()) return false;
+      if (s_[i_] == ']') {
+        ++i_;
+        return true;
+      }
+      if (s_[i_] != ',') return false;
+      ++i_;
+    }
+  }
+
+  std::string_view s_;
+  std::size_t i_ = 0;
+};
+
+}  // namespace
+
+bool read_compact_json(std::string_view text, json& out) {
+  return CompactReader(text).document(out);
+}
+
+json parse_compact_json(std::string_view text) {
+  json out;
+  if (read_compact_json(text, out)) return out;
+  return json::parse(text.begin(), text.end(), nullptr, false);
+}
+
+}  // namespace callhook::detail

@@ -1,0 +1,19 @@
+// A fast reader of the compact JSON the core writes itself (internal to the core).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string_view>
+
+namespace callhook::detail {
+
+/// json::parse(text, nullptr, false), for any text: the same document, or a discarded value
+/// when `text` is not JSON. The JSON the core writes (write_canonical_json, dump(): no
+/// whitespace, integers, strings with few escapes) is read in one pass without the lexer's
+/// token buffer; anything else (whitespace, fractions, \u escapes, a text that is not JSON) is
+/// handed to nlohmann's parser whole.
+[[nodiscard]] nlohmann::json parse_compact_json(std::string_view text);
+
+/// The fast reader alone: true, with the document in `out`, when it takes the whole of `text`.
+[[nodiscard]] bool read_compact_json(std::string_view text, nlohmann::json& out);
+
+}  // namespace callhook::detail

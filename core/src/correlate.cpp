@@ -120,9 +120,7 @@ namespace {
 // it. Any other text (hand-written, older, odd) takes the DOM path below, which says the same of
 // every text the slicer takes.
 
-bool is_lower_hex(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-}
+bool is_lower_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 
 // A string at s[i] (a '"') that nlohmann dumps back as it is: valid UTF-8, no raw control bytes,
 // and only the escapes dump() writes (\" \\ \b \f \n \r \t, \u00xx for other control bytes).

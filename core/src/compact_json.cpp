@@ -1,8 +1,10 @@
 #include "compact_json.h"
 
+#include <charconv>
 #include <cstdint>
 #include <string>
 
+#include "json_writer.h"
 #include "swar.h"
 #include "utf8.h"
 
@@ -196,6 +198,93 @@ json parse_compact_json(std::string_view text) {
   json out;
   if (read_compact_json(text, out)) return out;
   return json::parse(text.begin(), text.end(), nullptr, false);
+}
+
+namespace {
+
+// dump()'s own text of a value, for what the fast writer leaves to it.
+void append_dumped(std::string& out, const json& value) {
+  out += value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+template <typename Number>
+void append_number(std::string& out, Number n) {
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
+  out.append(digits, end);
+}
+
+// dump() escapes exactly as append_json_string does, on valid UTF-8; what is not valid is
+// replaced as dump() replaces it.
+void append_string(std::string& out, const std::string& s) {
+  if (is_valid_utf8(s)) {
+    append_json_string(out, s);
+  } else {
+    append_dumped(out, json(s));
+  }
+}
+
+void append_value(std::string& out, const json& value, int depth) {
+  switch (value.type()) {
+    case json::value_t::null:
+      out.append("null");
+      return;
+    case json::value_t::boolean:
+      out.append(value.get<bool>() ? "true" : "false");
+      return;
+    case json::value_t::number_integer:
+      append_number(out, value.get<std::int64_t>());
+      return;
+    case json::value_t::number_unsigned:
+      append_number(out, value.get<std::uint64_t>());
+      return;
+    case json::value_t::string:
+      append_string(out, value.get_ref<const std::string&>());
+      return;
+    case json::value_t::object:
+      if (depth < kMaxDepth) {
+        out.push_back('{');
+        bool first = true;
+        for (const auto& [key, member] : value.get_ref<const json::object_t&>()) {
+          if (!first) out.push_back(',');
+          first = false;
+          append_string(out, key);
+          out.push_back(':');
+          append_value(out, member, depth + 1);
+        }
+        out.push_back('}');
+        return;
+      }
+      break;
+    case json::value_t::array:
+      if (depth < kMaxDepth) {
+        out.push_back('[');
+        bool first = true;
+        for (const json& item : value.get_ref<const json::array_t&>()) {
+          if (!first) out.push_back(',');
+          first = false;
+          append_value(out, item, depth + 1);
+        }
+        out.push_back(']');
+        return;
+      }
+      break;
+    default:  // floats (dump()'s shortest round trip), binary, discarded
+      break;
+  }
+  append_dumped(out, value);
+}
+
+}  // namespace
+
+void append_compact_json(std::string& out, const json& value) {
+  append_value(out, value, 0);
+}
+
+std::string dump_compact_json(const json& value) {
+  std::string out;
+  append_value(out, value, 0);
+  return out;
 }
 
 }  // namespace callhook::detail

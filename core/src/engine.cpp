@@ -24,10 +24,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string dump_json(const json& value) {
-  return value.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
 // Headers as filters and templates see them: lower-case names, the first of each, and never a
 // credential, so no template can forward one.
 void filterable_headers(const std::vector<HttpHeader>& headers, FieldList& out) {
@@ -218,7 +214,7 @@ Outcome Engine::decide(const Prepared& p, std::int64_t now,
   }
   if (complete_routes) {
     // The call is complete: `complete` routes see the merged call, once.
-    detail::fire_routes(config_, Trigger::complete, dump_json(merged),
+    detail::fire_routes(config_, Trigger::complete, detail::dump_compact_json(merged),
                         detail::complete_context(merged, context), p.call_sid_ + ":complete", now,
                         out, p.record_key_);
   }
@@ -244,7 +240,7 @@ Outcome Engine::sweep(const std::string& record, std::int64_t now) const {
   const std::string call_sid = merged.contains("call") && merged["call"].is_object()
                                    ? merged["call"].value("sid", std::string())
                                    : std::string();
-  detail::fire_routes(config_, Trigger::abandoned, dump_json(merged),
+  detail::fire_routes(config_, Trigger::abandoned, detail::dump_compact_json(merged),
                       detail::abandoned_context(merged), call_sid + ":abandoned", now, out,
                       current->key);
   set_record(out, *current, expected);

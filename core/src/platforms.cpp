@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "callhook/render.h"
+#include "compact_json.h"
 
 namespace callhook {
 namespace {
@@ -30,7 +31,7 @@ std::string string_of(const json& value) {
 }
 
 std::string dump(const json& value) {
-  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+  return detail::dump_compact_json(value);
 }
 
 json parse(std::string_view body) {

@@ -6,6 +6,7 @@
 
 #include "callhook/erasure.h"
 #include "callhook/spec.h"
+#include "compact_json.h"
 #include "crypto.h"
 #include "sealed_delivery.h"
 #include "template.h"
@@ -53,7 +54,7 @@ const json& member(const json& object, std::string_view key) {
 
 // Headers can carry any bytes, so serialising must never trip over invalid UTF-8.
 std::string dump(const json& value) {
-  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+  return detail::dump_compact_json(value);
 }
 
 std::string text(const json& value) {

@@ -8,6 +8,7 @@
 #include "callhook/correlate.h"
 #include "callhook/engine.h"
 #include "callhook/spec.h"
+#include "compact_json.h"
 #include "routing.h"
 
 namespace callhook {
@@ -121,10 +122,6 @@ std::string call_sid_of(const json& view) {
   return sid != nullptr && sid->is_string() ? sid->get<std::string>() : std::string();
 }
 
-std::string dump_json(const json& value) {
-  return value.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
 }  // namespace
 
 Rerendered Engine::rerender(const RerenderRequest& request) const {
@@ -191,7 +188,7 @@ Rerendered Engine::rerender(const RerenderRequest& request) const {
     const json request_context = detail::filter_context(
         record->complete->event, sent_fields(parse_object(record->complete->event)), FieldList(),
         "", config_.limits);
-    canonical = dump_json(merged);
+    canonical = detail::dump_compact_json(merged);
     context = detail::complete_context(merged, request_context);
     key_prefix = call_sid_of(merged) + ":complete";
   } else {
@@ -203,7 +200,7 @@ Rerendered Engine::rerender(const RerenderRequest& request) const {
     CallRecord when_abandoned = *record;
     when_abandoned.complete.reset();
     const json merged = merged_view(when_abandoned);
-    canonical = dump_json(merged);
+    canonical = detail::dump_compact_json(merged);
     context = detail::abandoned_context(merged);
     key_prefix = call_sid_of(merged) + ":abandoned";
   }

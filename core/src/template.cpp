@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "callhook/http.h"
+#include "compact_json.h"
 #include "text_util.h"
 #include "value_formats.h"
 
@@ -427,8 +428,9 @@ void append_text(std::string& out, const std::optional<json>& value) {
     out.append(*s);
     return;
   }
-  // `replace` keeps dump() from aborting on invalid UTF-8 under JSON_NOEXCEPTION.
-  out.append(value->dump(-1, ' ', false, json::error_handler_t::replace));
+  // As dump() with `replace`, which keeps it from aborting on invalid UTF-8 under
+  // JSON_NOEXCEPTION.
+  detail::append_compact_json(out, *value);
 }
 
 json render_string(const std::string& s, const json& context) {

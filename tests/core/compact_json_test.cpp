@@ -126,5 +126,51 @@ TEST(CompactJson, AgreesWithTheParserOnMixedTexts) {
   expect_same(doc.dump());
 }
 
+// dump_compact_json is dump(-1, ' ', false, replace), byte for byte.
+void expect_dumped_alike(const json& doc) {
+  EXPECT_EQ(detail::dump_compact_json(doc),
+            doc.dump(-1, ' ', false, json::error_handler_t::replace))
+      << doc.dump(-1, ' ', true, json::error_handler_t::replace);
+}
+
+TEST(CompactJson, WritesWhatDumpWrites) {
+  for (const char* text : {
+           R"({"event":"Call.Complete","call":{"sid":"CA1","duration":95,"from":{"number":"+1"}}})",
+           R"({"z":1,"a":[true,false,null,-3,0,18446744073709551615,-9223372036854775808]})",
+           R"({"floats":[0.5,1e300,-2.25,3.0,1e-7],"empty":{},"none":[]})",
+           R"({"escapes":"\"\\\/\b\f\n\r\t\u0001\u001f\u007f","utf8":"café 📞","k\n":"v"})",
+           R"("top")",
+           "7",
+           "null",
+       }) {
+    const json doc = json::parse(text, nullptr, false);
+    ASSERT_FALSE(doc.is_discarded()) << text;
+    expect_dumped_alike(doc);
+  }
+  // Invalid UTF-8, replaced as dump() replaces it, in values and in keys.
+  for (const char* bytes : {"\xff", "a\xc3", "\xed\xa0\x80z", "\xf4\x90\x80\x80", "ok\xe2\x82"}) {
+    const std::string raw = bytes;
+    expect_dumped_alike(json(raw));
+    expect_dumped_alike(json{{raw, raw}, {"b", json::array({raw, 1})}});
+  }
+  // Deeper than the fast writer goes.
+  json deep = json::array();
+  for (int i = 0; i < 300; ++i) deep = json::array({deep, i});
+  expect_dumped_alike(deep);
+  // Mixed documents, as the mixed texts above read them.
+  std::mt19937 random(777);
+  const std::vector<std::string> leaves = {"x", "\n", "é", "\"", "1", "-2", "0.5", "true", "null"};
+  for (int n = 0; n < 2000; ++n) {
+    json doc = json::object();
+    for (int k = 0; k < 6; ++k) {
+      const std::string key = leaves[random() % leaves.size()] + std::to_string(k);
+      json leaf = json::parse(leaves[random() % leaves.size()], nullptr, false);
+      if (leaf.is_discarded()) leaf = key;
+      doc[key] = random() % 3 == 0 ? json::array({leaf, doc.size()}) : leaf;
+    }
+    expect_dumped_alike(doc);
+  }
+}
+
 }  // namespace
 }  // namespace callhook

@@ -104,6 +104,20 @@ void BM_HandleCompleteWithRecord(benchmark::State& state) {
 }
 BENCHMARK(BM_HandleCompleteWithRecord);
 
+// What the Node function does under bench/server-load.sh: correlation on, no routes; the
+// Complete folded into the stored Initiate's record and the record written back.
+void BM_HandleCorrelationOnly(benchmark::State& state) {
+  const char* config = R"({"correlation": {"abandon_after_seconds": 600, "retention_seconds": 3600},
+    "routes": [], "destinations": {}})";
+  const auto engine = callhook::Engine::from_config(config, nullptr);
+  if (!engine) {
+    state.SkipWithError("config refused");
+    return;
+  }
+  complete_with_record(state, *engine, "/hook");
+}
+BENCHMARK(BM_HandleCorrelationOnly);
+
 // The whole engine as `callhook replay` runs it: the example config's routes (canonical log, GA4,
 // Google Ads, the CRM template, Slack's filter) on the Complete, with the Initiate's record
 // stored: decode, validate, normalize, correlation, filters, templates and every render.

@@ -19,6 +19,11 @@ namespace callhook::detail {
                                                 const nlohmann::json* complete_doc,
                                                 const nlohmann::json* initiate_doc);
 
+/// parse_record's fast path: the record when `text` is exactly write_record's text of it (events
+/// that dump back byte for byte), read by slicing; nullopt for any other text, which
+/// parse_record reads through a DOM.
+[[nodiscard]] std::optional<CallRecord> slice_record_text(std::string_view text);
+
 /// Appends to `conflicts` what merged_view lists as the conflicts of `complete` (a document)
 /// with an Initiate given as the JSON text dump() wrote, parsing only the values that differ;
 /// false (`conflicts` unchanged) when `initiate` is not such a text.

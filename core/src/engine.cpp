@@ -81,6 +81,7 @@ std::optional<Engine> Engine::from_config(std::string_view config_json, const Se
   ConfigResult result = parse_config(config_json, secrets);
   if (errors != nullptr) *errors = std::move(result.errors);
   if (!result.config) return std::nullopt;
+  compile_templates(*result.config);  // read once here, not on every render
   return Engine(std::move(*result.config));
 }
 

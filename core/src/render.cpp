@@ -52,6 +52,24 @@ const json& member(const json& object, std::string_view key) {
   return it == object.end() ? kNull : *it;
 }
 
+}  // namespace
+
+struct DestinationTemplates {
+  std::optional<CompiledTemplate> body;                          // json_template
+  std::optional<CompiledTemplate> session_id;                    // ga4
+  std::vector<std::pair<std::string, CompiledTemplate>> params;  // ga4, in key order
+  std::optional<CompiledTemplate> custom_data;                   // meta_capi
+};
+
+namespace {
+
+// The option `key`'s template rendered: compiled when the engine was built, or read now.
+json render_option(const std::optional<CompiledTemplate>* compiled, const json& tpl,
+                   const json& context) {
+  return compiled != nullptr && compiled->has_value() ? (*compiled)->render(context)
+                                                      : render_template(tpl, context);
+}
+
 // Headers can carry any bytes, so serialising must never trip over invalid UTF-8.
 std::string dump(const json& value) {
   return detail::dump_compact_json(value);
@@ -187,7 +205,7 @@ Rendered render_ga4(const Destination& d, const json& context, std::int64_t now)
   // engagement_time_msec; the page's gtag puts the session id in the ga_session_id parameter.
   json session_id;
   if (const json& tpl = member(d.options, "session_id"); tpl.is_string()) {
-    session_id = render_template(tpl, context);
+    session_id = render_option(d.templates ? &d.templates->session_id : nullptr, tpl, context);
   } else {
     const std::string sent =
         sent_parameter(context, {"ga_session_id", "Google.Analytics.SessionId"});
@@ -200,7 +218,9 @@ Rendered render_ga4(const Destination& d, const json& context, std::int64_t now)
   } else if (has_session) {
     params["engagement_time_msec"] = 1;
   }
-  if (const json& extra = member(d.options, "params"); extra.is_object()) {
+  if (d.templates) {
+    for (const auto& [key, tpl] : d.templates->params) params[key] = tpl.render(context);
+  } else if (const json& extra = member(d.options, "params"); extra.is_object()) {
     for (const auto& [key, value] : extra.items()) params[key] = render_template(value, context);
   }
   cut_ga4_strings(params);
@@ -370,7 +390,8 @@ Rendered render_meta(const Destination& d, const json& context) {
                 {"event_id", text(at(context, "call.sid")) + ":" + text(at(context, "event"))},
                 {"user_data", user_data}};
   if (const json& custom = member(d.options, "custom_data"); custom.is_object()) {
-    event["custom_data"] = render_template(custom, context);
+    event["custom_data"] =
+        render_option(d.templates ? &d.templates->custom_data : nullptr, custom, context);
   }
   json body = {{"data", json::array({event})}, {"access_token", option_string(d, "access_token")}};
   if (const std::string code = option_string(d, "test_event_code"); !code.empty()) {
@@ -442,6 +463,37 @@ Rendered render_slack(const json& context) {
 
 }  // namespace
 
+void compile_templates(Config& config) {
+  for (Destination& d : config.destinations) {
+    auto templates = std::make_shared<DestinationTemplates>();
+    const auto compiled = [&d](std::string_view key, std::optional<CompiledTemplate>& out) {
+      if (const json& tpl = member(d.options, key); !tpl.is_null()) out.emplace(tpl);
+    };
+    switch (d.format) {
+      case RenderFormat::json_template:
+        compiled("body", templates->body);
+        break;
+      case RenderFormat::ga4:
+        if (member(d.options, "session_id").is_string())
+          compiled("session_id", templates->session_id);
+        if (const json& extra = member(d.options, "params"); extra.is_object()) {
+          for (const auto& [key, value] : extra.items()) {
+            templates->params.emplace_back(key, CompiledTemplate(value));
+          }
+        }
+        break;
+      case RenderFormat::meta_capi:
+        if (member(d.options, "custom_data").is_object()) {
+          compiled("custom_data", templates->custom_data);
+        }
+        break;
+      default:
+        break;
+    }
+    d.templates = std::move(templates);
+  }
+}
+
 Rendered render(const Destination& destination, std::string_view canonical, const json& context,
                 std::int64_t now) {
   switch (destination.format) {
@@ -460,7 +512,8 @@ Rendered render(const Destination& destination, std::string_view canonical, cons
       return render_slack(context);
     case RenderFormat::json_template: {
       Rendered out;
-      out.body = dump(render_template(member(destination.options, "body"), context));
+      out.body = dump(render_option(destination.templates ? &destination.templates->body : nullptr,
+                                    member(destination.options, "body"), context));
       return out;
     }
   }

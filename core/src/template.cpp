@@ -1,6 +1,7 @@
 #include "template.h"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -433,14 +434,13 @@ void append_text(std::string& out, const std::optional<json>& value) {
   detail::append_compact_json(out, *value);
 }
 
-json render_string(const std::string& s, const json& context) {
-  std::vector<Piece> pieces = parse_string(s, nullptr);
+json render_pieces(const std::vector<Piece>& pieces, std::size_t size_hint, const json& context) {
   if (pieces.size() == 1 && pieces.front().placeholder) {
     std::optional<json> value = evaluate(*pieces.front().placeholder, context);
     return value ? std::move(*value) : json(nullptr);
   }
   std::string out;
-  out.reserve(s.size());
+  out.reserve(size_hint);
   for (const Piece& piece : pieces) {
     if (piece.placeholder) {
       append_text(out, evaluate(*piece.placeholder, context));
@@ -449,6 +449,10 @@ json render_string(const std::string& s, const json& context) {
     }
   }
   return out;
+}
+
+json render_string(const std::string& s, const json& context) {
+  return render_pieces(parse_string(s, nullptr), s.size(), context);
 }
 
 json render(const json& tpl, const json& context, int level) {
@@ -510,6 +514,87 @@ std::vector<Diagnostic> check_template(const json& tpl) {
 
 json render_template(const json& tpl, const json& context) {
   return render(tpl, context, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compiled templates: render()'s walk, done once
+
+struct CompiledTemplate::Node {
+  enum class Kind : std::uint8_t { literal, text, array, object };
+  Kind kind = Kind::literal;
+  json literal;                                       // literal: copied as it is
+  std::unique_ptr<const std::string> source;          // text: the string its pieces point into
+  std::vector<Piece> pieces;                          // text
+  std::vector<Node> items;                            // array
+  std::vector<std::pair<std::string, Node>> members;  // object, in the template's key order
+};
+
+namespace {
+
+// Mirrors render(): the same levels, so the same parts stay literal.
+void compile(const json& tpl, int level, CompiledTemplate::Node& out) {
+  using Kind = CompiledTemplate::Node::Kind;
+  if (const auto* s = tpl.get_ptr<const json::string_t*>()) {
+    out.kind = Kind::text;
+    out.source = std::make_unique<const std::string>(*s);
+    out.pieces = parse_string(*out.source, nullptr);
+    return;
+  }
+  if (!tpl.is_structured() || tpl.empty() || level >= kMaxTemplateDepth) {
+    out.literal = tpl;
+    return;
+  }
+  if (tpl.is_array()) {
+    out.kind = Kind::array;
+    out.items.resize(tpl.size());
+    for (std::size_t i = 0; i < tpl.size(); ++i) compile(tpl[i], level + 1, out.items[i]);
+    return;
+  }
+  out.kind = Kind::object;
+  out.members.resize(tpl.size());
+  std::size_t i = 0;
+  for (auto it = tpl.begin(); it != tpl.end(); ++it, ++i) {
+    out.members[i].first = it.key();
+    compile(it.value(), level + 1, out.members[i].second);
+  }
+}
+
+json render_compiled(const CompiledTemplate::Node& node, const json& context) {
+  using Kind = CompiledTemplate::Node::Kind;
+  switch (node.kind) {
+    case Kind::literal:
+      return node.literal;
+    case Kind::text:
+      return render_pieces(node.pieces, node.source->size(), context);
+    case Kind::array: {
+      json out = json::array();
+      for (const auto& item : node.items) out.push_back(render_compiled(item, context));
+      return out;
+    }
+    case Kind::object: {
+      json out = json::object();
+      auto& members = out.get_ref<json::object_t&>();
+      for (const auto& [key, value] : node.members) {
+        members.emplace_hint(members.end(), key, render_compiled(value, context));
+      }
+      return out;
+    }
+  }
+  return json();
+}
+
+}  // namespace
+
+CompiledTemplate::CompiledTemplate() : root_(std::make_shared<const Node>()) {}
+
+CompiledTemplate::CompiledTemplate(const json& tpl) {
+  auto root = std::make_shared<Node>();
+  compile(tpl, 0, *root);
+  root_ = std::move(root);
+}
+
+json CompiledTemplate::render(const json& context) const {
+  return render_compiled(*root_, context);
 }
 
 }  // namespace callhook

@@ -33,6 +33,7 @@
 // fields arrive as strings). Calendar fields must be real (Feb 29 only in leap years).
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -54,5 +55,20 @@ inline constexpr int kMaxTemplateDepth = 64;
 /// Renders `tpl` against `context` as described above. Never aborts, whatever the inputs.
 [[nodiscard]] nlohmann::json render_template(const nlohmann::json& tpl,
                                              const nlohmann::json& context);
+
+/// A template read once (when the engine is built from its config): its strings split into
+/// text and placeholders, the filters' arguments parsed, so that rendering it parses nothing.
+/// render(context) is render_template(tpl, context), the same document. Copies share it.
+class CompiledTemplate {
+ public:
+  CompiledTemplate();
+  explicit CompiledTemplate(const nlohmann::json& tpl);
+  [[nodiscard]] nlohmann::json render(const nlohmann::json& context) const;
+
+  struct Node;
+
+ private:
+  std::shared_ptr<const Node> root_;
+};
 
 }  // namespace callhook

@@ -1,4 +1,5 @@
-// Fuzzes check_template and render_template. Input: template JSON, a NUL byte, context JSON.
+// Fuzzes check_template, render_template and CompiledTemplate. Input: template JSON, a NUL byte,
+// context JSON.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -21,6 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   const bool valid = callhook::check_template(tpl).empty();
   const nlohmann::json out = callhook::render_template(tpl, context);
+  // A template read once (as an engine reads its config's) renders the same.
+  if (callhook::CompiledTemplate(tpl).render(context) != out) __builtin_trap();
   // Invariants: rendering keeps the template's shape, and a template without any "{{" renders
   // to itself. The output must serialise (dump() aborts on invalid UTF-8 under
   // JSON_NOEXCEPTION unless told to replace).

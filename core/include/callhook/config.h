@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -52,6 +53,9 @@ struct RateLimit {
   double burst = 0;
 };
 
+/// A destination's templates, compiled (render.h's compile_templates).
+struct DestinationTemplates;
+
 struct Destination {
   std::string name;
   RenderFormat format = RenderFormat::canonical;
@@ -67,6 +71,9 @@ struct Destination {
   /// Sends in flight at once to this destination in one shell (`concurrency`; 0: the shell's
   /// default).
   int concurrency = 0;
+  /// Its option templates read once, when an engine is built from the config; unset, each
+  /// render reads them from `options`.
+  std::shared_ptr<const DestinationTemplates> templates;
 };
 
 /// When a route fires. `event`: on each accepted webhook that is not a duplicate (the default);

@@ -35,6 +35,11 @@ struct Rendered {
 [[nodiscard]] Rendered render(const Destination& destination, std::string_view canonical,
                               const nlohmann::json& context, std::int64_t now);
 
+/// Compiles each destination's option templates (the template format's `body`, GA4's
+/// `session_id` and `params`, Meta's `custom_data`) into `Destination::templates`, so that no
+/// render parses them again. Engine::from_config does it; rendering is the same without it.
+void compile_templates(Config& config);
+
 /// How `format` reads a destination's answers: nullptr when the status alone decides.
 [[nodiscard]] AnswerReader answer_reader(RenderFormat format);
 

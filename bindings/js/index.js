@@ -74,7 +74,10 @@ async function instantiateFrom(source, imports) {
       source = await fetch(source);
     }
   }
-  if (typeof Response === 'function' && source instanceof Response) {
+  const isBytes = (x) => x instanceof ArrayBuffer || ArrayBuffer.isView(x);
+  // Bytes never touch the global Response: in Node its first use loads undici, which takes
+  // longer than compiling and instantiating the wasm.
+  if (!isBytes(source) && typeof Response === 'function' && source instanceof Response) {
     if (!source.ok) {
       throw new CallhookError(`fetching the callhook wasm failed: ${source.status}`,
         { code: 'wasm_load' });
@@ -85,9 +88,7 @@ async function instantiateFrom(source, imports) {
     }
     source = await source.arrayBuffer();
   }
-  if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) {
-    return (await WebAssembly.instantiate(source, imports)).instance;
-  }
+  if (isBytes(source)) return (await WebAssembly.instantiate(source, imports)).instance;
   throw new TypeError('wasm must be a WebAssembly.Module, a URL, a Response or the bytes');
 }
 

@@ -7,10 +7,10 @@
 //
 // Four programs take turns request by request (so that whatever else the machine does weighs on
 // each alike): PLAIN (default build/wasi/callhook-fastly.wasm) and PLAIN after Wizer, each with
-// the config compiled in (examples/configs/example.json, which names secrets: the snapshot can
-// hold no engine for it) and with that config rewritten in place to name none (its ${NAME}
-// references made literals of the same length, as tests/js/fastly/fastly_snapshot.test.mjs
-// does: the snapshot holds its engine). For each program and kind of request it prints the
+// the config compiled in (examples/configs/example.json, which names secrets: the snapshot holds
+// it read, and each request binds the Secret Store's values) and with that config rewritten in
+// place to name none (its ${NAME} references made literals of the same length, as
+// tests/js/fastly/fastly_snapshot.test.mjs does: the snapshot holds its engine). For each program and kind of request it prints the
 // median and the 10th percentile (the quiet-machine figure) of
 //   instantiate: creating the instance (imports linked, memory made, data segments copied);
 //   response:    from the start of the instance to the downstream answer (the sender's wait);

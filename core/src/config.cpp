@@ -45,8 +45,9 @@ bool is_secret_name_char(char c, bool first) {
 // Reads one config document, collecting every problem rather than stopping at the first.
 class Reader {
  public:
-  Reader(const SecretLookup& secrets, std::vector<Diagnostic>& errors)
-      : secrets_(secrets), errors_(errors) {}
+  Reader(const SecretLookup& secrets, std::vector<Diagnostic>& errors,
+         UnboundConfig* unbound = nullptr)
+      : secrets_(secrets), errors_(errors), unbound_(unbound) {}
 
   void error(const std::string& pointer, std::string_view code, std::string message) {
     // A setting whose secret is missing is reported once, as missing: the empty stand-in it
@@ -153,6 +154,11 @@ class Reader {
       }
       const std::string name = text.substr(open + 2, end - open - 2);
       out.append(text, pos, open - pos);
+      if (unbound_ != nullptr) {
+        out += stand_in(name, pointer);
+        pos = end + 1;
+        continue;
+      }
       const std::optional<std::string> value = secrets_ ? secrets_(name) : std::nullopt;
       if (!value) {
         error(pointer, "missing_secret",
@@ -171,6 +177,65 @@ class Reader {
     return out;
   }
 
+  // Read unbound, a reference is kStandIn, the index of its name, kStandIn: text no config can
+  // hold (parse_config_unbound refuses one that writes the character).
+  static constexpr char kStandIn = '\x01';
+
+  std::string stand_in(const std::string& name, const std::string& pointer) {
+    std::vector<std::string>& names = unbound_->names;
+    const auto at = std::find(names.begin(), names.end(), name);
+    const auto index = static_cast<std::size_t>(at - names.begin());
+    if (at == names.end()) names.push_back(name);
+    unbound_->resolved.push_back(index);
+    references_.push_back({pointer, false});
+    return kStandIn + std::to_string(index) + kStandIn;
+  }
+
+  // Whether `text`, the setting at `pointer`, passes `check`. Read unbound, a text holding a
+  // reference passes, the check left to bind_config, and the references there are settled:
+  // they sit where their value is used as it is.
+  bool settle(const std::string& text, const std::string& pointer, SecretCheck check) {
+    if (unbound_ == nullptr || text.find(kStandIn) == std::string::npos) {
+      return passes(check, text);
+    }
+    for (Reference& r : references_) r.settled = r.settled || r.pointer == pointer;
+    if (check != SecretCheck::none) unbound_->checks.emplace_back(text, check);
+    return true;
+  }
+
+  // Settles every reference at `pointer` or under it.
+  void settle_all(const std::string& pointer) {
+    for (Reference& r : references_) {
+      r.settled = r.settled || r.pointer == pointer ||
+                  (r.pointer.starts_with(pointer) && r.pointer[pointer.size()] == '/');
+    }
+  }
+
+  // Whether every reference was settled: one that was not is in a setting its value could
+  // decide (a format, a name, a template...), so the config cannot be read unbound.
+  [[nodiscard]] bool all_settled() const {
+    return std::all_of(references_.begin(), references_.end(),
+                       [](const Reference& r) { return r.settled; });
+  }
+
+  static bool passes(SecretCheck check, std::string_view text) {
+    switch (check) {
+      case SecretCheck::none:
+        return true;
+      case SecretCheck::nonempty:
+        return !text.empty();
+      case SecretCheck::http_uri:
+        return detail::is_http_uri(text);
+      case SecretCheck::header_value:
+        return is_header_value(text);
+      case SecretCheck::bearer_token:
+        return !text.empty() && is_header_value(text);
+      case SecretCheck::public_key:
+        return !text.starts_with("whsk_");
+    }
+    return false;
+  }
+
   void read_auth(const json& auth, const std::string& p, AuthConfig& into) {
     if (!expect_object(auth, p)) return;
     only_keys(auth, p, {"token", "basic", "signatures"});
@@ -187,7 +252,7 @@ class Reader {
         error(tp + "/in", "bad_value", "Expected \"path\" or \"query\".");
       }
       t.param = string(*token, "param", tp, false).value_or("token");
-      if (value && value->empty()) {
+      if (value && !settle(*value, tp + "/value", SecretCheck::nonempty)) {
         error(tp + "/value", "bad_value", "The token must not be empty.");
       }
       into.token = std::move(t);
@@ -198,6 +263,8 @@ class Reader {
       BasicAuth b;
       b.username = string(*basic, "username", bp, true).value_or("");
       b.password = string(*basic, "password", bp, true).value_or("");
+      settle(b.username, bp + "/username", SecretCheck::none);
+      settle(b.password, bp + "/password", SecretCheck::none);
       into.basic = std::move(b);
     }
     if (const json* list = member(auth, "signatures")) {
@@ -229,7 +296,9 @@ class Reader {
       }
     }
     sig.secret = string(s, "secret", p, true).value_or("");
-    if (sig.scheme == SignatureScheme::standard_webhooks && sig.secret.starts_with("whsk_")) {
+    if (!settle(sig.secret, p + "/secret",
+                sig.scheme == SignatureScheme::standard_webhooks ? SecretCheck::public_key
+                                                                 : SecretCheck::none)) {
       // The sender's signing key must never sit in a receiver's config; its public half does.
       error(p + "/secret", "bad_value",
             "This is a private signing key (whsk_); configure its public key (whpk_) instead.");
@@ -311,6 +380,7 @@ class Reader {
         } else if (!value.is_string()) {
           error(at, "wrong_type", "Expected a string.");
         } else if (auto v = resolve(value.get_ref<const std::string&>(), at)) {
+          settle(*v, at, SecretCheck::none);
           source.reading.defaults.emplace_back(key, std::move(*v));
         }
       }
@@ -395,7 +465,7 @@ class Reader {
     url_written_ = member(d, "url") != nullptr;
     if (const auto url = string(d, "url", p, !url_optional)) {
       dest.url = *url;
-      if (!detail::is_http_uri(dest.url)) {
+      if (!settle(dest.url, p + "/url", SecretCheck::http_uri)) {
         error(p + "/url", "bad_value", "Expected an absolute http(s) URL.");
       }
     }
@@ -409,8 +479,10 @@ class Reader {
     if (const json* headers = member(d, "headers");
         headers && expect_object(*headers, p + "/headers")) {
       for (const auto& [key, value] : headers->items()) {
-        if (const auto v = string(*headers, key, p + "/headers", true))
+        if (const auto v = string(*headers, key, p + "/headers", true)) {
+          settle(*v, with_token(p + "/headers", key), SecretCheck::none);
           dest.headers.push_back({key, *v});
+        }
       }
     }
     if (const json* options = member(d, "options");
@@ -452,7 +524,7 @@ class Reader {
       auth.kind = DestinationAuth::Kind::bearer;
       if (const auto token = string(a, "token", p, true)) {
         auth.token = *token;
-        if (token->empty() || !is_header_value(*token)) {
+        if (!settle(*token, p + "/token", SecretCheck::bearer_token)) {
           error(p + "/token", "bad_value", "The token must be non-empty, on one line.");
         }
       }
@@ -467,7 +539,7 @@ class Reader {
       }
       if (const auto value = string(a, "value", p, true)) {
         auth.value = *value;
-        if (!is_header_value(*value)) {
+        if (!settle(*value, p + "/value", SecretCheck::header_value)) {
           error(p + "/value", "bad_value", "A header value must be on one line.");
         }
       }
@@ -489,7 +561,7 @@ class Reader {
     const bool google = format == RenderFormat::google_ads;
     if (const auto url = string(a, "token_url", p, !google)) {
       auth.token_url = *url;
-      if (!detail::is_http_uri(*url)) {
+      if (!settle(*url, p + "/token_url", SecretCheck::http_uri)) {
         error(p + "/token_url", "bad_value", "Expected an absolute http(s) URL.");
       }
     } else if (google && member(a, "token_url") == nullptr) {
@@ -499,9 +571,11 @@ class Reader {
                      .value_or(google && member(a, "scope") == nullptr
                                    ? "https://www.googleapis.com/auth/adwords"
                                    : "");
+    settle(auth.scope, p + "/scope", SecretCheck::none);
     if (const auto id = string(a, "client_id", p, true)) {
       auth.client_id = *id;
-      if (id->empty()) error(p + "/client_id", "bad_value", "The client id must not be empty.");
+      if (!settle(*id, p + "/client_id", SecretCheck::nonempty))
+        error(p + "/client_id", "bad_value", "The client id must not be empty.");
     }
     const bool has_refresh = member(a, "refresh_token") != nullptr;
     std::string grant = has_refresh ? "refresh_token" : "";
@@ -509,11 +583,14 @@ class Reader {
     if (grant == "refresh_token") {
       auth.grant = DestinationAuth::Grant::refresh_token;
       auth.refresh_token = string(a, "refresh_token", p, true).value_or("");
+      settle(auth.refresh_token, p + "/refresh_token", SecretCheck::none);
       // Some client types (installed apps) have no secret: the refresh grant goes without.
       auth.client_secret = string(a, "client_secret", p, false).value_or("");
+      settle(auth.client_secret, p + "/client_secret", SecretCheck::none);
     } else if (grant == "client_credentials") {
       auth.grant = DestinationAuth::Grant::client_credentials;
       auth.client_secret = string(a, "client_secret", p, true).value_or("");
+      settle(auth.client_secret, p + "/client_secret", SecretCheck::none);
       if (has_refresh) {
         error(p + "/refresh_token", "bad_value",
               "The client_credentials grant uses no refresh token; remove it or the grant.");
@@ -695,13 +772,15 @@ class Reader {
   }
 
   void check_url_option(const json& o, std::string_view key, const std::string& p) {
-    if (const auto url = string(o, key, p, false); url && !detail::is_http_uri(*url)) {
+    if (const auto url = string(o, key, p, false);
+        url && !settle(*url, with_token(p, key), SecretCheck::http_uri)) {
       error(with_token(p, key), "bad_value", "Expected an absolute http(s) URL.");
     }
   }
 
   void check_nonempty(const json& o, std::string_view key, const std::string& p, bool required) {
-    if (const auto value = string(o, key, p, required); value && value->empty()) {
+    if (const auto value = string(o, key, p, required);
+        value && !settle(*value, with_token(p, key), SecretCheck::nonempty)) {
       error(with_token(p, key), "bad_value",
             "The setting '" + std::string(key) + "' must not be empty.");
     }
@@ -911,6 +990,7 @@ class Reader {
     switch (dest.format) {
       case RenderFormat::canonical:
       case RenderFormat::slack:
+        settle_all(p);  // their options are sent as they are
         return;
       case RenderFormat::ga4:
         check_ga4(dest, p);
@@ -1058,6 +1138,12 @@ class Reader {
 
  private:
   std::vector<Diagnostic>& errors_;
+  UnboundConfig* unbound_;  // reading unbound (parse_config_unbound)
+  struct Reference {
+    std::string pointer;
+    bool settled;
+  };
+  std::vector<Reference> references_;  // read unbound: each reference, where it is
 };
 
 }  // namespace
@@ -1104,22 +1190,13 @@ const Destination* Config::destination(std::string_view name) const {
   return nullptr;
 }
 
-ConfigResult parse_config(std::string_view json_text, const SecretLookup& secrets) {
-  ConfigResult result;
-  const json doc = json::parse(json_text.begin(), json_text.end(), nullptr, false);
-  if (doc.is_discarded()) {
-    result.errors.push_back({"", "invalid_json", "The config is not valid JSON."});
-    return result;
-  }
-  Reader reader(secrets, result.errors);
-  if (!doc.is_object()) {
-    reader.error("", "wrong_type", "The config must be a JSON object.");
-    return result;
-  }
+namespace {
+
+// What parse_config reads of a document that is a JSON object, into `config`.
+void read_document(Reader& reader, const json& doc, Config& config) {
   reader.only_keys(doc, "",
                    {"$schema", "auth", "validation", "response", "routes", "destinations",
                     "correlation", "delivery", "sources"});
-  Config config;
   // The defaults first: every destination starts from them.
   if (const json* d = reader.member(doc, "delivery")) {
     reader.read_delivery(*d, "/delivery", config.delivery);
@@ -1153,10 +1230,113 @@ ConfigResult parse_config(std::string_view json_text, const SecretLookup& secret
     reader.read_correlation(*c, config);
   }
   reader.check_route_triggers(config);
+}
+
+// `text` with each stand-in (Reader::stand_in) replaced by the value of the secret it stands for.
+void bind_text(std::string& text, const std::vector<std::string>& values) {
+  std::size_t open = text.find(Reader::kStandIn);
+  if (open == std::string::npos) return;
+  std::string out;
+  std::size_t pos = 0;
+  for (; open != std::string::npos; open = text.find(Reader::kStandIn, pos)) {
+    const std::size_t close = text.find(Reader::kStandIn, open + 1);
+    std::size_t index = 0;
+    for (std::size_t i = open + 1; i < close; ++i) index = index * 10 + (text[i] - '0');
+    out.append(text, pos, open - pos);
+    out += values[index];
+    pos = close + 1;
+  }
+  out.append(text, pos, std::string::npos);
+  text = std::move(out);
+}
+
+void bind_json(json& value, const std::vector<std::string>& values) {
+  if (value.is_string()) {
+    bind_text(value.get_ref<std::string&>(), values);
+  } else if (value.is_structured()) {
+    for (json& item : value) bind_json(item, values);
+  }
+}
+
+void bind_auth(AuthConfig& auth, const std::vector<std::string>& values) {
+  if (auth.token) bind_text(auth.token->token, values);
+  if (auth.basic) {
+    bind_text(auth.basic->username, values);
+    bind_text(auth.basic->password, values);
+  }
+  for (SignatureAuth& s : auth.signatures) bind_text(s.secret, values);
+}
+
+}  // namespace
+
+ConfigResult parse_config(std::string_view json_text, const SecretLookup& secrets) {
+  ConfigResult result;
+  const json doc = json::parse(json_text.begin(), json_text.end(), nullptr, false);
+  if (doc.is_discarded()) {
+    result.errors.push_back({"", "invalid_json", "The config is not valid JSON."});
+    return result;
+  }
+  Reader reader(secrets, result.errors);
+  if (!doc.is_object()) {
+    reader.error("", "wrong_type", "The config must be a JSON object.");
+    return result;
+  }
+  Config config;
+  read_document(reader, doc, config);
   reader.scrub(result.errors);
   config.secrets = reader.resolved_;
   if (result.errors.empty()) result.config = std::move(config);
   return result;
+}
+
+std::optional<UnboundConfig> parse_config_unbound(std::string_view json_text) {
+  // A config that writes the stand-in's character could not tell it from a reference.
+  if (json_text.find("\\u0001") != std::string_view::npos) return std::nullopt;
+  const json doc = json::parse(json_text.begin(), json_text.end(), nullptr, false);
+  if (!doc.is_object()) return std::nullopt;
+  UnboundConfig unbound;
+  std::vector<Diagnostic> errors;
+  const SecretLookup none;
+  Reader reader(none, errors, &unbound);
+  read_document(reader, doc, unbound.config);
+  if (!errors.empty() || !reader.all_settled()) return std::nullopt;
+  return unbound;
+}
+
+std::optional<Config> bind_config(UnboundConfig unbound, const SecretLookup& secrets) {
+  std::vector<std::string> values;
+  values.reserve(unbound.names.size());
+  for (const std::string& name : unbound.names) {
+    std::optional<std::string> value = secrets ? secrets(name) : std::nullopt;
+    if (!value) return std::nullopt;
+    values.push_back(std::move(*value));
+  }
+  for (auto& [text, check] : unbound.checks) {
+    bind_text(text, values);
+    // parse_config reads an option's text a second time, where `${` could make a reference.
+    if (!Reader::passes(check, text) || text.find("${") != std::string::npos) return std::nullopt;
+  }
+  Config& config = unbound.config;
+  bind_auth(config.auth, values);
+  for (Source& source : config.sources) {
+    bind_auth(source.auth, values);
+    for (auto& entry : source.reading.defaults) bind_text(entry.second, values);
+  }
+  for (Destination& d : config.destinations) {
+    bind_text(d.url, values);
+    for (HttpHeader& h : d.headers) bind_text(h.value, values);
+    bind_json(d.options, values);
+    for (std::string* text : {&d.auth.token, &d.auth.value, &d.auth.token_url, &d.auth.client_id,
+                              &d.auth.client_secret, &d.auth.refresh_token, &d.auth.scope}) {
+      bind_text(*text, values);
+    }
+  }
+  for (const std::size_t i : unbound.resolved) {
+    if (values[i].size() >= Reader::kScrubbedSecretBytes) {
+      config.secrets.emplace_back(unbound.names[i], values[i]);
+    }
+  }
+  return std::move(config);
 }
 
 }  // namespace callhook

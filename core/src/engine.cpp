@@ -85,6 +85,12 @@ std::optional<Engine> Engine::from_config(std::string_view config_json, const Se
   return Engine(std::move(*result.config));
 }
 
+std::optional<Engine> Engine::bind(UnboundConfig config, const SecretLookup& secrets) {
+  std::optional<Config> bound = bind_config(std::move(config), secrets);
+  if (!bound) return std::nullopt;
+  return Engine(std::move(*bound));
+}
+
 Outcome Engine::handle(const Request& request, std::int64_t now,
                        const std::optional<std::string>& record) const {
   return decide(prepare(request, now), now, record);

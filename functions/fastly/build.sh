@@ -5,8 +5,8 @@
 #   bash functions/fastly/build.sh --compile-only  -> bin/main.wasm (what `fastly compute build` runs)
 # CALLHOOK_FASTLY_CONFIG=path/to/config.json compiles another config in.
 # bin/main.wasm is build/wasi/callhook-fastly.wizer.wasm: the program as Wizer leaves it after
-# calling its `wizer.initialize` (constructors run, and the engine of the compiled-in config built
-# when that config names no secret: see "start-up" in src/main.cpp), `_start` now `wizer.resume`.
+# calling its `wizer.initialize` (constructors run, the compiled-in config read with its secrets
+# left to bind per request: see "start-up" in src/main.cpp), `_start` now `wizer.resume`.
 # Wizer is the one `npm ci` installs (@bytecodealliance/wizer), else $WIZER, else `wizer` on PATH.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -153,8 +153,15 @@ class EngineVector : public ::testing::Test {
     const json& expect = v_["expect"];
     std::vector<Diagnostic> errors;
     const auto engine = Engine::from_config(config_text, lookup, &errors);
+    // The same text read before its secrets are known, then bound (the pre-initialized Fastly
+    // program's way): the same engine, or none when from_config would refuse the config.
+    std::optional<Engine> bound;
+    if (auto unbound = parse_config_unbound(config_text)) {
+      bound = Engine::bind(std::move(*unbound), lookup);
+    }
     if (expect.contains("config_errors")) {
       EXPECT_FALSE(engine.has_value()) << "the config should be refused";
+      EXPECT_FALSE(bound.has_value()) << "a config from_config refuses was bound";
       json actual = json::array();
       for (const Diagnostic& d : errors) actual.push_back({{"field", d.field}, {"code", d.code}});
       json wanted = expect["config_errors"];
@@ -179,6 +186,24 @@ class EngineVector : public ::testing::Test {
     const Outcome outcome = engine->handle(request, v_.value("now", std::int64_t{1714533342}));
 
     check_outcome(outcome, expect);
+    if (bound) {
+      EXPECT_EQ(bound->config().secrets, engine->config().secrets);
+      const Outcome again = bound->handle(request, v_.value("now", std::int64_t{1714533342}));
+      EXPECT_EQ(again.response.status, outcome.response.status);
+      EXPECT_EQ(again.response.body, outcome.response.body);
+      EXPECT_EQ(again.log, outcome.log);
+      ASSERT_EQ(again.deliveries.size(), outcome.deliveries.size());
+      for (std::size_t i = 0; i < outcome.deliveries.size(); ++i) {
+        EXPECT_EQ(bound->seal(again.deliveries[i]), engine->seal(outcome.deliveries[i]));
+        EXPECT_EQ(again.deliveries[i].url, outcome.deliveries[i].url);
+        EXPECT_EQ(again.deliveries[i].body, outcome.deliveries[i].body);
+        EXPECT_EQ(again.deliveries[i].headers.size(), outcome.deliveries[i].headers.size());
+        for (std::size_t h = 0; h < outcome.deliveries[i].headers.size(); ++h) {
+          EXPECT_EQ(again.deliveries[i].headers[h].value, outcome.deliveries[i].headers[h].value);
+        }
+      }
+      EXPECT_EQ(bound->redact(config_text), engine->redact(config_text));
+    }
     // Whatever the case, no secret may leak into the response or the log.
     for (const auto& [name, value] : secrets.items()) {
       if (!value.is_string() || value.get<std::string>().size() < 4) continue;

@@ -135,4 +135,34 @@ struct ConfigResult {
 /// the secret, never an empty string. Secret values never appear in errors.
 [[nodiscard]] ConfigResult parse_config(std::string_view json_text, const SecretLookup& secrets);
 
+/// A test a secret's value must pass where the config uses it, left to bind_config.
+enum class SecretCheck { none, nonempty, http_uri, header_value, bearer_token, public_key };
+
+/// A config read and checked before its secrets' values are known (parse_config_unbound): the
+/// Config parse_config gives, each `${NAME}` reference held as a stand-in that bind_config
+/// replaces with the secret's value. For a program that starts from a snapshot of its memory
+/// (the Fastly program, pre-initialized at build time): the config is parsed once, when the
+/// snapshot is made, and each request only looks its secrets up.
+struct UnboundConfig {
+  Config config;                      // its secrets empty until bound
+  std::vector<std::string> names;     // the secrets referenced, each once
+  std::vector<std::size_t> resolved;  // into `names`: every reference, in parse_config's order
+  /// What parse_config checks of a setting that holds a reference, on the setting's text.
+  std::vector<std::pair<std::string, SecretCheck>> checks;
+};
+
+/// Reads `json_text` as parse_config does, leaving its secrets unbound. nullopt when the config
+/// is invalid or a secret's value could change what it means (a reference anywhere but the
+/// settings whose value is used as it is: tokens, passwords and signing keys, URLs, header
+/// values, destination credentials, the options of canonical and slack destinations and the
+/// credentials among the others', source defaults): such a config is read by parse_config alone.
+[[nodiscard]] std::optional<UnboundConfig> parse_config_unbound(std::string_view json_text);
+
+/// The Config parse_config(json_text, secrets) gives, from parse_config_unbound(json_text):
+/// each secret is looked up once and put in place, and config.secrets (redaction, sealing) holds
+/// their values. nullopt when parse_config would give errors or might read the config otherwise
+/// (a secret is not set, a value fails its setting's check or holds `${`): parse_config then
+/// gives the errors.
+[[nodiscard]] std::optional<Config> bind_config(UnboundConfig unbound, const SecretLookup& secrets);
+
 }  // namespace callhook

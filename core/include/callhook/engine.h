@@ -222,6 +222,10 @@ class Engine {
   static std::optional<Engine> from_config(std::string_view config_json,
                                            const SecretLookup& secrets,
                                            std::vector<Diagnostic>* errors = nullptr);
+  /// The engine from_config would build from the text `config` was read from
+  /// (parse_config_unbound), its secrets looked up in `secrets` now; nullopt when bind_config
+  /// gives no config (from_config then says why).
+  static std::optional<Engine> bind(UnboundConfig config, const SecretLookup& secrets);
   explicit Engine(Config config) : config_(std::move(config)) {}
 
   /// Decides what to do with one request received at `now` (seconds since the Unix epoch).

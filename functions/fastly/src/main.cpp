@@ -5,7 +5,8 @@
 //  2. builds the engine from the Config Store `callhook_config` (key `config`) or, when that
 //     store or key is absent, from the config compiled into the program, resolving `${NAME}`
 //     from the Secret Store `callhook_secrets` — or, in the pre-initialized program
-//     (functions/fastly/build.sh runs Wizer), takes the engine the snapshot holds (see "start-up");
+//     (functions/fastly/build.sh runs Wizer), takes the config the snapshot holds read and binds
+//     the Secret Store's values into it (see "start-up");
 //  3. handles the request against the call's record in the KV Store `callhook_records`, stored
 //     with compare-and-set (insert mode `add` for a new record, `if_generation_match` for an
 //     existing one; on a conflict it reads again and handles again);
@@ -847,17 +848,20 @@ std::string_view embedded_config() {
 // (Wizer has none) and must read no secret (the snapshot ships in the package), so it is the part
 // of the start-up that depends on the program alone:
 //  - the C++ and libc constructors;
-//  - the engine of the compiled-in config, when that config references no secret. Secrets are
-//    resolved into the config as it is parsed (callhook/config.h: parse_config), so the engine
-//    of a config that names one can only be built once the Secret Store can be read: per
-//    request, as in the program that is not pre-initialized. Such a config is not even parsed
-//    here: what a parse leaves in the heap would only make the snapshot bigger (its data segments
-//    are copied at every instantiation).
-// A request takes the snapshot's engine when its config is the compiled-in one, byte for byte
-// (the Config Store has no `config`, or holds that very text); any other config is built.
+//  - the compiled-in config, read and checked with its `${NAME}` references left unbound
+//    (callhook/config.h: parse_config_unbound), and its engine when it names no secret. A request
+//    binds the secrets' values from the Secret Store (Engine::bind: a lookup per secret, no
+//    parse). A config that cannot be read unbound (a reference where its value decides what the
+//    config means, or an invalid config) leaves nothing here: each request parses it, as the
+//    program that is not pre-initialized does.
+// A request takes the snapshot's config when its config is the compiled-in one, byte for byte
+// (the Config Store has no `config`, or holds that very text); any other config is built. When
+// the secrets do not bind (one is not set, or its value fails its setting's check) the config is
+// parsed with them, for the same errors and answer as without the snapshot.
 
 struct Snapshot {
-  std::optional<Engine> engine;  // the compiled-in config's, when it references no secret
+  std::optional<callhook::UnboundConfig> config;  // the compiled-in config, its secrets unbound
+  std::optional<Engine> engine;                   // its engine, when it names no secret
 };
 
 // Set by pre_initialize (only ever under Wizer) and never freed: it lives as long as the
@@ -865,42 +869,27 @@ struct Snapshot {
 // program ever touches it.
 Snapshot* g_snapshot = nullptr;
 
-// Whether `text` holds a secret reference as callhook/config.h spells one: `${NAME}`, NAME of
-// upper-case letters, digits and '_', not starting with a digit. Only decides whether the
-// snapshot tries to build an engine: a reference this misses still builds none (the lookup below
-// resolves nothing), and one it sees wrongly only leaves the engine to each request.
-bool names_a_secret(std::string_view text) {
-  for (std::size_t at = text.find("${"); at != std::string_view::npos;
-       at = text.find("${", at + 2)) {
-    std::size_t end = at + 2;
-    while (end < text.size() && ((text[end] >= 'A' && text[end] <= 'Z') || text[end] == '_' ||
-                                 (end > at + 2 && text[end] >= '0' && text[end] <= '9'))) {
-      ++end;
-    }
-    if (end > at + 2 && end < text.size() && text[end] == '}') return true;
-  }
-  return false;
-}
-
 void pre_initialize() {
   auto* snapshot = new Snapshot;
-  if (!names_a_secret(embedded_config())) {
-    const callhook::SecretLookup none = [](std::string_view) -> std::optional<std::string> {
-      return std::nullopt;
-    };
-    snapshot->engine = Engine::from_config(embedded_config(), none);
+  snapshot->config = callhook::parse_config_unbound(embedded_config());
+  if (snapshot->config && snapshot->config->names.empty()) {
+    snapshot->engine = Engine::bind(std::move(*snapshot->config), nullptr);
+    snapshot->config.reset();
   }
   g_snapshot = snapshot;
 }
 
-// The snapshot's engine for `config`, once (a request moves it out); nullopt when there is none
-// for that text.
-std::optional<Engine> take_snapshot_engine(std::string_view config) {
-  if (g_snapshot == nullptr || !g_snapshot->engine || config != embedded_config()) {
-    return std::nullopt;
-  }
+// The snapshot's engine for `config`, its secrets bound with `secrets`, once (a request moves it
+// out); nullopt when there is none for that text or its secrets do not bind.
+std::optional<Engine> take_snapshot_engine(std::string_view config,
+                                           const callhook::SecretLookup& secrets) {
+  if (g_snapshot == nullptr || config != embedded_config()) return std::nullopt;
   std::optional<Engine> engine = std::move(g_snapshot->engine);
   g_snapshot->engine.reset();
+  if (!engine && g_snapshot->config) {
+    engine = Engine::bind(std::move(*g_snapshot->config), secrets);
+    g_snapshot->config.reset();
+  }
   return engine;
 }
 
@@ -944,26 +933,35 @@ std::optional<Settings> load_settings(std::string& why) {
 }
 
 std::optional<callhook::Engine> load_engine(Settings& settings, const Log& log, std::string& why) {
-  if (auto engine = take_snapshot_engine(settings.config)) {
-    settings.engine_source = "snapshot";
-    return engine;
-  }
-  settings.engine_source = "built";
+  // Each secret is read once: when the snapshot's config does not bind, the parse below asks again.
   std::optional<fastly::SecretStore> secrets;
   bool opened = false;
+  std::vector<std::pair<std::string, std::optional<std::string>>> read;
   const callhook::SecretLookup lookup = [&](std::string_view name) -> std::optional<std::string> {
+    for (const auto& [n, value] : read) {
+      if (n == name) return value;
+    }
     if (!opened) {
       opened = true;
       if (auto store = fastly::SecretStore::open(kSecretStore)) secrets = *store;
     }
-    if (!secrets) return std::nullopt;
-    auto value = secrets->get(name);
-    if (!value) {
-      log.event("error", "a secret could not be read", value.error().message(), name);
-      return std::nullopt;
+    std::optional<std::string> value;
+    if (secrets) {
+      auto got = secrets->get(name);
+      if (got) {
+        value = std::move(*got);
+      } else {
+        log.event("error", "a secret could not be read", got.error().message(), name);
+      }
     }
-    return *value;
+    read.emplace_back(std::string(name), value);
+    return value;
   };
+  if (auto engine = take_snapshot_engine(settings.config, lookup)) {
+    settings.engine_source = "snapshot";
+    return engine;
+  }
+  settings.engine_source = "built";
   std::vector<callhook::Diagnostic> errors;
   auto engine = callhook::Engine::from_config(settings.config, lookup, &errors);
   if (!engine) {

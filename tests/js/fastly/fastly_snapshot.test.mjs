@@ -1,11 +1,12 @@
 // The pre-initialized Fastly program: functions/fastly/build.sh runs Wizer on the program, which
-// calls its `wizer.initialize` (constructors, and the engine of the compiled-in config when that
-// config names no secret) and writes the instance out as the program to deploy, `_start` being
+// calls its `wizer.initialize` (constructors, the compiled-in config read with its secrets
+// unbound, and its engine when it names no secret) and writes the instance out as the program to deploy, `_start` being
 // `wizer.resume`. Checked here: what Wizer leaves (exports, the same imports), that a request takes
 // the snapshot's engine exactly when it may (the compiled-in config, named by no Config Store
 // `config` or by that very text) and answers as the program built per request does, that a config
-// naming secrets is built per request all the same, and that the package holds the
-// pre-initialized program. Where the engine came from is what the program traces (Config Store
+// naming secrets is held read and binds the Secret Store's values per request (a missing or
+// refused value answering as the program built per request does), and that the package holds
+// the pre-initialized program. Where the engine came from is what the program traces (Config Store
 // `trace` = `outcomes`): each trace line says "engine": "snapshot" or "built". No timing is
 // asserted. A compiled-in config without secrets is made by rewriting, byte for byte and at the
 // same length, the example config compiled into the program (its ${NAME} references become
@@ -175,15 +176,49 @@ describe('the pre-initialized Fastly program', { skip: missing || notExample }, 
     }
   });
 
-  test('the example config names secrets: the snapshot holds no engine, each request builds one with the Secret Store\'s values', async () => {
+  test('the example config names secrets: the snapshot holds it read, each request binds the Secret Store\'s values', async () => {
     const wizened = await send('wizened');
     assert.equal(wizened.status, 200, wizened.body);
-    assert.equal(wizened.trace.engine, 'built');
+    assert.equal(wizened.trace.engine, 'snapshot');
     assert.ok((wizened.hostcalls['fastly_secret_store.get'] ?? 0) > 0, 'the secrets were read for this request');
     const built = await send('plain');
     assert.equal(built.trace.engine, 'built');
     assert.deepEqual(wizened.trace.outcome, built.trace.outcome);
     assert.deepEqual(wizened.delivered, built.delivered);
+    assert.equal(wizened.body, built.body);
+  });
+
+  test('secrets are bound per request: a changed value applies, a missing or refused one answers as the program built per request', async () => {
+    const manifestSecrets = { CALLHOOK_TOKEN: TOKEN, GA4_API_SECRET: 'demo-ga4-secret', GOOGLE_ADS_DEVELOPER_TOKEN: 'demo-developer-token' };
+    const withSecrets = (entries) => {
+      for (const name of ['wizened', 'plain']) hosts[name].setSecretStore('callhook_secrets', entries);
+    };
+    try {
+      withSecrets({ ...manifestSecrets, CALLHOOK_TOKEN: 'another-token' });
+      const changed = await send('wizened', { token: 'another-token' });
+      assert.equal(changed.status, 200, changed.body);
+      assert.equal(changed.trace.engine, 'snapshot');
+      const old = await send('wizened');
+      assert.equal(old.status, 401);
+      assert.equal(old.trace.engine, 'snapshot');
+      // A secret that is not set, and one whose value its setting refuses (an empty token): the
+      // config is parsed with them, for the same problem document and errors.
+      const { GA4_API_SECRET: _, ...missing } = manifestSecrets;
+      for (const entries of [missing, { ...manifestSecrets, CALLHOOK_TOKEN: '' }]) {
+        withSecrets(entries);
+        const a = await send('wizened');
+        const b = await send('plain');
+        assert.equal(a.status, 503, a.body);
+        assert.equal(JSON.parse(a.body).type.endsWith('config-invalid'), true, a.body);
+        assert.equal(a.body, b.body);
+        assert.equal(a.trace.refused, true);
+        assert.equal(a.trace.engine, 'built');
+        assert.deepEqual(a.trace.errors, b.trace.errors);
+        assert.ok(a.trace.errors.length > 0);
+      }
+    } finally {
+      withSecrets(manifestSecrets);
+    }
   });
 
   const pkg = join(root, 'functions/fastly/pkg/callhook.tar.gz');

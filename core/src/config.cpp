@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "callhook/filter.h"
+#include "callhook/render.h"
 #include "template.h"
 #include "text_util.h"
 #include "value_formats.h"
@@ -1300,6 +1301,9 @@ std::optional<UnboundConfig> parse_config_unbound(std::string_view json_text) {
   Reader reader(none, errors, &unbound);
   read_document(reader, doc, unbound.config);
   if (!errors.empty() || !reader.all_settled()) return std::nullopt;
+  // Templates hold no reference (a config whose templates do is not read unbound), so they are
+  // read here once, not when each request binds its secrets.
+  compile_templates(unbound.config);
   return unbound;
 }
 

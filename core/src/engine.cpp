@@ -88,6 +88,7 @@ std::optional<Engine> Engine::from_config(std::string_view config_json, const Se
 std::optional<Engine> Engine::bind(UnboundConfig config, const SecretLookup& secrets) {
   std::optional<Config> bound = bind_config(std::move(config), secrets);
   if (!bound) return std::nullopt;
+  compile_templates(*bound);  // nothing to do when parse_config_unbound read them already
   return Engine(std::move(*bound));
 }
 

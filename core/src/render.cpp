@@ -465,6 +465,7 @@ Rendered render_slack(const json& context) {
 
 void compile_templates(Config& config) {
   for (Destination& d : config.destinations) {
+    if (d.templates) continue;  // compiled already
     auto templates = std::make_shared<DestinationTemplates>();
     const auto compiled = [&d](std::string_view key, std::optional<CompiledTemplate>& out) {
       if (const json& tpl = member(d.options, key); !tpl.is_null()) out.emplace(tpl);

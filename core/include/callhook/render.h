@@ -37,7 +37,8 @@ struct Rendered {
 
 /// Compiles each destination's option templates (the template format's `body`, GA4's
 /// `session_id` and `params`, Meta's `custom_data`) into `Destination::templates`, so that no
-/// render parses them again. Engine::from_config does it; rendering is the same without it.
+/// render parses them again (a destination compiled already is left as it is).
+/// Engine::from_config and parse_config_unbound do it; rendering is the same without it.
 void compile_templates(Config& config);
 
 /// How `format` reads a destination's answers: nullptr when the status alone decides.

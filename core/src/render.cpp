@@ -36,7 +36,7 @@ const json& at(const json& context, std::string_view path) {
     std::size_t dot = path.find('.', pos);
     if (dot == std::string_view::npos) dot = path.size();
     if (!node->is_object()) return kNull;
-    const auto it = node->find(std::string(path.substr(pos, dot - pos)));
+    const auto it = node->find(path.substr(pos, dot - pos));
     if (it == node->end()) return kNull;
     node = &*it;
     pos = dot + 1;
@@ -48,7 +48,7 @@ const json& at(const json& context, std::string_view path) {
 const json& member(const json& object, std::string_view key) {
   static const json kNull;
   if (!object.is_object()) return kNull;
-  const auto it = object.find(std::string(key));
+  const auto it = object.find(key);
   return it == object.end() ? kNull : *it;
 }
 

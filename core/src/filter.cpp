@@ -276,9 +276,27 @@ const char* operand_problem(Op op, const json& arg) {
 // ---------------------------------------------------------------------------------------------
 // Matching. `doc == nullptr` stands for a missing field. `depth` counts recursion levels.
 
-bool match(const json& filter, const json* doc, int depth);
+// The matching functions, with the filter context's rule at `root` (nullptr: none), which
+// filter_context_matches explains.
+class Matcher {
+ public:
+  explicit Matcher(const json* root) : root_(root) {}
+  bool match(const json& filter, const json* doc, int depth) const;
 
-bool apply_operator(Op op, const json& arg, const json* doc, int depth) {
+ private:
+  bool apply_operator(Op op, const json& arg, const json* doc, int depth) const;
+  bool match_field(std::string_view key, const json& filter, const json* doc, int depth) const;
+  bool match_fields(const json& filter, const json* doc, int depth) const;
+  const json* member(const json& object, std::string_view key) const;
+
+  const json* root_;
+};
+
+const json* Matcher::member(const json& object, std::string_view key) const {
+  return detail::context_member(object, key, root_);
+}
+
+bool Matcher::apply_operator(Op op, const json& arg, const json* doc, int depth) const {
   if (operand_problem(op, arg) != nullptr) return false;
   switch (op) {
     case Op::eq:
@@ -329,7 +347,8 @@ bool apply_operator(Op op, const json& arg, const json* doc, int depth) {
 }
 
 // Matches the value found under `key` in `doc` against `filter`, resolving dotted keys.
-bool match_field(std::string_view key, const json& filter, const json* doc, int depth) {
+bool Matcher::match_field(std::string_view key, const json& filter, const json* doc,
+                          int depth) const {
   if (depth > kMaxFilterDepth) return false;
   if (doc == nullptr) return match(filter, nullptr, depth + 1);
   if (doc->is_array()) {
@@ -340,18 +359,19 @@ bool match_field(std::string_view key, const json& filter, const json* doc, int 
     return false;
   }
   if (!doc->is_object()) return false;
-  if (const auto it = doc->find(key); it != doc->end()) return match(filter, &*it, depth + 1);
+  if (const json* found = member(*doc, key)) return match(filter, found, depth + 1);
   // Longest literal prefix first, so {"a.b": {...}} wins over {"a": {"b": ...}} when both exist.
   for (std::size_t dot = key.rfind('.'); dot != std::string_view::npos && dot > 0;
        dot = key.rfind('.', dot - 1)) {
-    const auto it = doc->find(key.substr(0, dot));
-    if (it != doc->end()) return match_field(key.substr(dot + 1), filter, &*it, depth + 1);
+    if (const json* found = member(*doc, key.substr(0, dot))) {
+      return match_field(key.substr(dot + 1), filter, found, depth + 1);
+    }
   }
   return match(filter, nullptr, depth + 1);
 }
 
 // The field keys of an object filter, all of which must hold for one and the same object.
-bool match_fields(const json& filter, const json* doc, int depth) {
+bool Matcher::match_fields(const json& filter, const json* doc, int depth) const {
   if (depth > kMaxFilterDepth) return false;
   if (doc != nullptr && doc->is_array()) {
     for (const json& element : *doc) {
@@ -370,7 +390,7 @@ bool match_fields(const json& filter, const json* doc, int depth) {
   return any_field || doc != nullptr;
 }
 
-bool match(const json& filter, const json* doc, int depth) {
+bool Matcher::match(const json& filter, const json* doc, int depth) const {
   if (depth > kMaxFilterDepth) return false;
   if (filter.is_object()) {
     bool has_fields = filter.empty();
@@ -583,7 +603,21 @@ bool filter_matches(const json& filter, const json& document) {
   Checker checker(nullptr);
   checker.filter(filter, 0);
   if (!checker.ok()) return false;
-  return match(filter, &document, 0);
+  return Matcher(nullptr).match(filter, &document, 0);
+}
+
+const json* detail::context_member(const json& object, std::string_view key, const json* context) {
+  if (&object == context && !key.empty() && key[0] >= 'A' && key[0] <= 'Z') {
+    if (const auto fields = object.find("fields"); fields != object.end() && fields->is_object()) {
+      if (const auto it = fields->find(key); it != fields->end()) return &*it;
+    }
+  }
+  const auto it = object.find(key);
+  return it == object.end() ? nullptr : &*it;
+}
+
+bool detail::filter_context_matches(const json& checked_filter, const json& context) {
+  return Matcher(&context).match(checked_filter, &context, 0);
 }
 
 }  // namespace callhook

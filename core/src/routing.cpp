@@ -57,12 +57,9 @@ json filter_context(json event, const FieldList& fields, const FieldList& header
                     std::string_view query, const Limits& limits) {
   json context = std::move(event);
   if (!context.is_object()) context = json::object();
-  json by_name = first_of_each(fields);
-  auto& top = context.get_ref<json::object_t&>();
-  for (const auto& [name, value] : by_name.get_ref<const json::object_t&>()) {
-    if (!name.empty() && name[0] >= 'A' && name[0] <= 'Z') top.insert_or_assign(name, value);
-  }
-  context["fields"] = std::move(by_name);
+  // The parameters by their spec names ("Call.Sid") are read from `fields` by filters and
+  // templates (filter_context_matches, template.h), not copied to the top.
+  context["fields"] = first_of_each(fields);
   context["headers"] = first_of_each(headers);
   FieldList pairs;  // a query that cannot be decoded is an empty one
   if (decode_form(query, limits, pairs)) pairs.clear();
@@ -73,7 +70,9 @@ json filter_context(json event, const FieldList& fields, const FieldList& header
 json complete_context(const json& merged, const json& request_context) {
   json context = merged;
   for (const char* part : {"fields", "headers", "query"}) context[part] = request_context[part];
-  for (const auto& [name, value] : request_context["fields"].items()) context[name] = value;
+  for (const auto& [name, value] : request_context["fields"].items()) {
+    if (name.empty() || name[0] < 'A' || name[0] > 'Z') context[name] = value;  // A-Z: in `fields`
+  }
   return context;
 }
 
@@ -101,7 +100,7 @@ void fire_routes(const Config& config, Trigger trigger, const std::string& canon
     if (route.on != trigger) continue;
     RouteDecision decision;
     decision.name = route.name;
-    decision.matched = route.when.is_null() || filter_matches(route.when, context);
+    decision.matched = route.when.is_null() || filter_context_matches(route.when, context);
     if (decision.matched) {
       for (const std::string& name : route.to) {
         const Destination* dest = config.destination(name);

@@ -10,8 +10,10 @@
 
 namespace callhook::detail {
 
-/// The document filters and templates see: the canonical event's keys, every decoded parameter
-/// by its spec name, and `fields`, `headers` and `query` objects.
+/// The document filters and templates see: the canonical event's keys, and `fields`, `headers`
+/// and `query` objects. Every decoded parameter is seen at the top by its spec name too
+/// ("Call.Sid"): filter_context_matches and templates read a top key starting with A-Z from
+/// `fields`, so it is not copied there.
 [[nodiscard]] nlohmann::json filter_context(const std::string& canonical, const FieldList& fields,
                                             const FieldList& headers, std::string_view query,
                                             const Limits& limits);

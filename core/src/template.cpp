@@ -7,6 +7,7 @@
 #include <string_view>
 #include <utility>
 
+#include "callhook/filter.h"
 #include "callhook/http.h"
 #include "compact_json.h"
 #include "text_util.h"
@@ -204,13 +205,12 @@ const json* resolve(std::string_view path, const json& context) {
   std::string_view rest = path;
   while (true) {
     if (node->is_object()) {
-      if (const auto it = node->find(rest); it != node->end()) return &*it;
+      if (const json* found = detail::context_member(*node, rest, &context)) return found;
       bool descended = false;
       for (std::size_t dot = rest.rfind('.'); dot != std::string_view::npos && dot > 0;
            dot = rest.rfind('.', dot - 1)) {
-        const auto it = node->find(rest.substr(0, dot));
-        if (it != node->end()) {
-          node = &*it;
+        if (const json* found = detail::context_member(*node, rest.substr(0, dot), &context)) {
+          node = found;
           rest = rest.substr(dot + 1);
           descended = true;
           break;

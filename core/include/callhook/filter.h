@@ -81,4 +81,21 @@ inline constexpr int kMaxFilterDepth = 64;
 /// a filter that check_filter rejects matches nothing.
 [[nodiscard]] bool filter_matches(const nlohmann::json& filter, const nlohmann::json& document);
 
+namespace detail {
+
+/// filter_matches for a filter check_filter accepted already (a route's `when`), against the
+/// filter context of a request (the engine's): at the context's top, a field key starting with
+/// A-Z is the request's parameter of that name (in the context's `fields` object), which the
+/// context carries there instead of a second copy at its top; other keys, and keys below the
+/// top, are looked up as filter_matches does.
+[[nodiscard]] bool filter_context_matches(const nlohmann::json& checked_filter,
+                                          const nlohmann::json& context);
+
+/// The member `key` of `object` (nullptr: none), with that rule when `object` is `context`.
+[[nodiscard]] const nlohmann::json* context_member(const nlohmann::json& object,
+                                                   std::string_view key,
+                                                   const nlohmann::json* context);
+
+}  // namespace detail
+
 }  // namespace callhook

@@ -30,8 +30,8 @@ struct Rendered {
 /// Renders `destination`'s body at `now` (epoch seconds; 0 or less: no clock, the event counts
 /// as on time, as GA4's 72 hours go). `canonical` is the canonical event as
 /// written by write_canonical_json; `context` is the document filters and templates see: the
-/// canonical event's keys at the top, every decoded parameter by its spec name ("Call.Sid"), and
-/// `fields`, `headers` and `query` objects.
+/// canonical event's keys at the top, and `fields`, `headers` and `query` objects (templates
+/// read a top key starting with A-Z, such as "Call.Sid", from `fields`).
 [[nodiscard]] Rendered render(const Destination& destination, std::string_view canonical,
                               const nlohmann::json& context, std::int64_t now);
 

@@ -8,8 +8,9 @@
 // ("Call.Sid") is first looked up in its `fields` object (the request's parameters by name). At an
 // object, the remaining path is first looked up as a literal key, then the longest dot-delimited
 // prefix present literally is taken and the rest resolved below it (so "Call.Disposition" finds a
-// flat form field as well as {"Call":{"Disposition":...}}). At an array, the next segment must be a decimal index
-// ("items.0.sku"). Path segments are non-empty and hold no whitespace or any of {}|":[].
+// flat form field as well as {"Call":{"Disposition":...}}). At an array, the next segment must
+// be a decimal index ("items.0.sku"). Path segments are non-empty and hold no whitespace or any
+// of {}|":[].
 //
 // Rendering:
 // - A string that is exactly one placeholder (whitespace allowed inside the braces only) becomes

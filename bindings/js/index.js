@@ -13,8 +13,9 @@ const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 // Status bytes of the module's answers (bindings.cpp).
 const RESULT = 0x52; // 'R'
 const INVALID = 0x49; // 'I'
+const CLEAN = 0x56; // 'V': a verdict without errors or warnings, in short (VERB.verdict)
 
-const VERB = { parse: 0, validate: 1, normalize: 2, inspect: 3 };
+const VERB = { parse: 0, validate: 1, normalize: 2, inspect: 3, verdict: 4 };
 const LIMIT_NAMES = ['max_body_bytes', 'max_fields', 'max_name_bytes', 'max_value_bytes'];
 const OPTION_NAMES = new Set(['contentType', 'url', 'mode', 'limits', 'sender', 'webhook']);
 const SENDERS = ['voice-webhooks', 'twilio', 'callrail', 'ctm', 'ringba'];
@@ -231,7 +232,11 @@ class Runtime {
   }
 
   validate(body, options) {
-    return JSON.parse(this.payloadCall(VERB.validate, body, options)[1]);
+    const [status, text] = this.payloadCall(VERB.verdict, body, options);
+    if (status !== CLEAN) return JSON.parse(text);
+    // Its validity ('1' or '0'), then its event's name (none: no event).
+    return { valid: text[0] === '1', event: text.length > 1 ? text.slice(1) : null, errors: [],
+      warnings: [] };
   }
 
   normalize(body, options) {

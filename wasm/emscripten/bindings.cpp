@@ -5,7 +5,7 @@
 // cross once, as bytes, and no std::string is marshalled by Embind in either direction.
 //
 // Status bytes: 'R' a result, 'I' an invalid payload (the verdict follows), 'E' an error (a JSON
-// array of {field, code, message} follows).
+// array of {field, code, message} follows), 'V' a verdict without findings (inspect_payload).
 #include <emscripten/bind.h>
 
 #include <cmath>
@@ -85,7 +85,10 @@ std::int64_t epoch_seconds(double now) {
 
 // ---- parse, validate, normalize ---------------------------------------------------------------
 
-enum Verb : int { kParse = 0, kValidate = 1, kNormalize = 2, kInspect = 3 };
+// kVerdict is kValidate answering a verdict with no errors and no warnings (most of them) as 'V',
+// '1' or '0' (valid or not) and the event's name (nothing for none), which the JavaScript side
+// turns into {valid, event, errors: [], warnings: []} without parsing any JSON.
+enum Verb : int { kParse = 0, kValidate = 1, kNormalize = 2, kInspect = 3, kVerdict = 4 };
 
 void write_fields(JsonWriter& w, const FieldList& fields) {
   w.begin_array();
@@ -195,7 +198,14 @@ View inspect_payload(int verb, std::uintptr_t at, std::size_t body_length,
     std::string& out = begin('R');
     if (write_inspected_json(result.fields, result.report, options, out)) return finish();
   }
-  write_report_json(result.report, begin(result.report.valid ? 'R' : 'I'));
+  const Report& report = result.report;
+  if (verb == kVerdict && report.errors.empty() && report.warnings.empty()) {
+    std::string& out = begin('V');
+    out.push_back(report.valid ? '1' : '0');
+    if (report.event) out.append(to_string(*report.event));
+    return finish();
+  }
+  write_report_json(report, begin(report.valid ? 'R' : 'I'));
   return finish();
 }
 

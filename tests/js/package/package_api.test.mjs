@@ -69,6 +69,26 @@ describe('payload functions', { skip }, () => {
     }
   });
 
+  test('validate returns the verdict the module writes as JSON, when it answers in short too', async () => {
+    // The runtime asks for verdicts without findings in short (bindings.cpp, kVerdict); the
+    // module's full answer for the same payload is the JSON text of the same verdict.
+    const module = await ch.loadModule();
+    const verdictText = (text) => {
+      const bytes = new TextEncoder().encode(text);
+      const ptr = module._malloc(bytes.length + 1);
+      module.HEAPU8.set(bytes, ptr);
+      const where = module.inspectPayload(1, ptr, bytes.length, 0) >>> 2;
+      const [at, length] = [module.HEAPU32[where], module.HEAPU32[where + 1]];
+      const answer = new TextDecoder().decode(module.HEAPU8.subarray(at + 1, at + length));
+      module._free(ptr);
+      return answer;
+    };
+    for (const body of [initiateForm, completeForm, example('complete.json'),
+      `${completeForm}&Extra.Thing=1`, 'Action=Webhook', '']) {
+      assert.equal(JSON.stringify(await ch.validate(body)), verdictText(body), body.slice(0, 40));
+    }
+  });
+
   test('validate returns the verdict and normalize the canonical event', async () => {
     assert.deepEqual(await ch.validate(completeForm),
       { valid: true, event: 'Call.Complete', errors: [], warnings: [] });

@@ -1,16 +1,33 @@
 #include "json_writer.h"
 
 #include <charconv>
+#include <cstring>
 
 #include "swar.h"
 
 namespace callhook {
 
-void append_json_string(std::string& out, std::string_view text) {
+namespace {
+
+std::uint64_t needs_escape(std::uint64_t w) {
+  return detail::less_lanes(w, 0x20) | detail::byte_lanes(w, '"') | detail::byte_lanes(w, '\\');
+}
+
+// True when some byte of `text` needs escaping: whole words, then the last few bytes padded with
+// a byte that needs none.
+bool any_escape(std::string_view text) {
+  std::size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    if (needs_escape(detail::load8(text.data() + i)) != 0) return true;
+  }
+  if (i == text.size()) return false;
+  char tail[8] = {'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'};
+  std::memcpy(tail, text.data() + i, text.size() - i);
+  return needs_escape(detail::load8(tail)) != 0;
+}
+
+void append_escaped(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
-  const auto needs_escape = [](std::uint64_t w) {
-    return detail::less_lanes(w, 0x20) | detail::byte_lanes(w, '"') | detail::byte_lanes(w, '\\');
-  };
   out.push_back('"');
   std::size_t run = 0;  // start of the pending run of bytes that need no escaping
   std::size_t i = 0;
@@ -55,6 +72,19 @@ void append_json_string(std::string& out, std::string_view text) {
   }
   out.append(text.data() + run, text.size() - run);
   out.push_back('"');
+}
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view text) {
+  if (any_escape(text)) {
+    append_escaped(out, text);
+    return;
+  }
+  // Nearly every value: the quotes and the bytes, as one append and one copy.
+  const std::size_t at = out.size();
+  out.append(text.size() + 2, '"');
+  std::memcpy(out.data() + at + 1, text.data(), text.size());
 }
 
 void JsonWriter::separate() {

@@ -37,7 +37,13 @@ class Layout {
   }
 
   [[nodiscard]] std::size_t parent_of(std::size_t row) const { return row_parent_[row]; }
-  [[nodiscard]] const std::string& key_of(std::size_t row) const { return row_key_[row]; }
+  /// The row's key, quoted, with the colon: `"leaf":`, and `,"leaf":` after a sibling.
+  [[nodiscard]] std::string_view key_of(std::size_t row) const {
+    return std::string_view(row_key_[row]).substr(1);
+  }
+  [[nodiscard]] const std::string& key_after_sibling(std::size_t row) const {
+    return row_key_[row];
+  }
   [[nodiscard]] std::size_t custom_dimensions() const { return custom_dimensions_; }
   [[nodiscard]] std::size_t extra() const { return extra_; }
   /// The start, before anything is written: a state of its own (no comma to write).
@@ -57,7 +63,7 @@ class Layout {
     for (std::size_t row = 0; row < rows.size(); ++row) {
       const auto [parent, leaf] = split_leaf(rows[row].canonical_path);
       row_parent_[row] = intern(parent);
-      row_key_[row] = "\"" + std::string(leaf) + "\":";
+      row_key_[row] = ",\"" + std::string(leaf) + "\":";
     }
     custom_dimensions_ = intern(kCustomDimensionPath);
     extra_ = intern("extra");
@@ -129,8 +135,14 @@ class NestedEmitter {
 
   /// Writes the key of `row` in its object; the caller then writes the value to out().
   std::string& row(std::size_t row) {
-    go(layout_.parent_of(row));
-    out_.append(layout_.key_of(row));
+    const std::size_t parent = layout_.parent_of(row);
+    if (parent == at_) {
+      out_.append(layout_.key_after_sibling(row));
+    } else {
+      out_.append(layout_.move(at_, parent));
+      at_ = parent;
+      out_.append(layout_.key_of(row));
+    }
     return out_;
   }
   /// Writes `"anonymous":`, beside the value just written.

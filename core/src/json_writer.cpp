@@ -13,17 +13,20 @@ std::uint64_t needs_escape(std::uint64_t w) {
   return detail::less_lanes(w, 0x20) | detail::byte_lanes(w, '"') | detail::byte_lanes(w, '\\');
 }
 
-// True when some byte of `text` needs escaping: whole words, then the last few bytes padded with
-// a byte that needs none.
+// True when some byte of `text` needs escaping: whole words, the last one overlapping the one
+// before it; a text shorter than a word byte by byte.
 bool any_escape(std::string_view text) {
-  std::size_t i = 0;
-  for (; i + 8 <= text.size(); i += 8) {
+  const std::size_t n = text.size();
+  if (n < 8) {
+    for (const char c : text) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == '"' || c == '\\') return true;
+    }
+    return false;
+  }
+  for (std::size_t i = 0; i + 8 < n; i += 8) {
     if (needs_escape(detail::load8(text.data() + i)) != 0) return true;
   }
-  if (i == text.size()) return false;
-  char tail[8] = {'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'};
-  std::memcpy(tail, text.data() + i, text.size() - i);
-  return needs_escape(detail::load8(tail)) != 0;
+  return needs_escape(detail::load8(text.data() + n - 8)) != 0;
 }
 
 void append_escaped(std::string& out, std::string_view text) {

@@ -28,23 +28,83 @@ std::optional<std::string> read_file(const std::string& path) {
   return data;
 }
 
-std::optional<std::string> read_input(std::string_view command, std::string_view path) {
-  const bool from_stdin = path == "-";
-  std::FILE* file = from_stdin ? stdin : std::fopen(std::string(path).c_str(), "rb");
+namespace {
+
+std::FILE* open_input(std::string_view command, std::string_view path) {
+  std::FILE* file = path == "-" ? stdin : std::fopen(std::string(path).c_str(), "rb");
   if (file == nullptr) {
     std::fprintf(stderr, "callhook %.*s: cannot open %.*s: %s\n", static_cast<int>(command.size()),
                  command.data(), static_cast<int>(path.size()), path.data(), std::strerror(errno));
-    return std::nullopt;
   }
+  return file;
+}
+
+void cannot_read(std::string_view command, std::string_view path) {
+  std::fprintf(stderr, "callhook %.*s: cannot read %.*s\n", static_cast<int>(command.size()),
+               command.data(), static_cast<int>(path.size()), path.data());
+}
+
+}  // namespace
+
+std::optional<std::string> read_input(std::string_view command, std::string_view path) {
+  std::FILE* file = open_input(command, path);
+  if (file == nullptr) return std::nullopt;
   std::string data;
   const bool failed = !read_all(file, data);
-  if (!from_stdin) std::fclose(file);
+  if (file != stdin) std::fclose(file);
   if (failed) {
-    std::fprintf(stderr, "callhook %.*s: cannot read %.*s\n", static_cast<int>(command.size()),
-                 command.data(), static_cast<int>(path.size()), path.data());
+    cannot_read(command, path);
     return std::nullopt;
   }
   return data;
+}
+
+LineReader::~LineReader() {
+  if (close_) std::fclose(file_);
+}
+
+bool LineReader::open(std::string_view command, std::string_view path) {
+  file_ = open_input(command, path);
+  if (file_ == nullptr) return false;
+  close_ = file_ != stdin;
+  command_ = command;
+  path_ = path;
+  buffer_.resize(1 << 20);
+  return true;
+}
+
+bool LineReader::next(std::string_view& line) {
+  while (true) {
+    const char* const from = buffer_.data() + begin_;
+    if (const void* newline = std::memchr(from, '\n', end_ - begin_)) {
+      const auto length = static_cast<std::size_t>(static_cast<const char*>(newline) - from);
+      line = std::string_view(from, length);
+      begin_ += length + 1;
+      return true;
+    }
+    if (eof_) {
+      if (begin_ == end_) return false;
+      line = std::string_view(from, end_ - begin_);
+      begin_ = end_;
+      return true;
+    }
+    // Keep the partial line, make room after it (twice the room for a line longer than the
+    // buffer), and read on.
+    std::memmove(buffer_.data(), from, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+    if (end_ == buffer_.size()) buffer_.resize(buffer_.size() * 2);
+    const std::size_t n = std::fread(buffer_.data() + end_, 1, buffer_.size() - end_, file_);
+    end_ += n;
+    if (n == 0) {
+      eof_ = true;
+      if (std::ferror(file_) != 0) {
+        failed_ = true;
+        cannot_read(command_, path_);
+        return false;
+      }
+    }
+  }
 }
 
 bool write_file(const std::string& path, std::string_view bytes) {

@@ -20,6 +20,34 @@ std::optional<std::string> read_file(const std::string& path);
 /// Reads a whole file, or standard input for "-". nullopt (with a message on stderr) on failure.
 std::optional<std::string> read_input(std::string_view command, std::string_view path);
 
+/// Reads a file, or standard input for "-", one line at a time through a fixed buffer, so a long
+/// NDJSON input is never held whole (nor copied as it grows).
+class LineReader {
+ public:
+  LineReader() = default;
+  LineReader(const LineReader&) = delete;
+  LineReader& operator=(const LineReader&) = delete;
+  ~LineReader();
+  /// False (with a message on stderr) when the file cannot be opened.
+  bool open(std::string_view command, std::string_view path);
+  /// The next line, without its '\n' (the last one also when unterminated); valid until the next
+  /// call. False at the end of the input, or on a read error (with a message on stderr;
+  /// `failed()`).
+  bool next(std::string_view& line);
+  [[nodiscard]] bool failed() const { return failed_; }
+
+ private:
+  std::FILE* file_ = nullptr;
+  bool close_ = false;
+  bool eof_ = false;
+  bool failed_ = false;
+  std::string command_;
+  std::string path_;
+  std::string buffer_;
+  std::size_t begin_ = 0;  // the unread bytes are buffer_[begin_, end_)
+  std::size_t end_ = 0;
+};
+
 /// Writes `bytes` as the whole of a file, replacing it; false when it cannot be written (nothing
 /// is printed).
 bool write_file(const std::string& path, std::string_view bytes);

@@ -164,8 +164,8 @@ bool write_result(Verb verb, const Inspection& inspection, const PipelineOptions
 }
 
 int run_ndjson(Verb verb, const PayloadArgs& a, std::string_view command) {
-  const auto input = read_input(command, a.path);
-  if (!input) return kExitUsage;
+  LineReader input;
+  if (!input.open(command, a.path)) return kExitUsage;
 #ifdef CALLHOOK_HAVE_ISATTY
   const bool progress = isatty(2) != 0;
 #else
@@ -175,11 +175,8 @@ int run_ndjson(Verb verb, const PayloadArgs& a, std::string_view command) {
   Inspection inspection;
   std::size_t seen = 0;
   std::size_t invalid = 0;
-  std::string_view rest = *input;
-  while (!rest.empty()) {
-    std::size_t newline = rest.find('\n');
-    std::string_view line = rest.substr(0, newline);
-    rest = newline == std::string_view::npos ? std::string_view() : rest.substr(newline + 1);
+  std::string_view line;
+  while (input.next(line)) {
     if (line.ends_with('\r')) line.remove_suffix(1);
     if (line.empty()) continue;
     inspect(source_for_line(a, line), a.options, inspection);
@@ -193,6 +190,7 @@ int run_ndjson(Verb verb, const PayloadArgs& a, std::string_view command) {
   }
   output.flush();
   if (progress) std::fprintf(stderr, "\r%zu payloads, %zu invalid\n", seen, invalid);
+  if (input.failed()) return kExitUsage;
   return invalid == 0 ? kExitOk : kExitRejected;
 }
 

@@ -1,7 +1,9 @@
 #include "callhook/normalize.h"
 
 #include <array>
+#include <charconv>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "json_writer.h"
 #include "value_formats.h"
@@ -16,50 +18,168 @@ std::pair<std::string_view, std::string_view> split_leaf(std::string_view path) 
   return {path.substr(0, dot), path.substr(dot + 1)};
 }
 
-// Writes leaves at dotted paths in one pass, opening and closing the nested objects between
-// consecutive leaves. Leaves must arrive grouped by parent, as the spec table orders them.
-class NestedEmitter {
- public:
-  explicit NestedEmitter(std::string& out) : w_(out) { w_.begin_object(); }
+// The number of dotted segments in `path` (0 for the root, "").
+std::size_t depth_of(std::string_view path) {
+  if (path.empty()) return 0;
+  std::size_t depth = 1;
+  for (const char c : path) depth += c == '.' ? 1 : 0;
+  return depth;
+}
 
-  /// Positions the writer inside the object at `parent` (dotted, may be empty; its text must
-  /// outlive the emitter) and writes `leaf` as the next key; the caller then writes the value.
-  JsonWriter& at(std::string_view parent, std::string_view leaf) {
-    std::array<std::string_view, kMaxDepth> wanted;
-    std::size_t depth = 0;
-    std::size_t pos = 0;
-    while (pos < parent.size() && depth < kMaxDepth) {
-      std::size_t dot = parent.find('.', pos);
-      if (dot == std::string_view::npos) dot = parent.size();
-      wanted[depth++] = parent.substr(pos, dot - pos);
-      pos = dot + 1;
-    }
-    std::size_t common = 0;
-    while (common < open_count_ && common < depth && open_[common] == wanted[common]) ++common;
-    while (open_count_ > common) {
-      w_.end_object();
-      --open_count_;
-    }
-    for (std::size_t i = common; i < depth; ++i) {
-      w_.key(wanted[i]).begin_object();
-      open_[open_count_++] = wanted[i];
-    }
-    return w_.key(leaf);
+// The objects of the canonical event, worked out once from the spec table: every object a value
+// sits in, and the JSON text that leads from one to another (closing and opening objects, then
+// the comma), so that writing a value costs two appends and a value, not a walk over its path.
+class Layout {
+ public:
+  static const Layout& get() {
+    static const Layout layout;
+    return layout;
   }
 
-  void finish() {
-    for (; open_count_ > 0; --open_count_) w_.end_object();
-    w_.end_object();
+  [[nodiscard]] std::size_t parent_of(std::size_t row) const { return row_parent_[row]; }
+  /// The row's key, quoted, with the colon: `"leaf":`, and `,"leaf":` after a sibling.
+  [[nodiscard]] std::string_view key_of(std::size_t row) const {
+    return std::string_view(row_key_[row]).substr(1);
+  }
+  [[nodiscard]] const std::string& key_after_sibling(std::size_t row) const {
+    return row_key_[row];
+  }
+  [[nodiscard]] std::size_t custom_dimensions() const { return custom_dimensions_; }
+  [[nodiscard]] std::size_t extra() const { return extra_; }
+  /// The start, before anything is written: a state of its own (no comma to write).
+  [[nodiscard]] std::size_t start() const { return parents_.size(); }
+  /// The text that leads from the object `from` (or start()) to the next key in `to`.
+  [[nodiscard]] const std::string& move(std::size_t from, std::size_t to) const {
+    return moves_[from * parents_.size() + to];
+  }
+  [[nodiscard]] std::size_t depth(std::size_t parent) const {
+    return parent == start() ? 0 : depth_of(parents_[parent]);
   }
 
  private:
-  static constexpr std::size_t kMaxDepth = 6;
-  JsonWriter w_;
-  std::array<std::string_view, kMaxDepth> open_;
-  std::size_t open_count_ = 0;
+  Layout() {
+    parents_.emplace_back();  // the root
+    const auto rows = spec_fields();
+    for (std::size_t row = 0; row < rows.size(); ++row) {
+      const auto [parent, leaf] = split_leaf(rows[row].canonical_path);
+      row_parent_[row] = intern(parent);
+      row_key_[row] = ",\"" + std::string(leaf) + "\":";
+    }
+    custom_dimensions_ = intern(kCustomDimensionPath);
+    extra_ = intern("extra");
+    for (std::size_t from = 0; from <= parents_.size(); ++from) {
+      for (std::size_t to = 0; to < parents_.size(); ++to) {
+        moves_.push_back(from == parents_.size() ? path_move({}, parents_[to], false)
+                                                 : path_move(parents_[from], parents_[to], true));
+      }
+    }
+  }
+
+  std::size_t intern(std::string_view path) {
+    for (std::size_t i = 0; i < parents_.size(); ++i) {
+      if (parents_[i] == path) return i;
+    }
+    parents_.emplace_back(path);
+    return parents_.size() - 1;
+  }
+
+  // Closes the objects of `from` down to the part it shares with `to`, opens the rest of `to`,
+  // and ends with the comma the next key needs (none right after an opening brace).
+  static std::string path_move(std::string_view from, std::string_view to, bool comma) {
+    const auto segments = [](std::string_view path) {
+      std::vector<std::string_view> parts;
+      std::size_t pos = 0;
+      while (pos < path.size()) {
+        std::size_t dot = path.find('.', pos);
+        if (dot == std::string_view::npos) dot = path.size();
+        parts.push_back(path.substr(pos, dot - pos));
+        pos = dot + 1;
+      }
+      return parts;
+    };
+    const auto a = segments(from);
+    const auto b = segments(to);
+    std::size_t common = 0;
+    while (common < a.size() && common < b.size() && a[common] == b[common]) ++common;
+    std::string text;
+    for (std::size_t i = common; i < a.size(); ++i) {
+      text.push_back('}');
+      comma = true;
+    }
+    for (std::size_t i = common; i < b.size(); ++i) {
+      if (comma) text.push_back(',');
+      append_json_string(text, b[i]);
+      text.append(":{");
+      comma = false;
+    }
+    if (comma) text.push_back(',');
+    return text;
+  }
+
+  std::vector<std::string> parents_;
+  std::array<std::size_t, kMaxSpecFields> row_parent_{};
+  std::array<std::string, kMaxSpecFields> row_key_;
+  std::size_t custom_dimensions_ = 0;
+  std::size_t extra_ = 0;
+  std::vector<std::string> moves_;
 };
 
-void write_list(JsonWriter& w, std::string_view value) {
+// Writes the canonical event's members in one pass, grouped by the object they sit in (as the
+// spec table orders them), through the layout's precomputed moves.
+class NestedEmitter {
+ public:
+  explicit NestedEmitter(std::string& out)
+      : out_(out), layout_(Layout::get()), at_(layout_.start()) {
+    out_.push_back('{');
+  }
+
+  /// Writes the key of `row` in its object; the caller then writes the value to out().
+  std::string& row(std::size_t row) {
+    const std::size_t parent = layout_.parent_of(row);
+    if (parent == at_) {
+      out_.append(layout_.key_after_sibling(row));
+    } else {
+      out_.append(layout_.move(at_, parent));
+      at_ = parent;
+      out_.append(layout_.key_of(row));
+    }
+    return out_;
+  }
+  /// Writes `"anonymous":`, beside the value just written.
+  std::string& anonymous() {
+    out_.append(",\"anonymous\":");
+    return out_;
+  }
+  /// Writes `key` (any text) in the object `parent`.
+  std::string& key(std::size_t parent, std::string_view key) {
+    go(parent);
+    append_json_string(out_, key);
+    out_.push_back(':');
+    return out_;
+  }
+
+  void finish() {
+    out_.append(layout_.depth(at_), '}');
+    out_.push_back('}');
+  }
+
+ private:
+  void go(std::size_t parent) {
+    if (parent == at_) {
+      out_.push_back(',');
+      return;
+    }
+    out_.append(layout_.move(at_, parent));
+    at_ = parent;
+  }
+
+  std::string& out_;
+  const Layout& layout_;
+  std::size_t at_;
+};
+
+void write_list(std::string& out, std::string_view value) {
+  JsonWriter w(out);
   w.begin_array();
   std::size_t pos = 0;
   while (pos <= value.size()) {
@@ -74,36 +194,42 @@ void write_list(JsonWriter& w, std::string_view value) {
   w.end_array();
 }
 
-void write_value(NestedEmitter& emit, const FieldSpec& spec, std::string_view value,
-                 std::string& scratch) {
-  const auto [parent, leaf] = split_leaf(spec.canonical_path);
-  JsonWriter& w = emit.at(parent, leaf);
+void append_int(std::string& out, std::int64_t value) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
+  (void)ec;
+  out.append(digits, end);
+}
+
+void write_value(NestedEmitter& emit, std::size_t row, const FieldSpec& spec,
+                 std::string_view value) {
+  std::string& out = emit.row(row);
   if (value.empty()) {
-    w.null();
-    if (spec.type == FieldType::e164_or_anonymous) emit.at(parent, "anonymous").boolean(false);
+    out.append("null");
+    if (spec.type == FieldType::e164_or_anonymous) emit.anonymous().append("false");
     return;
   }
   switch (spec.type) {
     case FieldType::integer:
     case FieldType::non_negative_integer:
-      w.number(detail::parse_int64(value).value_or(0));
+      append_int(out, detail::parse_int64(value).value_or(0));
       return;
-    case FieldType::datetime:
-      scratch.clear();
-      detail::append_iso8601(scratch, value);
-      w.string(scratch);
+    case FieldType::datetime:  // validated: digits and separators, nothing to escape
+      out.push_back('"');
+      detail::append_iso8601(out, value);
+      out.push_back('"');
       return;
     case FieldType::comma_list:
-      write_list(w, value);
+      write_list(out, value);
       return;
     case FieldType::e164_or_anonymous: {
       const bool anonymous = value == "anonymous";
       if (anonymous) {
-        w.null();
+        out.append("null");
       } else {
-        w.string(value);
+        append_json_string(out, value);
       }
-      emit.at(parent, "anonymous").boolean(anonymous);
+      emit.anonymous().append(anonymous ? "true" : "false");
       return;
     }
     case FieldType::text:
@@ -111,7 +237,7 @@ void write_value(NestedEmitter& emit, const FieldSpec& spec, std::string_view va
     case FieldType::e164:
     case FieldType::http_uri:
     case FieldType::enumeration:
-      w.string(value);
+      append_json_string(out, value);
       return;
   }
 }
@@ -124,15 +250,16 @@ bool seen_before(const FieldList& fields, std::size_t i) {
 }
 
 void write_custom_dimensions(NestedEmitter& emit, const FieldList& fields) {
+  const std::size_t parent = Layout::get().custom_dimensions();
   for (std::size_t i = 0; i < fields.size(); ++i) {
     const auto number = custom_dimension_number(fields.name(i));
     if (!number || seen_before(fields, i)) continue;
     const std::string_view value = fields.value(i);
-    JsonWriter& w = emit.at(kCustomDimensionPath, *number);
+    std::string& out = emit.key(parent, *number);
     if (value.empty()) {
-      w.null();
+      out.append("null");
     } else {
-      w.string(value);
+      append_json_string(out, value);
     }
   }
 }
@@ -158,10 +285,11 @@ std::pair<bool, bool> groups_sent(const Report& report) {
 }
 
 void write_extra(NestedEmitter& emit, const FieldList& fields) {
+  const std::size_t parent = Layout::get().extra();
   for (std::size_t i = 0; i < fields.size(); ++i) {
     const std::string_view name = fields.name(i);
     if (find_spec_field(name) || custom_dimension_number(name) || seen_before(fields, i)) continue;
-    emit.at("extra", name).string(fields.value(i));
+    append_json_string(emit.key(parent, name), fields.value(i));
   }
 }
 
@@ -170,7 +298,6 @@ void write_extra(NestedEmitter& emit, const FieldList& fields) {
 bool write_canonical_json(const FieldList& fields, const Report& report, std::string& out) {
   if (!report.valid) return false;
   NestedEmitter emit(out);
-  std::string scratch;
   const auto [attribution_sent, session_sent] = groups_sent(report);
   const auto rows = spec_fields();
   for (std::size_t row = 0; row < rows.size(); ++row) {
@@ -181,10 +308,9 @@ bool write_canonical_json(const FieldList& fields, const Report& report, std::st
                               : spec.group == Group::session   ? session_sent
                                                                : false;
       if (slot >= 0) {
-        write_value(emit, spec, fields.value(static_cast<std::size_t>(slot)), scratch);
+        write_value(emit, row, spec, fields.value(static_cast<std::size_t>(slot)));
       } else if (spec.absent_is_null || (group_sent && group_required(spec))) {
-        const auto [parent, leaf] = split_leaf(spec.canonical_path);
-        emit.at(parent, leaf).null();
+        emit.row(row).append("null");
       }
     }
     if (row == custom_dimension_anchor() && report.custom_dimension_count > 0) {

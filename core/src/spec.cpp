@@ -1,8 +1,11 @@
 #include "callhook/spec.h"
 
 #include <array>
+#include <bit>
 #include <string>
+#include <type_traits>
 
+#include "swar.h"
 #include "value_formats.h"
 
 namespace callhook {
@@ -77,9 +80,16 @@ constexpr std::uint8_t kEmpty = 0xFF;
 
 constexpr std::size_t name_hash(std::string_view name) {
   std::uint64_t tail = 0;
-  const std::size_t from = name.size() > 8 ? name.size() - 8 : 0;
-  for (std::size_t i = from; i < name.size(); ++i) {
-    tail = (tail << 8) | static_cast<unsigned char>(name[i]);
+  if (!std::is_constant_evaluated() && name.size() >= 8) {
+    // The same value as the loop below (the last eight bytes, the first of them highest), in
+    // one load.
+    tail = detail::load8(name.data() + name.size() - 8);
+    if constexpr (std::endian::native == std::endian::little) tail = __builtin_bswap64(tail);
+  } else {
+    const std::size_t from = name.size() > 8 ? name.size() - 8 : 0;
+    for (std::size_t i = from; i < name.size(); ++i) {
+      tail = (tail << 8) | static_cast<unsigned char>(name[i]);
+    }
   }
   return static_cast<std::size_t>(((tail ^ name.size()) * 0x9E3779B97F4A7C15ULL) >> 57);
 }

@@ -1,6 +1,7 @@
 // Eight-bytes-at-a-time scanning ("SIMD within a register") for the hot byte loops (internal).
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <string_view>
@@ -14,6 +15,21 @@ inline std::uint64_t load8(const char* p) {
   std::uint64_t v;
   std::memcpy(&v, p, sizeof v);
   return v;
+}
+/// Eight bytes with the first one in the lowest lane, whatever the machine's byte order, so that
+/// first_lane() below names the first flagged byte.
+inline std::uint64_t load8_first_low(const char* p) {
+  const std::uint64_t v = load8(p);
+  if constexpr (std::endian::native == std::endian::big) return __builtin_bswap64(v);
+  return v;
+}
+/// Index of the lowest flagged lane of a non-zero zero_lanes()/byte_lanes() mask.
+inline unsigned first_lane(std::uint64_t lanes) {
+  return static_cast<unsigned>(std::countr_zero(lanes)) / 8;
+}
+/// The lanes below `n` (< 8) of a word.
+inline std::uint64_t lanes_below(unsigned n) {
+  return (std::uint64_t{1} << (8 * n)) - 1;
 }
 /// High bit set in each byte lane of `v` that is zero (exact for the lowest such lane).
 inline std::uint64_t zero_lanes(std::uint64_t v) {

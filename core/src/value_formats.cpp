@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "swar.h"
+
 namespace callhook::detail {
 namespace {
 
@@ -159,11 +161,20 @@ bool is_http_uri(std::string_view text) {
   } else {
     return false;
   }
-  for (const char c : text) {
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7F) return false;
+  std::size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {  // no space, control byte or DEL, eight bytes at a time
+    const std::uint64_t w = load8(text.data() + i);
+    if ((less_lanes(w, 0x21) | byte_lanes(w, 0x7F)) != 0) return false;
+  }
+  for (; i < text.size(); ++i) {
+    if (static_cast<unsigned char>(text[i]) <= 0x20 || text[i] == 0x7F) return false;
   }
   const std::string_view rest = text.substr(scheme + 3);
-  const std::size_t host_end = rest.find_first_of("/?#");
+  std::size_t host_end = 0;
+  while (host_end < rest.size() && rest[host_end] != '/' && rest[host_end] != '?' &&
+         rest[host_end] != '#') {
+    ++host_end;
+  }
   std::string_view authority = rest.substr(0, host_end);
   const std::size_t at = authority.rfind('@');
   if (at != std::string_view::npos) authority = authority.substr(at + 1);

@@ -556,9 +556,13 @@ bool conflicts_from_text(const json& complete, std::string_view initiate, json& 
   if (!scan_conflicts(complete, initiate, i, path, found, 0) || i != initiate.size()) {
     return false;
   }
-  // The DOM walk meets keys in sorted order, level by level: the same order, path by path.
-  std::sort(found.begin(), found.end(),
-            [](const TextConflict& a, const TextConflict& b) { return a.path < b.path; });
+  // The DOM walk meets keys in sorted order, level by level: the same order, path by path. An
+  // insertion sort: a call has few conflicts, and std::sort's code is 9 KB of wasm.
+  for (std::size_t n = 1; n < found.size(); ++n) {
+    for (std::size_t j = n; j > 0 && found[j].path < found[j - 1].path; --j) {
+      std::swap(found[j], found[j - 1]);
+    }
+  }
   for (TextConflict& c : found) {
     std::string dotted;
     for (const std::string& key : c.path) {

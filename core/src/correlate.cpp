@@ -8,6 +8,7 @@
 #include "correlation_view.h"
 #include "json_writer.h"
 #include "swar.h"
+#include "text_util.h"
 #include "utf8.h"
 
 namespace callhook {
@@ -18,6 +19,8 @@ using nlohmann::json;
 // Records are read in document order, so an event written back (write_record) or rendered
 // again (Engine::rerender) keeps the canonical event's key order.
 using ordered_json = nlohmann::ordered_json;
+
+CALLHOOK_COLD_BEGIN
 
 bool read_seen(const ordered_json& doc, const char* name, std::optional<SeenEvent>& out,
                std::string& problem) {
@@ -33,6 +36,8 @@ bool read_seen(const ordered_json& doc, const char* name, std::optional<SeenEven
                   (*it)["event"].dump(-1, ' ', false, ordered_json::error_handler_t::replace)};
   return true;
 }
+
+CALLHOOK_COLD_END
 
 void write_seen(JsonWriter& w, const std::optional<SeenEvent>& seen) {
   if (!seen) {
@@ -320,8 +325,12 @@ std::optional<CallRecord> detail::slice_record_text(std::string_view text) {
   return slice_record(text);
 }
 
-std::optional<CallRecord> parse_record(std::string_view text, std::string& problem) {
-  if (auto sliced = slice_record(text)) return sliced;
+namespace {
+
+CALLHOOK_COLD_BEGIN  // a record callhook did not write (hand-made, older): rare
+
+// parse_record for a text the slicer does not take, through a DOM.
+std::optional<CallRecord> read_record_dom(std::string_view text, std::string& problem) {
   const ordered_json doc = ordered_json::parse(text.begin(), text.end(), nullptr, false);
   if (!doc.is_object()) {
     problem = "the record is not a JSON object";
@@ -354,6 +363,15 @@ std::optional<CallRecord> parse_record(std::string_view text, std::string& probl
     return std::nullopt;
   }
   return record;
+}
+
+CALLHOOK_COLD_END
+
+}  // namespace
+
+std::optional<CallRecord> parse_record(std::string_view text, std::string& problem) {
+  if (auto sliced = slice_record(text)) return sliced;
+  return read_record_dom(text, problem);
 }
 
 std::string write_record(const CallRecord& record) {

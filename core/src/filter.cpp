@@ -428,6 +428,8 @@ bool Matcher::match(const json& filter, const json* doc, int depth) const {
   return loose_equal(*doc, filter, 0);
 }
 
+CALLHOOK_COLD_BEGIN  // filters are checked when the config is read
+
 // ---------------------------------------------------------------------------------------------
 // Checking. With `out == nullptr` the checker only answers valid/invalid and stops early.
 // `warnings`, when given, collects operands that are valid but make their operator false.
@@ -605,6 +607,8 @@ bool filter_matches(const json& filter, const json& document) {
   if (!checker.ok()) return false;
   return Matcher(nullptr).match(filter, &document, 0);
 }
+
+CALLHOOK_COLD_END
 
 const json* detail::context_member(const json& object, std::string_view key, const json* context) {
   if (&object == context && !key.empty() && key[0] >= 'A' && key[0] <= 'Z') {

@@ -18,6 +18,8 @@ namespace {
 
 using nlohmann::json;
 
+CALLHOOK_COLD_BEGIN  // templates are read when the config is
+
 // ---------------------------------------------------------------------------------------------
 // Placeholder syntax
 
@@ -196,6 +198,8 @@ std::vector<Piece> parse_string(std::string_view s, std::vector<std::string>* er
   if (pos < s.size()) pieces.push_back({s.substr(pos), std::nullopt, false});
   return pieces;
 }
+
+CALLHOOK_COLD_END
 
 // ---------------------------------------------------------------------------------------------
 // Paths
@@ -470,6 +474,8 @@ json render(const json& tpl, const json& context, int level) {
   return out;
 }
 
+CALLHOOK_COLD_BEGIN
+
 // ---------------------------------------------------------------------------------------------
 // Checking
 
@@ -512,6 +518,8 @@ std::vector<Diagnostic> check_template(const json& tpl) {
   return out;
 }
 
+CALLHOOK_COLD_END
+
 json render_template(const json& tpl, const json& context) {
   return render(tpl, context, 0);
 }
@@ -530,6 +538,8 @@ struct CompiledTemplate::Node {
 };
 
 namespace {
+
+CALLHOOK_COLD_BEGIN
 
 // Mirrors render(): the same levels, so the same parts stay literal.
 void compile(const json& tpl, int level, CompiledTemplate::Node& out) {
@@ -559,6 +569,8 @@ void compile(const json& tpl, int level, CompiledTemplate::Node& out) {
   }
 }
 
+CALLHOOK_COLD_END
+
 json render_compiled(const CompiledTemplate::Node& node, const json& context) {
   using Kind = CompiledTemplate::Node::Kind;
   switch (node.kind) {
@@ -585,6 +597,8 @@ json render_compiled(const CompiledTemplate::Node& node, const json& context) {
 
 }  // namespace
 
+CALLHOOK_COLD_BEGIN
+
 CompiledTemplate::CompiledTemplate() : root_(std::make_shared<const Node>()) {}
 
 CompiledTemplate::CompiledTemplate(const json& tpl) {
@@ -592,6 +606,8 @@ CompiledTemplate::CompiledTemplate(const json& tpl) {
   compile(tpl, 0, *root);
   root_ = std::move(root);
 }
+
+CALLHOOK_COLD_END
 
 json CompiledTemplate::render(const json& context) const {
   return render_compiled(*root_, context);

@@ -4,6 +4,19 @@
 #include <string>
 #include <string_view>
 
+// Code that runs when a config is read, not for each request (parsing and checking filters and
+// templates): compiled for size in the Emscripten build, whose size is budgeted, as its cold
+// units are (CMakeLists.txt); the WASI builds are at -Oz throughout already. Wraps whole
+// definitions: CALLHOOK_COLD_BEGIN ... CALLHOOK_COLD_END.
+#if defined(__clang__) && defined(__EMSCRIPTEN__)
+#define CALLHOOK_COLD_BEGIN \
+  _Pragma("clang attribute push(__attribute__((minsize)), apply_to = function)")
+#define CALLHOOK_COLD_END _Pragma("clang attribute pop")
+#else
+#define CALLHOOK_COLD_BEGIN
+#define CALLHOOK_COLD_END
+#endif
+
 namespace callhook::detail {
 
 inline char ascii_lower(char c) {

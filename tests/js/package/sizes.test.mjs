@@ -7,8 +7,13 @@
 // an accident. Raised the same day by 10 KB to 15 KB for the senders (Twilio, CallRail, CTM and
 // Ringba read onto the call event, core/src/senders.cpp: package 225 KB, WASI command 196 KB,
 // Fastly program 180 KB), which stay at -O3 in the package as they run on every request of a
-// source (at -Oz a CallRail webhook took 20% longer to handle for 6 KB). The issue's goal is
-// 120 KB for every one of them. The Fastly and WASI programs are
+// source (at -Oz a CallRail webhook took 20% longer to handle for 6 KB). The package's raised
+// again, by 5 KB, for the faster request path (236.5 KB, bench/README.md): the compact JSON
+// reader and writer, conflicts read from the stored Initiate's text, templates compiled when
+// the engine is built, the canonical writer's layout and the 8-byte memcpy, which together take
+// the example request from 805k to 414k instructions; what runs only when a config is read is
+// compiled for size (CALLHOOK_COLD_BEGIN). The issue's goal is 120 KB for every one of them.
+// The Fastly and WASI programs are
 // also WASI commands: they export `_start` and their memory. Sizes only; timings are in
 // bench/edge-report.sh. An artifact not built is skipped, saying how to build it.
 import { test } from 'node:test';
@@ -32,10 +37,10 @@ const wizened = 'build/wasi/callhook-fastly.wizer.wasm';
 const upToDate = (made, from) => existsSync(join(root, made)) && existsSync(join(root, from))
   && statSync(join(root, made)).mtimeMs >= statSync(join(root, from)).mtimeMs;
 const artifacts = [
-  { name: 'the npm package (Emscripten)', budgetKb: 235, files: wasmIn('bindings/js/dist'), build: 'bash bindings/js/build.sh' },
+  { name: 'the npm package (Emscripten)', budgetKb: 240, files: wasmIn('bindings/js/dist'), build: 'bash bindings/js/build.sh' },
   { name: 'the WASI command', budgetKb: 210, files: ['build/wasi/callhook.wasm'], command: true, build: wasiBuild },
   { name: 'the Fastly program', budgetKb: 195, files: [fastly, ...(upToDate(wizened, fastly) ? [wizened] : [])], command: true, build: `${wasiBuild} (and bash functions/fastly/build.sh for the pre-initialized one)` },
-  { name: 'the Worker bundle', budgetKb: 235, files: wasmIn('build/cloudflare'), build: 'cd functions/cloudflare && npx wrangler deploy --dry-run --outdir ../../build/cloudflare' },
+  { name: 'the Worker bundle', budgetKb: 240, files: wasmIn('build/cloudflare'), build: 'cd functions/cloudflare && npx wrangler deploy --dry-run --outdir ../../build/cloudflare' },
 ];
 
 for (const a of artifacts) {

@@ -530,11 +530,11 @@ json render_template(const json& tpl, const json& context) {
 struct CompiledTemplate::Node {
   enum class Kind : std::uint8_t { literal, text, array, object };
   Kind kind = Kind::literal;
-  json literal;                                       // literal: copied as it is
-  std::unique_ptr<const std::string> source;          // text: the string its pieces point into
-  std::vector<Piece> pieces;                          // text
-  std::vector<Node> items;                            // array
-  std::vector<std::pair<std::string, Node>> members;  // object, in the template's key order
+  json literal;                               // literal: copied as it is
+  std::unique_ptr<const std::string> source;  // text: the string its pieces point into
+  std::vector<Piece> pieces;                  // text
+  std::vector<Node> items;                    // array; object: the members' values
+  std::vector<std::string> keys;              // object: the members' keys, in order
 };
 
 namespace {
@@ -561,11 +561,12 @@ void compile(const json& tpl, int level, CompiledTemplate::Node& out) {
     return;
   }
   out.kind = Kind::object;
-  out.members.resize(tpl.size());
+  out.items.resize(tpl.size());
+  out.keys.reserve(tpl.size());
   std::size_t i = 0;
   for (auto it = tpl.begin(); it != tpl.end(); ++it, ++i) {
-    out.members[i].first = it.key();
-    compile(it.value(), level + 1, out.members[i].second);
+    out.keys.push_back(it.key());
+    compile(it.value(), level + 1, out.items[i]);
   }
 }
 
@@ -586,8 +587,8 @@ json render_compiled(const CompiledTemplate::Node& node, const json& context) {
     case Kind::object: {
       json out = json::object();
       auto& members = out.get_ref<json::object_t&>();
-      for (const auto& [key, value] : node.members) {
-        members.emplace_hint(members.end(), key, render_compiled(value, context));
+      for (std::size_t i = 0; i < node.keys.size(); ++i) {
+        members.emplace_hint(members.end(), node.keys[i], render_compiled(node.items[i], context));
       }
       return out;
     }

@@ -216,11 +216,11 @@ void append_number(std::string& out, Number n) {
 
 // dump() escapes exactly as append_json_string does, on valid UTF-8; what is not valid is
 // replaced as dump() replaces it.
-void append_string(std::string& out, const std::string& s) {
+void append_string(std::string& out, std::string_view s) {
   if (is_valid_utf8(s)) {
     append_json_string(out, s);
   } else {
-    append_dumped(out, json(s));
+    append_dumped(out, json(std::string(s)));
   }
 }
 
@@ -279,6 +279,50 @@ void append_value(std::string& out, const json& value, int depth) {
 
 void append_compact_json(std::string& out, const json& value) {
   append_value(out, value, 0);
+}
+
+void append_json_text(std::string& out, std::string_view text) {
+  append_string(out, text);
+}
+
+std::string& SortedObject::add(std::string_view key) {
+  members_.push_back({key, values_.size()});
+  return values_;
+}
+
+void SortedObject::add_json(std::string_view key, const json& value) {
+  append_value(add(key), value, 0);
+}
+
+void SortedObject::add_string(std::string_view key, std::string_view value) {
+  append_string(add(key), value);
+}
+
+void SortedObject::write(std::string& out) const {
+  // Member indexes in key order, an insertion sort (a few members; std::sort's code is larger
+  // in wasm than the whole writer), stable: of equal keys the last set comes last.
+  std::vector<std::size_t> order(members_.size());
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    std::size_t j = i;
+    while (j > 0 && members_[i].key < members_[order[j - 1]].key) {
+      order[j] = order[j - 1];
+      --j;
+    }
+    order[j] = i;
+  }
+  out.push_back('{');
+  bool first = true;
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    const std::size_t i = order[k];
+    if (k + 1 < order.size() && members_[order[k + 1]].key == members_[i].key) continue;
+    const std::size_t end = i + 1 < members_.size() ? members_[i + 1].begin : values_.size();
+    if (!first) out.push_back(',');
+    first = false;
+    append_string(out, members_[i].key);
+    out.push_back(':');
+    out.append(values_, members_[i].begin, end - members_[i].begin);
+  }
+  out.push_back('}');
 }
 
 std::string dump_compact_json(const json& value) {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace callhook::detail {
 
@@ -22,5 +23,30 @@ namespace callhook::detail {
 /// serializer's per-byte UTF-8 state machine on strings that are valid UTF-8.
 [[nodiscard]] std::string dump_compact_json(const nlohmann::json& value);
 void append_compact_json(std::string& out, const nlohmann::json& value);
+
+/// A string as dump() writes it, appended: escaped as append_json_string escapes it when it is
+/// valid UTF-8, with dump()'s replacement of what is not otherwise.
+void append_json_text(std::string& out, std::string_view text);
+
+/// An object's members gathered in any order and written as nlohmann's object (a std::map)
+/// dumps them: in key order, a key set twice with its last value. Keys are not copied: each
+/// must outlive the writer (literals, the config's own strings).
+class SortedObject {
+ public:
+  /// Starts the member `key`: its value is what is appended to the returned text next.
+  std::string& add(std::string_view key);
+  void add_json(std::string_view key, const nlohmann::json& value);
+  void add_string(std::string_view key, std::string_view value);
+  [[nodiscard]] bool empty() const { return members_.empty(); }
+  void write(std::string& out) const;
+
+ private:
+  struct Member {
+    std::string_view key;
+    std::size_t begin;
+  };
+  std::vector<Member> members_;
+  std::string values_;
+};
 
 }  // namespace callhook::detail

@@ -150,8 +150,8 @@ std::string sha256_hex(std::string_view bytes) {
   return crypto::hex_encode(digest);
 }
 
-void put_if(json& object, const char* key, const json& value) {
-  if (!value.is_null()) object[key] = value;
+void put_if(detail::SortedObject& object, std::string_view key, const json& value) {
+  if (!value.is_null()) object.add_json(key, value);
 }
 
 // The first `max_chars` characters of `value` (an ill-formed byte counts as one), so a cut never
@@ -167,11 +167,11 @@ std::string first_chars(const std::string& value, std::size_t max_chars) {
 
 // GA4 keeps the first 100 characters of a string param; cutting here makes what is sent what is
 // kept, and keeps the body within GA4's 130 kB whatever a template renders.
-void cut_ga4_strings(json& params) {
-  for (auto& [key, value] : params.items()) {
-    if (value.is_string() && value.get_ref<const std::string&>().size() > kGa4ParamChars) {
-      value = first_chars(value.get<std::string>(), kGa4ParamChars);
-    }
+void put_param(detail::SortedObject& params, std::string_view key, const json& value) {
+  if (value.is_string() && value.get_ref<const std::string&>().size() > kGa4ParamChars) {
+    params.add_string(key, first_chars(value.get_ref<const std::string&>(), kGa4ParamChars));
+  } else {
+    params.add_json(key, value);
   }
 }
 
@@ -188,19 +188,24 @@ Rendered render_ga4(const Destination& d, const json& context, std::int64_t now)
     out.skipped = "no Google.Analytics.ClientId on this call";
     return out;
   }
-  json params = json::object();
-  put_if(params, "call_sid", at(context, "call.sid"));
-  put_if(params, "call_event", at(context, "event"));
-  put_if(params, "duration", at(context, "call.duration"));
-  put_if(params, "disposition", at(context, "call.disposition"));
-  put_if(params, "tracking_number", at(context, "call.to.number"));
-  put_if(params, "tracking_line", at(context, "call.to.name"));
-  put_if(params, "caller_country", at(context, "call.from.country"));
-  put_if(params, "source", at(context, "attribution.source"));
-  put_if(params, "medium", at(context, "attribution.medium"));
-  put_if(params, "campaign", at(context, "attribution.campaign"));
-  put_if(params, "content", at(context, "attribution.content"));
-  put_if(params, "traffic_type", at(context, "session.traffic_type"));
+  // Written as the platform's objects: members in key order (SortedObject), a param set twice
+  // (a template's over a built-in one) with its last value.
+  detail::SortedObject params;
+  const auto built_in = [&](std::string_view key, std::string_view path) {
+    if (const json& value = at(context, path); !value.is_null()) put_param(params, key, value);
+  };
+  built_in("call_sid", "call.sid");
+  built_in("call_event", "event");
+  built_in("duration", "call.duration");
+  built_in("disposition", "call.disposition");
+  built_in("tracking_number", "call.to.number");
+  built_in("tracking_line", "call.to.name");
+  built_in("caller_country", "call.from.country");
+  built_in("source", "attribution.source");
+  built_in("medium", "attribution.medium");
+  built_in("campaign", "attribution.campaign");
+  built_in("content", "attribution.content");
+  built_in("traffic_type", "session.traffic_type");
   // GA4 counts an event in a session (Realtime, engagement) only with both session_id and
   // engagement_time_msec; the page's gtag puts the session id in the ga_session_id parameter.
   json session_id;
@@ -212,20 +217,22 @@ Rendered render_ga4(const Destination& d, const json& context, std::int64_t now)
     if (!sent.empty()) session_id = sent;
   }
   const bool has_session = !session_id.is_null() && session_id != json("");
-  if (has_session) params["session_id"] = session_id;
+  if (has_session) put_param(params, "session_id", session_id);
   if (const json& msec = member(d.options, "engagement_time_msec"); msec.is_number_integer()) {
-    params["engagement_time_msec"] = msec;
+    put_param(params, "engagement_time_msec", msec);
   } else if (has_session) {
-    params["engagement_time_msec"] = 1;
+    params.add("engagement_time_msec").push_back('1');
   }
   if (d.templates) {
-    for (const auto& [key, tpl] : d.templates->params) params[key] = tpl.render(context);
+    for (const auto& [key, tpl] : d.templates->params) put_param(params, key, tpl.render(context));
   } else if (const json& extra = member(d.options, "params"); extra.is_object()) {
-    for (const auto& [key, value] : extra.items()) params[key] = render_template(value, context);
+    for (const auto& [key, value] : extra.items()) {
+      put_param(params, key, render_template(value, context));
+    }
   }
-  cut_ga4_strings(params);
 
-  json body = {{"client_id", client_id}};
+  detail::SortedObject body;
+  body.add_string("client_id", client_id);
   if (const auto epoch = start_epoch(context)) {
     const std::int64_t deadline_ms = (*epoch + kGa4BackdateSeconds) * 1000;
     // now <= 0: the caller has no clock (a rerender asked without one); the event counts as on
@@ -235,21 +242,28 @@ Rendered render_ga4(const Destination& d, const json& context, std::int64_t now)
     if (on_time || dead_letter) {
       // Sent with its own time, the event lands when the call happened; past 72 hours GA4
       // ignores the timestamp, so the deadline lets the send planner drop it (or dead-letter it).
-      body["timestamp_micros"] = *epoch * 1000000;
+      body.add("timestamp_micros") += std::to_string(*epoch * 1000000);
       out.not_after_ms = deadline_ms;
     }
   }
   if (const json& consent = member(d.options, "consent"); consent.is_object()) {
-    json c = json::object();
+    detail::SortedObject c;
     for (const char* key : {"ad_user_data", "ad_personalization"}) {
-      if (const json& v = member(consent, key); v.is_string()) c[key] = v;
+      if (const json& v = member(consent, key); v.is_string()) c.add_json(key, v);
     }
-    if (!c.empty()) body["consent"] = c;
+    if (!c.empty()) c.write(body.add("consent"));
   }
-  const json name = member(d.options, "event_name").is_string() ? member(d.options, "event_name")
-                                                                : json("phone_call");
-  body["events"] = json::array({{{"name", name}, {"params", params}}});
-  out.body = dump(body);
+  std::string& events = body.add("events");
+  events += "[{\"name\":";
+  if (const json& name = member(d.options, "event_name"); name.is_string()) {
+    detail::append_compact_json(events, name);
+  } else {
+    events += "\"phone_call\"";
+  }
+  events += ",\"params\":";
+  params.write(events);
+  events += "}]";
+  body.write(out.body);
 
   if (d.url.empty()) {
     out.url = option_endpoint(d, "https://www.google-analytics.com") +
@@ -271,7 +285,7 @@ Rendered render_google_ads(const Destination& d, const json& context) {
   const std::string customer = option_id(d, "customer_id");
   // One click id per conversion, gclid first: Google refuses gbraid and wbraid together
   // (GBRAID_WBRAID_BOTH_SET), and a gclid is the most precise of the three.
-  std::string click_key = "gclid";
+  std::string_view click_key = "gclid";
   std::string click_id = text(at(context, "google.ads_click_id"));
   if (click_id.empty()) {
     click_key = "gbraid";
@@ -301,37 +315,42 @@ Rendered render_google_ads(const Destination& d, const json& context) {
     return out;
   }
 
-  json conversion = json::object();
-  if (!click_id.empty()) conversion[click_key] = click_id;
+  detail::SortedObject conversion;
+  if (!click_id.empty()) conversion.add_string(click_key, click_id);
   std::string action = option_string(d, "conversion_action");
   // A bare action id is the one in the Ads UI's URL (ctId); the API wants the resource name.
   if (detail::all_digits(action)) action = "customers/" + customer + "/conversionActions/" + action;
-  conversion["conversionAction"] = action;
-  conversion["conversionDateTime"] = google_ads_datetime(start.get<std::string>());
+  conversion.add_string("conversionAction", action);
+  conversion.add_string("conversionDateTime", google_ads_datetime(start.get<std::string>()));
   if (const json& value = member(d.options, "value"); value.is_number()) {
-    conversion["conversionValue"] = value;
+    conversion.add_json("conversionValue", value);
   }
   std::string currency = option_string(d, "currency", "USD");
   for (char& c : currency) {
     if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
   }
-  conversion["currencyCode"] = currency;
+  conversion.add_string("currencyCode", currency);
   // One conversion per call and action: Google keeps the first with this order id and answers
   // ORDER_ID_ALREADY_IN_USE to a second, which platforms.cpp reads as already recorded.
   put_if(conversion, "orderId", at(context, "call.sid"));
   if (const json& consent = member(member(d.options, "consent"), "ad_user_data");
       consent.is_string()) {
-    conversion["consent"] = {{"adUserData", consent}};
+    std::string& text = conversion.add("consent");
+    text += "{\"adUserData\":";
+    detail::append_compact_json(text, consent);
+    text += '}';
   }
   if (!hashed_phone.empty()) {
-    conversion["userIdentifiers"] = json::array(
-        {{{"userIdentifierSource", "FIRST_PARTY"}, {"hashedPhoneNumber", hashed_phone}}});
+    conversion.add("userIdentifiers") += "[{\"hashedPhoneNumber\":\"" + hashed_phone +
+                                         "\",\"userIdentifierSource\":\"FIRST_PARTY\"}]";
   }
   // partialFailure must be true (Google refuses the request otherwise), so a refused row comes
   // back inside a 200 as partialFailureError.
-  json body = {{"conversions", json::array({conversion})}, {"partialFailure", true}};
-  if (option_bool(d, "validate_only", false)) body["validateOnly"] = true;
-  out.body = dump(body);
+  out.body = "{\"conversions\":[";
+  conversion.write(out.body);
+  out.body += "],\"partialFailure\":true";
+  if (option_bool(d, "validate_only", false)) out.body += ",\"validateOnly\":true";
+  out.body += '}';
 
   if (d.url.empty()) {
     const json& version = member(d.options, "version");
@@ -373,31 +392,40 @@ Rendered render_meta(const Destination& d, const json& context) {
     out.skipped = "no caller number to match on";
     return out;
   }
-  // Meta hashes the digits with their country code and without the +.
-  json user_data = {{"ph", json::array({sha256_hex(std::string_view(e164).substr(1))})}};
+  // Written in key order, as Graph's objects: {"access_token", "data": [{"action_source",
+  // "custom_data", "event_id", "event_name", "event_time", "user_data": {"country", "ph"}}],
+  // "test_event_code"}.
+  out.body = "{\"access_token\":";
+  detail::append_json_text(out.body, option_string(d, "access_token"));
+  out.body += ",\"data\":[{\"action_source\":\"phone_call\"";
+  if (const json& custom = member(d.options, "custom_data"); custom.is_object()) {
+    out.body += ",\"custom_data\":";
+    detail::append_compact_json(
+        out.body,
+        render_option(d.templates ? &d.templates->custom_data : nullptr, custom, context));
+  }
+  // The call and its event: Meta counts events of one name with one event_id once (48 h), so
+  // routes sending the same webhook of a call to one pixel under one name count once, and a
+  // rerendered dead letter keeps its id.
+  out.body += ",\"event_id\":";
+  detail::append_json_text(out.body,
+                           text(at(context, "call.sid")) + ":" + text(at(context, "event")));
+  out.body += ",\"event_name\":";
+  detail::append_json_text(out.body, option_string(d, "event_name", "Lead"));
+  out.body += ",\"event_time\":" + std::to_string(*epoch) + ",\"user_data\":{";
   if (const json& country = at(context, "call.from.country"); country.is_string()) {
     const std::string code = detail::ascii_lower_copy(country.get<std::string>());
     if (code.size() == 2 && code[0] >= 'a' && code[0] <= 'z' && code[1] >= 'a' && code[1] <= 'z') {
-      user_data["country"] = json::array({sha256_hex(code)});
+      out.body += "\"country\":[\"" + sha256_hex(code) + "\"],";
     }
   }
-  json event = {{"event_name", option_string(d, "event_name", "Lead")},
-                {"event_time", *epoch},
-                {"action_source", "phone_call"},
-                // The call and its event: Meta counts events of one name with one event_id once (48
-                // h), so routes sending the same webhook of a call to one pixel under one name
-                // count once, and a rerendered dead letter keeps its id.
-                {"event_id", text(at(context, "call.sid")) + ":" + text(at(context, "event"))},
-                {"user_data", user_data}};
-  if (const json& custom = member(d.options, "custom_data"); custom.is_object()) {
-    event["custom_data"] =
-        render_option(d.templates ? &d.templates->custom_data : nullptr, custom, context);
-  }
-  json body = {{"data", json::array({event})}, {"access_token", option_string(d, "access_token")}};
+  // Meta hashes the digits with their country code and without the +.
+  out.body += "\"ph\":[\"" + sha256_hex(std::string_view(e164).substr(1)) + "\"]}}]";
   if (const std::string code = option_string(d, "test_event_code"); !code.empty()) {
-    body["test_event_code"] = code;
+    out.body += ",\"test_event_code\":";
+    detail::append_json_text(out.body, code);
   }
-  out.body = dump(body);
+  out.body += '}';
   // Meta refuses the whole request once event_time is more than 7 days old; past that the send
   // planner dead-letters the delivery with deadline_reason (it may be past already).
   out.not_after_ms = (*epoch + kMetaWindowSeconds) * 1000;
@@ -442,22 +470,32 @@ Rendered render_slack(const json& context) {
   if (!source.empty() || !medium.empty()) attribution = source + " / " + medium;
   if (!campaign.empty()) attribution += (attribution.empty() ? "" : ", ") + campaign;
 
-  json blocks = json::array();
-  blocks.push_back({{"type", "section"}, {"text", {{"type", "mrkdwn"}, {"text", headline}}}});
-  json fields = json::array();
-  if (!details.empty()) fields.push_back({{"type", "mrkdwn"}, {"text", "*Outcome*\n" + details}});
-  if (!attribution.empty()) {
-    fields.push_back({{"type", "mrkdwn"}, {"text", "*Attribution*\n" + attribution}});
+  // Written in key order, as Slack's objects: {"blocks": [...], "text"}, each block
+  // {"elements"|"fields"|"text", "type"}, each text {"text", "type"}.
+  const auto mrkdwn = [](std::string& body, std::string_view value) {
+    body += "{\"text\":";
+    detail::append_json_text(body, value);
+    body += ",\"type\":\"mrkdwn\"}";
+  };
+  Rendered out;
+  std::string& body = out.body;
+  body = "{\"blocks\":[{\"text\":";
+  mrkdwn(body, headline);
+  body += ",\"type\":\"section\"},";
+  if (!details.empty() || !attribution.empty()) {
+    body += "{\"fields\":[";
+    if (!details.empty()) mrkdwn(body, "*Outcome*\n" + details);
+    if (!details.empty() && !attribution.empty()) body += ',';
+    if (!attribution.empty()) mrkdwn(body, "*Attribution*\n" + attribution);
+    body += "],\"type\":\"section\"},";
   }
-  if (!fields.empty()) blocks.push_back({{"type", "section"}, {"fields", fields}});
-  blocks.push_back(
-      {{"type", "context"},
-       {"elements",
-        json::array({{{"type", "mrkdwn"}, {"text", "Call " + text(at(context, "call.sid"))}}})}});
+  body += "{\"elements\":[";
+  mrkdwn(body, "Call " + text(at(context, "call.sid")));
+  body += "],\"type\":\"context\"}],\"text\":";
   std::string fallback = headline;
   if (!details.empty()) fallback += ": " + details;
-  Rendered out;
-  out.body = dump(json{{"text", fallback}, {"blocks", blocks}});
+  detail::append_json_text(body, fallback);
+  body += '}';
   return out;
 }
 

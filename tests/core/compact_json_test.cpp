@@ -172,5 +172,34 @@ TEST(CompactJson, WritesWhatDumpWrites) {
   }
 }
 
+// A SortedObject writes what dump() writes of the object the same assignments build: keys in
+// order, a key assigned twice with its last value, invalid UTF-8 replaced in keys and values.
+TEST(CompactJson, SortedObjectWritesWhatAnObjectDumps) {
+  std::mt19937 random(4242);
+  const std::vector<std::string> keys = {"b", "a", "ab", "B", "_", "zz", "\xff", "\xc3\xa9", "", "a"};
+  const std::vector<json> values = {json("x"), json(1), json(-2.5), json(nullptr), json(true),
+                                    json("\xed\xa0\x80"), json::array({1, "y"}),
+                                    json{{"k", "v"}, {"a", 2}}};
+  for (int n = 0; n < 3000; ++n) {
+    json expected = json::object();
+    detail::SortedObject object;
+    const int members = static_cast<int>(random() % 8);
+    for (int m = 0; m < members; ++m) {
+      const std::string& key = keys[random() % keys.size()];
+      const json& value = values[random() % values.size()];
+      expected[key] = value;
+      if (value.is_string() && random() % 2 == 0) {
+        object.add_string(key, value.get_ref<const std::string&>());
+      } else {
+        object.add_json(key, value);
+      }
+    }
+    EXPECT_EQ(object.empty(), members == 0);
+    std::string got = "[";
+    object.write(got);
+    EXPECT_EQ(got, "[" + expected.dump(-1, ' ', false, json::error_handler_t::replace));
+  }
+}
+
 }  // namespace
 }  // namespace callhook

@@ -176,9 +176,15 @@ TEST(CompactJson, WritesWhatDumpWrites) {
 // order, a key assigned twice with its last value, invalid UTF-8 replaced in keys and values.
 TEST(CompactJson, SortedObjectWritesWhatAnObjectDumps) {
   std::mt19937 random(4242);
-  const std::vector<std::string> keys = {"b", "a", "ab", "B", "_", "zz", "\xff", "\xc3\xa9", "", "a"};
-  const std::vector<json> values = {json("x"), json(1), json(-2.5), json(nullptr), json(true),
-                                    json("\xed\xa0\x80"), json::array({1, "y"}),
+  const std::vector<std::string> keys = {"b",  "a",    "ab",       "B", "_",
+                                         "zz", "\xff", "\xc3\xa9", "",  "a"};
+  const std::vector<json> values = {json("x"),
+                                    json(1),
+                                    json(-2.5),
+                                    json(nullptr),
+                                    json(true),
+                                    json("\xed\xa0\x80"),
+                                    json::array({1, "y"}),
                                     json{{"k", "v"}, {"a", 2}}};
   for (int n = 0; n < 3000; ++n) {
     json expected = json::object();

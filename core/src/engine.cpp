@@ -212,8 +212,11 @@ Outcome Engine::decide(const Prepared& p, std::int64_t now,
         correlation = detail::merged_correlation(*next, complete_doc, initiate_doc);
       }
     }
+    // `complete` routes see every parameter (complete_context puts those not named A-Z at
+    // the top, where any path may find one); `event` routes what the plan says they can read.
     context = detail::filter_context(std::move(event_doc), p.fields_, p.headers_, p.query_,
-                                     config_.limits);
+                                     config_.limits,
+                                     complete_routes ? nullptr : config_.context_plan.get());
     if (next) context["correlation"] = std::move(correlation);
   }
   if (event_routes) {

@@ -8,6 +8,7 @@
 #include "callhook/spec.h"
 #include "compact_json.h"
 #include "crypto.h"
+#include "routing.h"
 #include "sealed_delivery.h"
 #include "template.h"
 #include "text_util.h"
@@ -530,6 +531,9 @@ void compile_templates(Config& config) {
         break;
     }
     d.templates = std::move(templates);
+  }
+  if (!config.context_plan) {
+    config.context_plan = std::make_shared<const ContextPlan>(detail::plan_context(config));
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include "callhook/filter.h"
 #include "callhook/render.h"
+#include "template.h"
 #include "text_util.h"
 
 namespace callhook {
@@ -39,6 +40,73 @@ json first_of_each(const FieldList& list) {
   return out;
 }
 
+// What `plan` names of `list`, the first value of each.
+json first_of_planned(const FieldList& list, const ContextPlan::Part& part) {
+  if (part.all) return first_of_each(list);
+  json out = json::object();
+  for (const std::string& name : part.names) {
+    if (const auto value = list.find(name)) out[name] = std::string(*value);
+  }
+  return out;
+}
+
+CALLHOOK_COLD_BEGIN  // plans are made when the config is read
+
+void add_name(ContextPlan::Part& part, std::string_view name) {
+  for (const std::string& known : part.names) {
+    if (known == name) return;
+  }
+  part.names.emplace_back(name);
+}
+
+// `name` and each of its prefixes before a dot: what a path may find in one object.
+void add_names(ContextPlan::Part& part, std::string_view name) {
+  add_name(part, name);
+  for (std::size_t dot = name.find('.'); dot != std::string_view::npos;
+       dot = name.find('.', dot + 1)) {
+    if (dot > 0) add_name(part, name.substr(0, dot));
+  }
+}
+
+// A path from the context's top (a filter key, a placeholder's path).
+void add_path(ContextPlan& plan, std::string_view path) {
+  for (auto [word, part] : {std::pair{std::string_view("fields"), &plan.fields},
+                            std::pair{std::string_view("headers"), &plan.headers},
+                            std::pair{std::string_view("query"), &plan.query}}) {
+    if (!path.starts_with(word)) continue;
+    if (path.size() == word.size()) {
+      part->all = true;  // the whole object
+      return;
+    }
+    if (path[word.size()] == '.') {
+      add_names(*part, path.substr(word.size() + 1));
+      return;
+    }
+  }
+  // A top key starting with A-Z is read from `fields` (detail::context_member).
+  if (!path.empty() && path[0] >= 'A' && path[0] <= 'Z') add_names(plan.fields, path);
+}
+
+// The keys of a filter that are looked up at the context's top: its own, and those of the
+// filters its $and, $or and $not apply to the same document.
+void add_filter_paths(ContextPlan& plan, const json& filter, int depth) {
+  if (!filter.is_object() || depth > kMaxFilterDepth) return;
+  for (auto it = filter.begin(); it != filter.end(); ++it) {
+    const std::string& key = it.key();
+    if (!key.starts_with('$')) {
+      add_path(plan, key);
+    } else if (key == "$and" || key == "$or" || key == "$not") {
+      if (it->is_array()) {
+        for (const json& sub : *it) add_filter_paths(plan, sub, depth + 1);
+      } else {
+        add_filter_paths(plan, *it, depth + 1);
+      }
+    }
+  }
+}
+
+CALLHOOK_COLD_END
+
 bool has_header(const std::vector<HttpHeader>& headers, std::string_view name) {
   for (const HttpHeader& h : headers) {
     if (iequals(h.name, name)) return true;
@@ -48,22 +116,52 @@ bool has_header(const std::vector<HttpHeader>& headers, std::string_view name) {
 
 }  // namespace
 
+CALLHOOK_COLD_BEGIN
+
+ContextPlan plan_context(const Config& config) {
+  ContextPlan plan;
+  for (const Route& route : config.routes) add_filter_paths(plan, route.when, 0);
+  for (const Destination& d : config.destinations) {
+    std::vector<std::string> paths;
+    template_paths(d.options, paths);  // every option string, templated or not
+    for (const std::string& path : paths) add_path(plan, path);
+    // What the formats read from `fields` themselves (render.cpp's sent_parameter).
+    if (d.format == RenderFormat::ga4) {
+      for (const char* name : {"ga_session_id", "Google.Analytics.SessionId"}) {
+        add_name(plan.fields, name);
+      }
+    } else if (d.format == RenderFormat::google_ads) {
+      for (const char* name :
+           {"gbraid", "Google.AdWords.GBraid", "wbraid", "Google.AdWords.WBraid"}) {
+        add_name(plan.fields, name);
+      }
+    }
+  }
+  return plan;
+}
+
+CALLHOOK_COLD_END
+
 json filter_context(const std::string& canonical, const FieldList& fields, const FieldList& headers,
                     std::string_view query, const Limits& limits) {
   return filter_context(json::parse(canonical, nullptr, false), fields, headers, query, limits);
 }
 
 json filter_context(json event, const FieldList& fields, const FieldList& headers,
-                    std::string_view query, const Limits& limits) {
+                    std::string_view query, const Limits& limits, const ContextPlan* plan) {
+  static const ContextPlan::Part kAll{true, {}};
   json context = std::move(event);
   if (!context.is_object()) context = json::object();
   // The parameters by their spec names ("Call.Sid") are read from `fields` by filters and
   // templates (filter_context_matches, template.h), not copied to the top.
-  context["fields"] = first_of_each(fields);
-  context["headers"] = first_of_each(headers);
+  context["fields"] = first_of_planned(fields, plan != nullptr ? plan->fields : kAll);
+  context["headers"] = first_of_planned(headers, plan != nullptr ? plan->headers : kAll);
+  const ContextPlan::Part& query_part = plan != nullptr ? plan->query : kAll;
   FieldList pairs;  // a query that cannot be decoded is an empty one
-  if (decode_form(query, limits, pairs)) pairs.clear();
-  context["query"] = first_of_each(pairs);
+  if (query_part.all || !query_part.names.empty()) {
+    if (decode_form(query, limits, pairs)) pairs.clear();
+  }
+  context["query"] = first_of_planned(pairs, query_part);
   return context;
 }
 

@@ -4,11 +4,34 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "callhook/config.h"
 #include "callhook/engine.h"
 
+namespace callhook {
+
+/// What of a request `event` routes can read, worked out once from the config: of each of the
+/// filter context's `fields`, `headers` and `query`, all of it, or the names a path may reach
+/// (a path "Call.Sid.x" may reach "Call.Sid.x", "Call.Sid" and "Call"). Paths are the routes'
+/// filter keys, every placeholder in a destination's options, and the names a format reads
+/// itself (GA4's session id, Google Ads' gbraid and wbraid).
+struct ContextPlan {
+  struct Part {
+    bool all = false;
+    std::vector<std::string> names;
+  };
+  Part fields;
+  Part headers;
+  Part query;
+};
+
+}  // namespace callhook
+
 namespace callhook::detail {
+
+/// The plan for `config` (ContextPlan).
+[[nodiscard]] ContextPlan plan_context(const Config& config);
 
 /// The document filters and templates see: the canonical event's keys, and `fields`, `headers`
 /// and `query` objects. Every decoded parameter is seen at the top by its spec name too
@@ -18,10 +41,12 @@ namespace callhook::detail {
                                             const FieldList& headers, std::string_view query,
                                             const Limits& limits);
 
-/// The same from the canonical event already parsed.
+/// The same from the canonical event already parsed. With a `plan`, only what it names of the
+/// request is put in (what else is there no route can read).
 [[nodiscard]] nlohmann::json filter_context(nlohmann::json event, const FieldList& fields,
                                             const FieldList& headers, std::string_view query,
-                                            const Limits& limits);
+                                            const Limits& limits,
+                                            const ContextPlan* plan = nullptr);
 
 [[nodiscard]] bool has_routes(const Config& config, Trigger trigger);
 

@@ -511,6 +511,25 @@ void check(const json& tpl, std::string& pointer, int level, std::vector<Diagnos
 
 }  // namespace
 
+namespace {
+
+// Mirrors render(): the same levels, so the same parts are read.
+void collect_paths(const json& tpl, int level, std::vector<std::string>& out) {
+  if (const auto* s = tpl.get_ptr<const json::string_t*>()) {
+    for (const Piece& piece : parse_string(*s, nullptr)) {
+      if (piece.placeholder) out.emplace_back(piece.placeholder->path);
+    }
+  } else if (tpl.is_structured() && level < kMaxTemplateDepth) {
+    for (const json& item : tpl) collect_paths(item, level + 1, out);
+  }
+}
+
+}  // namespace
+
+void template_paths(const json& tpl, std::vector<std::string>& out) {
+  collect_paths(tpl, 0, out);
+}
+
 std::vector<Diagnostic> check_template(const json& tpl) {
   std::vector<Diagnostic> out;
   std::string pointer;

@@ -58,6 +58,10 @@ inline constexpr int kMaxTemplateDepth = 64;
 [[nodiscard]] nlohmann::json render_template(const nlohmann::json& tpl,
                                              const nlohmann::json& context);
 
+/// Appends the path of every placeholder of `tpl` that render_template fills (as check_template
+/// accepts them), in order.
+void template_paths(const nlohmann::json& tpl, std::vector<std::string>& out);
+
 /// A template read once (when the engine is built from its config): its strings split into
 /// text and placeholders, the filters' arguments parsed, so that rendering it parses nothing.
 /// render(context) is render_template(tpl, context), the same document. Copies share it.

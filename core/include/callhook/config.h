@@ -105,6 +105,10 @@ struct Source {
   SenderSettings reading;  // its sender format, mode, defaults and (Ringba) field names
 };
 
+/// What of a request the routes' filters, templates and formats can read (routing.h), worked
+/// out once from the config (render.h's compile_templates).
+struct ContextPlan;
+
 struct Config {
   AuthConfig auth;
   Mode mode = Mode::lenient;
@@ -117,6 +121,8 @@ struct Config {
   RetryPolicy delivery;  // the defaults every destination starts from
   /// The secrets the config resolved, so log lines can be redacted of their values.
   std::vector<ResolvedSecret> secrets;
+  /// Unset: a filter context holds every parameter, header and query pair.
+  std::shared_ptr<const ContextPlan> context_plan;
 
   [[nodiscard]] const Destination* destination(std::string_view name) const;
   [[nodiscard]] const Source* source(std::string_view name) const;

@@ -37,8 +37,9 @@ struct Rendered {
 
 /// Compiles each destination's option templates (the template format's `body`, GA4's
 /// `session_id` and `params`, Meta's `custom_data`) into `Destination::templates`, so that no
-/// render parses them again (a destination compiled already is left as it is).
-/// Engine::from_config and parse_config_unbound do it; rendering is the same without it.
+/// render parses them again (a destination compiled already is left as it is), and works out
+/// what of a request the routes can read (Config::context_plan, routing.h's ContextPlan).
+/// Engine::from_config and parse_config_unbound do it; routing is the same without it.
 void compile_templates(Config& config);
 
 /// How `format` reads a destination's answers: nullptr when the status alone decides.

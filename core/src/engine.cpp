@@ -198,11 +198,15 @@ Outcome Engine::decide(const Prepared& p, std::int64_t now,
   json context;
   json merged;
   if (event_routes || complete_routes) {
+    // `complete` routes see every parameter (complete_context puts those not named A-Z at the
+    // top, where any path may find one); `event` routes what the plan says they can read.
+    const ContextPlan* plan = complete_routes ? nullptr : config_.context_plan.get();
+    const bool with_correlation = next && (plan == nullptr || plan->correlation);
     // The canonical event is parsed once: for the context, and as its side of the merged call.
     json event_doc = detail::parse_compact_json(out.canonical);
     if (!event_doc.is_object()) event_doc = json::object();
     json correlation;
-    if (next) {
+    if (with_correlation) {
       const json* complete_doc = p.event_ == EventType::complete ? &event_doc : nullptr;
       const json* initiate_doc = p.event_ == EventType::initiate ? &event_doc : nullptr;
       if (complete_routes) {
@@ -212,12 +216,9 @@ Outcome Engine::decide(const Prepared& p, std::int64_t now,
         correlation = detail::merged_correlation(*next, complete_doc, initiate_doc);
       }
     }
-    // `complete` routes see every parameter (complete_context puts those not named A-Z at
-    // the top, where any path may find one); `event` routes what the plan says they can read.
     context = detail::filter_context(std::move(event_doc), p.fields_, p.headers_, p.query_,
-                                     config_.limits,
-                                     complete_routes ? nullptr : config_.context_plan.get());
-    if (next) context["correlation"] = std::move(correlation);
+                                     config_.limits, plan);
+    if (with_correlation) context["correlation"] = std::move(correlation);
   }
   if (event_routes) {
     detail::fire_routes(config_, Trigger::event, out.canonical, context, p.call_sid_ + ":" + event,

@@ -70,6 +70,11 @@ void add_names(ContextPlan::Part& part, std::string_view name) {
 
 // A path from the context's top (a filter key, a placeholder's path).
 void add_path(ContextPlan& plan, std::string_view path) {
+  if (path.starts_with("correlation") &&
+      (path.size() == std::string_view("correlation").size() || path[11] == '.')) {
+    plan.correlation = true;
+    return;
+  }
   for (auto [word, part] : {std::pair{std::string_view("fields"), &plan.fields},
                             std::pair{std::string_view("headers"), &plan.headers},
                             std::pair{std::string_view("query"), &plan.query}}) {

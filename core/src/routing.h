@@ -11,8 +11,9 @@
 
 namespace callhook {
 
-/// What of a request `event` routes can read, worked out once from the config: of each of the
-/// filter context's `fields`, `headers` and `query`, all of it, or the names a path may reach
+/// What of a request `event` routes can read, worked out once from the config: whether they read
+/// `correlation`, and of each of the filter context's `fields`, `headers` and `query`, all of
+/// it, or the names a path may reach
 /// (a path "Call.Sid.x" may reach "Call.Sid.x", "Call.Sid" and "Call"). Paths are the routes'
 /// filter keys, every placeholder in a destination's options, and the names a format reads
 /// itself (GA4's session id, Google Ads' gbraid and wbraid).
@@ -24,6 +25,7 @@ struct ContextPlan {
   Part fields;
   Part headers;
   Part query;
+  bool correlation = false;  // whether anything reads the context's `correlation`
 };
 
 }  // namespace callhook

@@ -47,6 +47,7 @@ TEST(ContextPlan, NamesWhatFiltersTemplatesAndFormatsCanRead) {
        "to": ["crm"]},
       {"name": "b", "when": {"headers.x-other": {"$exist": true}}, "to": ["ads"]}
     ]})");
+  EXPECT_FALSE(plan.correlation);
   EXPECT_FALSE(plan.fields.all);
   for (const char* name : {"Event", "Call.From.City", "Call.From", "Call", "Custom.One", "Custom",
                            "Zed", "gbraid", "Google.AdWords.GBraid", "wbraid"}) {
@@ -64,8 +65,10 @@ TEST(ContextPlan, NamesWhatFiltersTemplatesAndFormatsCanRead) {
   // A whole object named: all of it.
   const ContextPlan whole = plan_of(R"({
     "destinations": {"crm": {"format": "template", "url": "http://127.0.0.1:9/crm",
-                             "options": {"body": {"all": "{{ fields }}"}}}},
+                             "options": {"body": {"all": "{{ fields }}",
+                                                  "c": "{{ correlation.state }}"}}}},
     "routes": [{"name": "a", "when": {"headers": {"x": "1"}}, "to": ["crm"]}]})");
+  EXPECT_TRUE(whole.correlation);
   EXPECT_TRUE(whole.fields.all);
   EXPECT_TRUE(whole.headers.all);
   EXPECT_FALSE(whole.query.all);
@@ -74,8 +77,8 @@ TEST(ContextPlan, NamesWhatFiltersTemplatesAndFormatsCanRead) {
 
 // examples/payloads' Initiate and Complete, mutated, through routes whose filters and templates
 // read parameters, headers and the query: the same outcomes with the plan as without.
-TEST(ContextPlan, DecidesAsTheWholeContextDoes) {
-  const char* text = R"({
+// The config below with `extra` routes added.
+constexpr const char* kRequestReading = R"({
     "correlation": {"abandon_after_seconds": 600, "retention_seconds": 3600},
     "destinations": {
       "crm": {"format": "template", "url": "http://127.0.0.1:9/crm", "options": {"body": {
@@ -94,8 +97,12 @@ TEST(ContextPlan, DecidesAsTheWholeContextDoes) {
       {"name": "or", "when": {"$or": [{"fields.Only.In.Or": "x"}, {"Or.Top": "abc"},
                                       {"$not": {"headers": {"x-not": "45"}}}]}, "to": ["crm"]},
       {"name": "q", "when": {"query.x": {"$in": ["0", "45"]}, "Zed": {"$exist": true}},
-       "to": ["slack"]}
+       "to": ["slack"]}EXTRA
     ]})";
+
+void expect_same_decisions(const std::string& extra) {
+  std::string text = kRequestReading;
+  text.replace(text.find("EXTRA"), 5, extra);
   ConfigResult parsed = parse_config(text, nullptr);
   ASSERT_TRUE(parsed.config);
   const Engine whole(*parsed.config);  // no plan: every parameter, header and query pair
@@ -135,6 +142,13 @@ TEST(ContextPlan, DecidesAsTheWholeContextDoes) {
     }
   }
   EXPECT_GT(matched, 100);  // the filters that read the request matched, and failed to, often
+}
+
+TEST(ContextPlan, DecidesAsTheWholeContextDoes) {
+  expect_same_decisions("");  // nothing reads `correlation`: it is not worked out
+  expect_same_decisions(R"(,
+      {"name": "c", "when": {"correlation.state": {"$exist": true}}, "to": ["slack"]},
+      {"name": "d", "when": {"correlation": {"conflicts": {"$exist": false}}}, "to": ["crm"]})");
 }
 
 }  // namespace

@@ -12,8 +12,10 @@
 // reader and writer, conflicts read from the stored Initiate's text, templates compiled when
 // the engine is built, the canonical writer's layout and the 8-byte memcpy, which together take
 // the example request from 805k to 414k instructions; what runs only when a config is read is
-// compiled for size (CALLHOOK_COLD_BEGIN). The issue's goal is 120 KB for every one of them.
-// The Fastly and WASI programs are
+// compiled for size (CALLHOOK_COLD_BEGIN). The Fastly program's raised by 5 KB on 2026-12-02
+// (195.5 KB after Wizer, whose heap holds the config as read) for the context plan and the
+// platforms' bodies written without a DOM, which take that request to 265k instructions.
+// The issue's goal is 120 KB for every one of them. The Fastly and WASI programs are
 // also WASI commands: they export `_start` and their memory. Sizes only; timings are in
 // bench/edge-report.sh. An artifact not built is skipped, saying how to build it.
 import { test } from 'node:test';
@@ -39,7 +41,7 @@ const upToDate = (made, from) => existsSync(join(root, made)) && existsSync(join
 const artifacts = [
   { name: 'the npm package (Emscripten)', budgetKb: 240, files: wasmIn('bindings/js/dist'), build: 'bash bindings/js/build.sh' },
   { name: 'the WASI command', budgetKb: 210, files: ['build/wasi/callhook.wasm'], command: true, build: wasiBuild },
-  { name: 'the Fastly program', budgetKb: 195, files: [fastly, ...(upToDate(wizened, fastly) ? [wizened] : [])], command: true, build: `${wasiBuild} (and bash functions/fastly/build.sh for the pre-initialized one)` },
+  { name: 'the Fastly program', budgetKb: 200, files: [fastly, ...(upToDate(wizened, fastly) ? [wizened] : [])], command: true, build: `${wasiBuild} (and bash functions/fastly/build.sh for the pre-initialized one)` },
   { name: 'the Worker bundle', budgetKb: 240, files: wasmIn('build/cloudflare'), build: 'cd functions/cloudflare && npx wrangler deploy --dry-run --outdir ../../build/cloudflare' },
 ];
 

@@ -301,8 +301,14 @@ void SortedObject::add_string(std::string_view key, std::string_view value) {
 void SortedObject::write(std::string& out) const {
   // Member indexes in key order, an insertion sort (a few members; std::sort's code is larger
   // in wasm than the whole writer), stable: of equal keys the last set comes last.
-  std::vector<std::size_t> order(members_.size());
-  for (std::size_t i = 0; i < order.size(); ++i) {
+  std::size_t small[32];
+  std::vector<std::size_t> large;
+  std::size_t* order = small;
+  if (members_.size() > std::size(small)) {
+    large.resize(members_.size());
+    order = large.data();
+  }
+  for (std::size_t i = 0; i < members_.size(); ++i) {
     std::size_t j = i;
     while (j > 0 && members_[i].key < members_[order[j - 1]].key) {
       order[j] = order[j - 1];
@@ -312,9 +318,9 @@ void SortedObject::write(std::string& out) const {
   }
   out.push_back('{');
   bool first = true;
-  for (std::size_t k = 0; k < order.size(); ++k) {
+  for (std::size_t k = 0; k < members_.size(); ++k) {
     const std::size_t i = order[k];
-    if (k + 1 < order.size() && members_[order[k + 1]].key == members_[i].key) continue;
+    if (k + 1 < members_.size() && members_[order[k + 1]].key == members_[i].key) continue;
     const std::size_t end = i + 1 < members_.size() ? members_[i + 1].begin : values_.size();
     if (!first) out.push_back(',');
     first = false;

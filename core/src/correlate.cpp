@@ -227,17 +227,21 @@ bool stable_value(std::string_view s, std::size_t& i, int depth) {
         ++i;
         return true;
       }
-      std::string_view keys[64];
+      // The keys seen, as offsets into `s` (left uninitialised: zeroing 64 views cost more
+      // than the check).
+      std::size_t key_begin[64];
+      std::size_t key_size[64];
       std::size_t key_count = 0;
       for (;;) {
         const std::size_t key_at = i;
         if (i >= s.size() || s[i] != '"' || !stable_string(s, i)) return false;
         const std::string_view key = s.substr(key_at, i - key_at);
-        if (key_count == std::size(keys)) return false;  // a wide object: the DOM path checks it
+        if (key_count == std::size(key_begin)) return false;  // a wide object: the DOM path
         for (std::size_t k = 0; k < key_count; ++k) {
-          if (keys[k] == key) return false;
+          if (key_size[k] == key.size() && s.substr(key_begin[k], key_size[k]) == key) return false;
         }
-        keys[key_count++] = key;
+        key_begin[key_count] = key_at;
+        key_size[key_count++] = key.size();
         if (i >= s.size() || s[i] != ':') return false;
         ++i;
         if (!stable_value(s, i, depth + 1) || i >= s.size()) return false;

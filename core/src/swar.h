@@ -45,9 +45,15 @@ inline std::uint64_t less_lanes(std::uint64_t v, unsigned char n) {
 
 /// Index of the first byte at or after `from` for which `interesting(word)` flags a lane, or a
 /// position within 7 bytes of the end from which the caller must continue byte by byte.
+/// `interesting` must flag the lowest interesting lane exactly (as the masks above do); lanes
+/// above it may be flagged too.
 template <typename Flags>
 std::size_t skip_plain(std::string_view s, std::size_t from, Flags interesting) {
-  while (from + 8 <= s.size() && interesting(load8(s.data() + from)) == 0) from += 8;
+  while (from + 8 <= s.size()) {
+    const std::uint64_t lanes = interesting(load8_first_low(s.data() + from));
+    if (lanes != 0) return from + first_lane(lanes);
+    from += 8;
+  }
   return from;
 }
 

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { hostname } from 'node:os';
-import { createEngine, init } from '../../bindings/js/index.js';
+import { createEngine, init, outcomeLogLine } from '../../bindings/js/index.js';
 import { memoryStore } from '../../bindings/js/stores.js';
 import { createDeliveryQueue } from '../../bindings/js/delivery.js';
 import { createFetchHandler } from '../../bindings/js/fetch-handler.js';
@@ -46,7 +46,13 @@ const settings = {
 // Logs are JSON lines; the core takes secret values and caller numbers out of every one.
 let redact = (text) => text; // replaced by the engine's as soon as it exists
 function log(entry) {
-  const line = redact(JSON.stringify({ time: new Date().toISOString(), ...entry }));
+  push(redact(JSON.stringify({ time: new Date().toISOString(), ...entry })));
+}
+// The core's own line (an outcome's: redacted by the core already), with the time put first.
+function logCoreLine(line) {
+  push(`{"time":"${new Date().toISOString()}",${line.slice(1)}`);
+}
+function push(line) {
   pendingLog.push(line);
   if (pendingLog.length === 1) setImmediate(flushLog);
 }
@@ -116,8 +122,9 @@ async function main() {
     queue,
     onOutcome: (outcome) => {
       metrics.outcome(outcome);
-      const entry = typeof outcome.log === 'string' ? JSON.parse(outcome.log) : outcome.log;
-      log(entry ?? { level: 'info', msg: 'outcome', status: outcome.response.status });
+      const line = outcomeLogLine(outcome);
+      if (line !== null && line.length > 2 && line[0] === '{') logCoreLine(line);
+      else log(line === null ? { level: 'info', msg: 'outcome', status: outcome.response.status } : JSON.parse(line));
     },
     onError: (error, context) => log({ level: 'error', msg: context?.phase ?? 'error', error: String(error?.message ?? error) }),
   });

@@ -591,6 +591,12 @@ export interface Engine {
  */
 export function createEngine(config: Config | string, options?: EngineOptions): Promise<Engine>;
 
+/**
+ * An outcome's log line as the core wrote it (one JSON text, without secrets or caller numbers),
+ * or null when it has none: `outcome.log` as the engine gave it, not parsed and written again.
+ */
+export function outcomeLogLine(outcome: Outcome): string | null;
+
 /** Checks a config without keeping an engine (`callhook check-config`). */
 export function checkConfig(config: Config | string, options?: EngineOptions):
   Promise<{ valid: boolean; errors: Diagnostic[] }>;

@@ -14,6 +14,9 @@ const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 const RESULT = 0x52; // 'R'
 const INVALID = 0x49; // 'I'
 const CLEAN = 0x56; // 'V': a verdict without errors or warnings, in short (VERB.verdict)
+const OUTCOME = 0x4f; // 'O': an outcome's skeleton and its three texts (Runtime.outcome)
+// Where an outcome decoded from its texts keeps the core's log line (outcomeLogLine).
+const LOG_LINE = Symbol('callhook.logLine');
 
 const VERB = { parse: 0, validate: 1, normalize: 2, inspect: 3, verdict: 4 };
 const LIMIT_NAMES = ['max_body_bytes', 'max_fields', 'max_name_bytes', 'max_value_bytes'];
@@ -207,6 +210,29 @@ class Runtime {
     const at = HEAPU32[where >>> 2];
     const length = HEAPU32[(where >>> 2) + 1];
     return [HEAPU8[at], decoder.decode(HEAPU8.subarray(at + 1, at + length))];
+  }
+
+  // Decodes an outcome's answer (bindings.cpp outcome()): the skeleton's JSON, the record's text
+  // put in as it is (no escapes to undo), the event and the log parsed only when first read.
+  // Any other answer is an error, thrown as a CallhookError about `what`.
+  outcome(where, what) {
+    const { HEAPU8, HEAPU32 } = this.module;
+    const w = where >>> 2;
+    const at = HEAPU32[w];
+    const end = at + HEAPU32[w + 1];
+    if (HEAPU8[at] !== OUTCOME) throw Runtime.fail(decoder.decode(HEAPU8.subarray(at + 1, end)), what);
+    const logAt = end - HEAPU32[w + 4];
+    const recordAt = logAt - HEAPU32[w + 3];
+    const eventAt = recordAt - HEAPU32[w + 2];
+    const outcome = JSON.parse(decoder.decode(HEAPU8.subarray(at + 1, eventAt)));
+    if (outcome.event === 0) parsedOnRead(outcome, 'event', decoder.decode(HEAPU8.subarray(eventAt, recordAt)));
+    if (outcome.record === 0) outcome.record = decoder.decode(HEAPU8.subarray(recordAt, logAt));
+    if (outcome.log === 0) {
+      const line = decoder.decode(HEAPU8.subarray(logAt, end));
+      parsedOnRead(outcome, 'log', line);
+      Object.defineProperty(outcome, LOG_LINE, { value: line });
+    }
+    return outcome;
   }
 
   static fail(text, what) {
@@ -421,6 +447,36 @@ class Runtime {
   }
 }
 
+// `key` of `object` as an own enumerable property whose value is `text` parsed when first read
+// (JSON.stringify, spreading and structuredClone read it as any other); it can be set.
+function parsedOnRead(object, key, text) {
+  Object.defineProperty(object, key, {
+    get() {
+      const value = JSON.parse(text);
+      Object.defineProperty(this, key, { value, writable: true, enumerable: true, configurable: true });
+      return value;
+    },
+    set(value) {
+      Object.defineProperty(this, key, { value, writable: true, enumerable: true, configurable: true });
+    },
+    enumerable: true,
+    configurable: true,
+  });
+}
+
+/**
+ * An outcome's log line as the core wrote it (one JSON text, without secrets or caller numbers),
+ * or null when it has none: the data of `outcome.log` as the engine gave it, without parsing and
+ * writing it again (changes made to `outcome.log` since are not in it).
+ */
+export function outcomeLogLine(outcome) {
+  const line = outcome?.[LOG_LINE];
+  if (typeof line === 'string') return line;
+  const log = outcome?.log;
+  if (log === undefined || log === null) return null;
+  return typeof log === 'string' ? log : JSON.stringify(log);
+}
+
 function lookupSecret(secrets, name) {
   if (secrets === undefined || secrets === null) return undefined;
   if (typeof secrets === 'function') return secrets(name);
@@ -601,10 +657,8 @@ class Prepared {
     const { runtime } = this.engine;
     const handle = this.engine.live();
     const ptr = runtime.write(stored === null ? [] : [stored]);
-    const [status, text] = runtime.answer(runtime.module.engineDecide(handle, this.id, ptr,
-      stored === null ? 0 : runtime.lengths[0], stored !== null, epochNow(now)));
-    if (status !== RESULT) throw Runtime.fail(text, 'decide');
-    return JSON.parse(text);
+    return runtime.outcome(runtime.module.engineDecide(handle, this.id, ptr,
+      stored === null ? 0 : runtime.lengths[0], stored !== null, epochNow(now)), 'decide');
   }
 
   /** The prepared request as text, for Engine.decidePrepared elsewhere (a Durable Object). */
@@ -643,11 +697,9 @@ class Engine {
     const { runtime } = this;
     const handle = this.live();
     const ptr = runtime.write(stored === null ? [body, meta] : [body, meta, stored]);
-    const [status, text] = runtime.answer(runtime.module.engineHandle(handle, ptr,
+    return runtime.outcome(runtime.module.engineHandle(handle, ptr,
       runtime.lengths[0], runtime.lengths[1], stored === null ? 0 : runtime.lengths[2],
-      stored !== null, epochNow(now)));
-    if (status !== RESULT) throw Runtime.fail(text, 'handle');
-    return JSON.parse(text);
+      stored !== null, epochNow(now)), 'handle');
   }
 
   /**
@@ -673,10 +725,8 @@ class Engine {
     const { runtime } = this;
     const handle = this.live();
     const ptr = runtime.write(stored === null ? [preparedText] : [preparedText, stored]);
-    const [status, text] = runtime.answer(runtime.module.engineDecideText(handle, ptr,
-      runtime.lengths[0], stored === null ? 0 : runtime.lengths[1], stored !== null, epochNow(now)));
-    if (status !== RESULT) throw Runtime.fail(text, 'decide');
-    return JSON.parse(text);
+    return runtime.outcome(runtime.module.engineDecideText(handle, ptr,
+      runtime.lengths[0], stored === null ? 0 : runtime.lengths[1], stored !== null, epochNow(now)), 'decide');
   }
 
   sweep(record, now) {
@@ -685,10 +735,8 @@ class Engine {
     const { runtime } = this;
     const handle = this.live();
     const ptr = runtime.write([stored]);
-    const [status, text] = runtime.answer(
-      runtime.module.engineSweep(handle, ptr, runtime.lengths[0], epochNow(now)));
-    if (status !== RESULT) throw Runtime.fail(text, 'sweep');
-    return JSON.parse(text);
+    return runtime.outcome(
+      runtime.module.engineSweep(handle, ptr, runtime.lengths[0], epochNow(now)), 'sweep');
   }
 
   /**

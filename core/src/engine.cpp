@@ -97,7 +97,23 @@ Outcome Engine::handle(const Request& request, std::int64_t now,
   return decide(prepare(request, now), now, record);
 }
 
+// The log line leaves the core without secret values or caller numbers, whatever a sender put
+// in the fields it quotes (the Call.Sid, say): shells write it as it is.
 Prepared Engine::prepare(const Request& request, std::int64_t now) const {
+  Prepared p = prepare_request(request, now);
+  if (p.finished_) p.answer_.log = redact(p.answer_.log);
+  return p;
+}
+
+Outcome Engine::decide(const Prepared& p, std::int64_t now,
+                       const std::optional<std::string>& record) const {
+  if (p.finished_) return p.answer_;
+  Outcome out = decide_request(p, now, record);
+  out.log = redact(out.log);
+  return out;
+}
+
+Prepared Engine::prepare_request(const Request& request, std::int64_t now) const {
   Prepared p;
   Outcome& out = p.answer_;
   out.report.slot.fill(-1);
@@ -156,10 +172,9 @@ Prepared Engine::prepare(const Request& request, std::int64_t now) const {
   return p;
 }
 
-Outcome Engine::decide(const Prepared& p, std::int64_t now,
-                       const std::optional<std::string>& record) const {
+Outcome Engine::decide_request(const Prepared& p, std::int64_t now,
+                               const std::optional<std::string>& record) const {
   Outcome out = p.answer_;
-  if (p.finished_) return out;
   const std::string event(to_string(p.event_));
 
   // Correlation: fold this event into the call's record. The new record replaces exactly the
@@ -241,8 +256,8 @@ Outcome Engine::sweep(const std::string& record, std::int64_t now) const {
   std::string why;
   auto current = parse_record(record, why);
   if (!current) {
-    out.log = detail::log_line("error", "record_unreadable", 0,
-                               [&](JsonWriter& w) { w.key("reason").string(why); });
+    out.log = redact(detail::log_line("error", "record_unreadable", 0,
+                                      [&](JsonWriter& w) { w.key("reason").string(why); }));
     return out;
   }
   out.record_key = current->key;
@@ -256,10 +271,10 @@ Outcome Engine::sweep(const std::string& record, std::int64_t now) const {
                       detail::abandoned_context(merged), call_sid + ":abandoned", now, out,
                       current->key);
   set_record(out, *current, expected);
-  out.log = detail::log_line("info", "abandoned", 0, [&](JsonWriter& w) {
+  out.log = redact(detail::log_line("info", "abandoned", 0, [&](JsonWriter& w) {
     w.key("call_sid").string(call_sid).key("record_key").string(current->key);
     w.key("deliveries").number(static_cast<std::int64_t>(out.deliveries.size()));
-  });
+  }));
   return out;
 }
 
@@ -396,7 +411,11 @@ void write_headers(JsonWriter& w, const std::vector<HttpHeader>& headers) {
 
 }  // namespace
 
-void write_outcome_json(const Outcome& outcome, std::string& out) {
+namespace {
+
+// write_outcome_json and its skeleton (write_outcome_skeleton): `texts` false writes `event`,
+// `record` and `log` as 0 when the outcome has them.
+void write_outcome(const Outcome& outcome, std::string& out, bool texts) {
   JsonWriter w(out);
   w.begin_object();
   w.key("response").begin_object();
@@ -429,14 +448,21 @@ void write_outcome_json(const Outcome& outcome, std::string& out) {
   w.key("event");
   if (outcome.canonical.empty()) {
     w.null();
-  } else {
+  } else if (texts) {
     w.raw(outcome.canonical);
+  } else {
+    w.number(0);
   }
   w.key("duplicate").boolean(outcome.duplicate);
   // What a store keeps: the record as text (saved byte for byte) and the facts about it, so no
   // shell ever reads inside a record.
   if (outcome.record) {
-    w.key("record").string(*outcome.record);
+    w.key("record");
+    if (texts) {
+      w.string(*outcome.record);
+    } else {
+      w.number(0);
+    }
     w.key("record_key").string(outcome.record_key);
     w.key("expected_version").number(outcome.record_expected_version);
     w.key("version").number(outcome.record_version);
@@ -454,10 +480,22 @@ void write_outcome_json(const Outcome& outcome, std::string& out) {
   w.key("log");
   if (outcome.log.empty()) {
     w.null();
-  } else {
+  } else if (texts) {
     w.raw(outcome.log);
+  } else {
+    w.number(0);
   }
   w.end_object();
+}
+
+}  // namespace
+
+void write_outcome_json(const Outcome& outcome, std::string& out) {
+  write_outcome(outcome, out, true);
+}
+
+void write_outcome_skeleton(const Outcome& outcome, std::string& out) {
+  write_outcome(outcome, out, false);
 }
 
 }  // namespace callhook

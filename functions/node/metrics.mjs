@@ -22,7 +22,8 @@ export class Metrics {
   rejected(reason) { this.rejectedBy.set(reason, (this.rejectedBy.get(reason) ?? 0) + 1); }
   outcome(outcome) {
     if (outcome.duplicate) this.counts.duplicates++;
-    else if (outcome.response.status === 200 && outcome.event) this.counts.accepted++;
+    // The verdict's event, not the outcome's: that one is parsed only when read.
+    else if (outcome.response.status === 200 && outcome.verdict?.valid && outcome.verdict.event) this.counts.accepted++;
     else this.rejected(reasonOf(outcome));
   }
   /** One of the delivery queue's events ({type, destination, code, durationMs}), or its type. */

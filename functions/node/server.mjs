@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { hostname } from 'node:os';
-import { createEngine, init } from '../../bindings/js/index.js';
+import { createEngine, init, outcomeLogLine } from '../../bindings/js/index.js';
 import { memoryStore } from '../../bindings/js/stores.js';
 import { createDeliveryQueue } from '../../bindings/js/delivery.js';
 import { createFetchHandler } from '../../bindings/js/fetch-handler.js';
@@ -46,7 +46,24 @@ const settings = {
 // Logs are JSON lines; the core takes secret values and caller numbers out of every one.
 let redact = (text) => text; // replaced by the engine's as soon as it exists
 function log(entry) {
-  const line = redact(JSON.stringify({ time: new Date().toISOString(), ...entry }));
+  push(redact(JSON.stringify({ time: isoNow(), ...entry })));
+}
+// The core's own line (an outcome's: redacted by the core already), with the time put first.
+function logCoreLine(line) {
+  push(`{"time":"${isoNow()}",${line.slice(1)}`);
+}
+// The time as lines show it, written once per millisecond however many lines that one has.
+let isoAt = -1;
+let iso = '';
+function isoNow() {
+  const ms = Date.now();
+  if (ms !== isoAt) {
+    isoAt = ms;
+    iso = new Date(ms).toISOString();
+  }
+  return iso;
+}
+function push(line) {
   pendingLog.push(line);
   if (pendingLog.length === 1) setImmediate(flushLog);
 }
@@ -116,8 +133,9 @@ async function main() {
     queue,
     onOutcome: (outcome) => {
       metrics.outcome(outcome);
-      const entry = typeof outcome.log === 'string' ? JSON.parse(outcome.log) : outcome.log;
-      log(entry ?? { level: 'info', msg: 'outcome', status: outcome.response.status });
+      const line = outcomeLogLine(outcome);
+      if (line !== null && line.length > 2 && line[0] === '{') logCoreLine(line);
+      else log(line === null ? { level: 'info', msg: 'outcome', status: outcome.response.status } : JSON.parse(line));
     },
     onError: (error, context) => log({ level: 'error', msg: context?.phase ?? 'error', error: String(error?.message ?? error) }),
   });
@@ -192,9 +210,28 @@ async function main() {
     socket.end(rawResponse(runtime.refusal(kind)));
   });
 
+  // The core's routing of a method, target and Host, with the URL a webhook is handed to the
+  // engine with (as a Request normalizes it): the same for the same three, and a server sees
+  // few of them, so each is worked out once (a bounded memo, emptied when full).
+  const doors = new Map();
+  function frontDoor(method, target, host) {
+    const key = `${method}\0${host ?? '\u0001'}\0${target}`;
+    let door = doors.get(key);
+    if (door === undefined) {
+      door = runtime.route(method, target, host);
+      if (door.endpoint === 'hook') {
+        const url = new URL(target.startsWith('/') ? `http://${host ?? 'localhost'}${target}` : target).href;
+        door = { ...door, url };
+      }
+      if (doors.size >= 1024) doors.clear();
+      doors.set(key, door);
+    }
+    return door;
+  }
+
   async function route(req, res) {
     const host = req.headers.host ?? null;
-    const door = runtime.route(req.method, req.url ?? '', host);
+    const door = frontDoor(req.method, req.url ?? '', host);
     if (door.endpoint === 'healthz') {
       send(res, await health());
       return;
@@ -229,11 +266,14 @@ async function main() {
       // Handed to the engine as the fetch handler's readRequest would give it (the URL as a
       // Request normalizes it, header names lowercased and sorted), without building a Request
       // and a Response around it: those cost more than the rest of the shell's work.
-      const url = new URL(req.url.startsWith('/') ? `http://${host ?? 'localhost'}${req.url}` : req.url).href;
-      const headers = Object.entries(req.headers).flatMap(([n, v]) => (Array.isArray(v) ? v.map((x) => [n, x]) : [[n, v]]))
-        .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+      const headers = [];
+      for (const [name, value] of Object.entries(req.headers)) {
+        if (Array.isArray(value)) for (const v of value) headers.push([name, v]);
+        else headers.push([name, value]);
+      }
+      headers.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
       const empty = req.method === 'GET' || req.method === 'HEAD';
-      send(res, await handle.handleRead({ method: req.method, url, headers, body: empty ? new Uint8Array(0) : body }));
+      send(res, await handle.handleRead({ method: req.method, url: door.url, headers, body: empty ? new Uint8Array(0) : body }));
       return;
     }
     if (door.endpoint === 'static' && existsSync(settings.playground)) {

@@ -137,14 +137,17 @@ TEST(Redact, SecretsByReferenceAndNumbers) {
             "+1234567890123456 is too long to be a number");
 }
 
+// The secret TOKEN, long enough to be redacted.
+std::optional<std::string> token_secret(std::string_view name) {
+  if (name == "TOKEN") return std::string("tok3n-s3cret");
+  return std::nullopt;
+}
+
 TEST(Redact, AnEngineTakesItsSecretsOutOfEveryVerdict) {
   const auto engine = Engine::from_config(
       R"({"destinations": {"d": {"url": "https://example.com/${TOKEN}"}},
           "routes": [{"name": "r", "to": ["d"]}]})",
-      [](std::string_view name) -> std::optional<std::string> {
-        if (name == "TOKEN") return std::string("tok3n-s3cret");
-        return std::nullopt;
-      });
+      token_secret);
   ASSERT_TRUE(engine.has_value());
   AttemptInput in;
   in.destination = "d";
@@ -157,6 +160,30 @@ TEST(Redact, AnEngineTakesItsSecretsOutOfEveryVerdict) {
     EXPECT_NE(text.find("${TOKEN}"), std::string::npos) << text;
   }
   EXPECT_EQ(engine->redact("x tok3n-s3cret y"), "x ${TOKEN} y");
+}
+
+// A webhook's log line quotes what the sender sent (its Call.Sid): the core redacts it, so that
+// shells write it as it is.
+TEST(Redact, AnEngineTakesItsSecretsOutOfEveryOutcomeLog) {
+  const auto engine = Engine::from_config(
+      R"({"correlation": {"abandon_after_seconds": 600, "retention_seconds": 3600},
+          "destinations": {"d": {"url": "https://example.com/${TOKEN}"}},
+          "routes": [{"name": "r", "to": ["d"]}]})",
+      token_secret);
+  ASSERT_TRUE(engine.has_value());
+  Request request{.url = "/hook",
+                  .headers = {{"Content-Type", "application/x-www-form-urlencoded"}},
+                  .body = read_file(source_path("examples/payloads/complete.form"))};
+  const std::size_t sid = request.body.find("Call.Sid=") + 9;
+  request.body.replace(sid, request.body.find('&', sid) - sid, "CA-tok3n-s3cret-%2B14155550123");
+  const Outcome first = engine->handle(request, 1714533342);
+  ASSERT_TRUE(first.record.has_value()) << first.log;
+  const Outcome again = engine->handle(request, 1714533350, first.record);
+  EXPECT_TRUE(again.duplicate);
+  for (const std::string& log : {first.log, again.log}) {
+    EXPECT_NE(log.find("\"call_sid\":\"CA-${TOKEN}-[number]\""), std::string::npos) << log;
+    EXPECT_EQ(log.find("tok3n-s3cret"), std::string::npos) << log;
+  }
 }
 
 }  // namespace

@@ -5,7 +5,8 @@
 // cross once, as bytes, and no std::string is marshalled by Embind in either direction.
 //
 // Status bytes: 'R' a result, 'I' an invalid payload (the verdict follows), 'E' an error (a JSON
-// array of {field, code, message} follows), 'V' a verdict without findings (inspect_payload).
+// array of {field, code, message} follows), 'V' a verdict without findings (inspect_payload),
+// 'O' an outcome carried as its JSON skeleton and three texts (outcome()).
 #include <emscripten/bind.h>
 
 #include <cmath>
@@ -44,8 +45,14 @@ std::string& output() {
 // Where the answer is: {address, length} of the output buffer, read by the JavaScript side from
 // HEAPU32. (Embind cannot return a memory_view by value: clang returns that aggregate through a
 // hidden pointer, which Embind's invoker signature does not describe.)
+// An outcome's answer ('O', outcome()) also gives there the byte lengths of its three texts.
+std::uint32_t* answer_place() {
+  static std::uint32_t where[5];
+  return where;
+}
+
 View finish() {
-  static std::uint32_t where[2];
+  std::uint32_t* where = answer_place();
   const std::string& out = output();
   where[0] = static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(out.data()));
   where[1] = static_cast<std::uint32_t>(out.size());
@@ -254,6 +261,23 @@ SecretLookup lookup_in(const json& secrets) {
   };
 }
 
+// An outcome as 'O' + write_outcome_skeleton's JSON, then the event's JSON, the record's text
+// and the log line's JSON, unescaped, their byte lengths at {address, length} + 2, 3, 4: the
+// JavaScript side decodes the record in one call and parses the event only when it is read.
+View outcome(const Outcome& o) {
+  std::string& out = begin('O');
+  write_outcome_skeleton(o, out);
+  out.append(o.canonical);
+  if (o.record) out.append(*o.record);
+  out.append(o.log);
+  const View where = finish();
+  std::uint32_t* lengths = answer_place();
+  lengths[2] = static_cast<std::uint32_t>(o.canonical.size());
+  lengths[3] = static_cast<std::uint32_t>(o.record ? o.record->size() : 0);
+  lengths[4] = static_cast<std::uint32_t>(o.log.size());
+  return where;
+}
+
 // ---- engines ----------------------------------------------------------------------------------
 
 // Objects JavaScript holds by handle (engines, prepared requests): a handle is an index + 1,
@@ -349,9 +373,7 @@ View engine_handle(int handle, std::uintptr_t at, std::size_t body_length, std::
   if (!request) return error("bad_request", problem);
   std::optional<std::string> record;
   if (has_record) record.emplace(bytes(at + body_length + meta_length, record_length));
-  const Outcome outcome = engine->handle(*request, epoch_seconds(now), record);
-  write_outcome_json(outcome, begin('R'));
-  return finish();
+  return outcome(engine->handle(*request, epoch_seconds(now), record));
 }
 
 // Prepared requests live here between prepare and decide.
@@ -388,9 +410,9 @@ View engine_prepare(int handle, std::uintptr_t at, std::size_t body_length, std:
   JsonWriter w(out);
   w.begin_object();
   if (prepared.finished()) {
-    std::string outcome;
-    write_outcome_json(engine->decide(prepared, t), outcome);
-    w.key("id").number(0).key("record_key").null().key("outcome").raw(outcome);
+    std::string text;
+    write_outcome_json(engine->decide(prepared, t), text);
+    w.key("id").number(0).key("record_key").null().key("outcome").raw(text);
   } else {
     w.key("record_key");
     if (prepared.record_key().empty()) {
@@ -413,8 +435,7 @@ View engine_decide(int handle, int id, std::uintptr_t at, std::size_t record_len
   if (prepared == nullptr) return error("closed_prepared", "this prepared request has been freed");
   std::optional<std::string> record;
   if (has_record) record.emplace(bytes(at, record_length));
-  write_outcome_json(engine->decide(*prepared, epoch_seconds(now), record), begin('R'));
-  return finish();
+  return outcome(engine->decide(*prepared, epoch_seconds(now), record));
 }
 
 View prepared_text(int id) {
@@ -433,16 +454,13 @@ View engine_decide_text(int handle, std::uintptr_t at, std::size_t text_length,
   if (!prepared) return error("bad_prepared", "the prepared request text is not one");
   std::optional<std::string> record;
   if (has_record) record.emplace(bytes(at + text_length, record_length));
-  write_outcome_json(engine->decide(*prepared, epoch_seconds(now), record), begin('R'));
-  return finish();
+  return outcome(engine->decide(*prepared, epoch_seconds(now), record));
 }
 
 View engine_sweep(int handle, std::uintptr_t at, std::size_t record_length, double now) {
   const Engine* engine = engine_at(handle);
   if (engine == nullptr) return error("closed_engine", "this engine has been closed");
-  const Outcome outcome = engine->sweep(std::string(bytes(at, record_length)), epoch_seconds(now));
-  write_outcome_json(outcome, begin('R'));
-  return finish();
+  return outcome(engine->sweep(std::string(bytes(at, record_length)), epoch_seconds(now)));
 }
 
 // The attempt as JSON (parse_attempt_json's form); output 'R' + the verdict.

@@ -174,6 +174,11 @@ struct Outcome {
 /// what a store keeps: `record` (the text to store byte for byte, or null), `record_key`,
 /// `expected_version`, `version` (the new record's), `expires_at`, `sweep_at`; then `log`.
 void write_outcome_json(const Outcome& outcome, std::string& out);
+/// The same JSON with `event`, `record` and `log` written as 0 where the outcome has them (null
+/// stays null), for a binding that carries those three texts beside it: `outcome.canonical`
+/// (the event's JSON), `*outcome.record` (the record's text, unescaped) and `outcome.log` (the
+/// log line's JSON). Put back in their places, they make write_outcome_json's document.
+void write_outcome_skeleton(const Outcome& outcome, std::string& out);
 
 /// One delivery as JSON, as write_outcome_json spells each of `deliveries`: {"route",
 /// "destination", "method", "url", "headers": [[name, value], ..], "body", "idempotency_key",
@@ -305,6 +310,11 @@ class Engine {
   [[nodiscard]] const Config& config() const { return config_; }
 
  private:
+  // prepare and decide but for their log line, which those two redact.
+  [[nodiscard]] Prepared prepare_request(const Request& request, std::int64_t now) const;
+  [[nodiscard]] Outcome decide_request(const Prepared& prepared, std::int64_t now,
+                                       const std::optional<std::string>& record) const;
+
   Config config_;
 };
 

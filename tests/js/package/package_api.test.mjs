@@ -228,6 +228,19 @@ describe('engine', { skip }, () => {
     assert.equal(outcome.event.call.duration, 187);
     assert.equal(outcome.verdict.valid, true);
     assert.equal(outcome.log.msg, 'accepted');
+    // The event and the log are parsed when first read: written, spread or cloned before or
+    // after, an outcome is the same data, and both can be set.
+    const data = JSON.parse(JSON.stringify(outcome));
+    assert.deepEqual(Object.keys(data), Object.keys(outcome));
+    assert.equal(JSON.stringify(engine.handle(request(), { now: NOW })), JSON.stringify(outcome));
+    assert.deepEqual({ ...engine.handle(request(), { now: NOW }) }, data);
+    assert.deepEqual(structuredClone(engine.handle(request(), { now: NOW })), data);
+    const fresh = engine.handle(request(), { now: NOW });
+    assert.equal(ch.outcomeLogLine(fresh), JSON.stringify(data.log));
+    fresh.event = null;
+    fresh.log = { msg: 'changed' };
+    assert.deepEqual([fresh.event, fresh.log], [null, { msg: 'changed' }]);
+    assert.deepEqual(Object.keys(fresh), Object.keys(outcome));
     assert.deepEqual(outcome.deliveries.map((d) => [d.route, d.destination]), [
       ['every-event', 'events-log'], ['answered-long-calls', 'ga4'],
       ['answered-long-calls', 'google-ads'], ['answered-long-calls', 'crm']]);
@@ -495,7 +508,12 @@ describe('agreement with the native CLI', { skip: skip || (!haveCli && `no CLI a
       writeFileSync(requestPath, JSON.stringify(req));
       const printed = JSON.parse(runCli(['handle', '--config', configPath, '--now', String(NOW), requestPath]).out);
       const o = engine.handle(req, { now: NOW });
-      // One spelling: the package's outcome is the CLI's, key for key.
+      // One spelling: the package's outcome is the CLI's, key for key and in its order, also
+      // written, spread or cloned without reading it first; the log line is the CLI's.
+      assert.equal(ch.outcomeLogLine(o), printed.log === null ? null : JSON.stringify(printed.log));
+      assert.equal(JSON.stringify(engine.handle(req, { now: NOW })), JSON.stringify(printed));
+      assert.deepEqual({ ...engine.handle(req, { now: NOW }) }, printed);
+      assert.deepEqual(structuredClone(engine.handle(req, { now: NOW })), printed);
       assert.deepEqual(o, printed);
     }
     engine.close();

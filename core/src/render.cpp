@@ -555,8 +555,11 @@ Rendered render(const Destination& destination, std::string_view canonical, cons
       return render_slack(context);
     case RenderFormat::json_template: {
       Rendered out;
-      out.body = dump(render_option(destination.templates ? &destination.templates->body : nullptr,
-                                    member(destination.options, "body"), context));
+      if (destination.templates && destination.templates->body) {
+        destination.templates->body->write(out.body, context);
+      } else {
+        out.body = dump(render_template(member(destination.options, "body"), context));
+      }
       return out;
     }
   }

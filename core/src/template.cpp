@@ -615,6 +615,50 @@ json render_compiled(const CompiledTemplate::Node& node, const json& context) {
   return json();
 }
 
+// render_compiled's document as dump_compact_json writes it, written as it is rendered.
+void write_compiled(const CompiledTemplate::Node& node, const json& context, std::string& out) {
+  using Kind = CompiledTemplate::Node::Kind;
+  switch (node.kind) {
+    case Kind::literal:
+      detail::append_compact_json(out, node.literal);
+      return;
+    case Kind::text:
+      if (node.pieces.size() == 1 && node.pieces.front().placeholder &&
+          node.pieces.front().placeholder->filters.empty()) {
+        // The value itself, written from the context without a copy.
+        const json* found = resolve(node.pieces.front().placeholder->path, context);
+        if (found != nullptr) {
+          detail::append_compact_json(out, *found);
+        } else {
+          out += "null";
+        }
+        return;
+      }
+      detail::append_compact_json(out, render_pieces(node.pieces, node.source->size(), context));
+      return;
+    case Kind::array:
+      out.push_back('[');
+      for (std::size_t i = 0; i < node.items.size(); ++i) {
+        if (i > 0) out.push_back(',');
+        write_compiled(node.items[i], context, out);
+      }
+      out.push_back(']');
+      return;
+    case Kind::object:
+      // The keys are in the order the template's object (a std::map) holds them: dump()'s.
+      out.push_back('{');
+      for (std::size_t i = 0; i < node.keys.size(); ++i) {
+        if (i > 0) out.push_back(',');
+        detail::append_json_text(out, node.keys[i]);
+        out.push_back(':');
+        write_compiled(node.items[i], context, out);
+      }
+      out.push_back('}');
+      return;
+  }
+  out += "null";
+}
+
 }  // namespace
 
 CALLHOOK_COLD_BEGIN
@@ -631,6 +675,10 @@ CALLHOOK_COLD_END
 
 json CompiledTemplate::render(const json& context) const {
   return render_compiled(*root_, context);
+}
+
+void CompiledTemplate::write(std::string& out, const json& context) const {
+  write_compiled(*root_, context, out);
 }
 
 }  // namespace callhook

@@ -70,6 +70,8 @@ class CompiledTemplate {
   CompiledTemplate();
   explicit CompiledTemplate(const nlohmann::json& tpl);
   [[nodiscard]] nlohmann::json render(const nlohmann::json& context) const;
+  /// Appends render(context) as detail::dump_compact_json writes it, without building it.
+  void write(std::string& out, const nlohmann::json& context) const;
 
   struct Node;
 

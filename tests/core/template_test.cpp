@@ -41,8 +41,13 @@ const json& context() {
 // Renders `tpl` as a config's template is rendered, read once (CompiledTemplate), and checks
 // that reading it on every render gives the same document.
 json render_both(const json& tpl) {
-  const json once = CompiledTemplate(tpl).render(context());
+  const CompiledTemplate compiled(tpl);
+  const json once = compiled.render(context());
   EXPECT_EQ(once, render_template(tpl, context())) << tpl.dump();
+  // Written as it is rendered (the template format's body): the text dump() gives of it.
+  std::string written;
+  compiled.write(written, context());
+  EXPECT_EQ(written, once.dump(-1, ' ', false, json::error_handler_t::replace)) << tpl.dump();
   return once;
 }
 

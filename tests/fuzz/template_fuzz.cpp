@@ -23,7 +23,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const bool valid = callhook::check_template(tpl).empty();
   const nlohmann::json out = callhook::render_template(tpl, context);
   // A template read once (as an engine reads its config's) renders the same.
-  if (callhook::CompiledTemplate(tpl).render(context) != out) __builtin_trap();
+  const callhook::CompiledTemplate compiled(tpl);
+  if (compiled.render(context) != out) __builtin_trap();
+  // Written as it is rendered, it is the text dump() gives of that document.
+  std::string streamed;
+  compiled.write(streamed, context);
+  if (streamed != out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)) {
+    __builtin_trap();
+  }
   // Invariants: rendering keeps the template's shape, and a template without any "{{" renders
   // to itself. The output must serialise (dump() aborts on invalid UTF-8 under
   // JSON_NOEXCEPTION unless told to replace).

@@ -1,6 +1,6 @@
 #include "callhook/redact.h"
 
-#include <iterator>
+#include <algorithm>
 
 namespace callhook {
 namespace {
@@ -41,27 +41,14 @@ std::string redact_numbers(std::string_view text) {
 
 std::string redact(std::string_view text, const std::vector<ResolvedSecret>& secrets) {
   std::string out(text);
-  // The secrets longest first, so that one holding another is replaced whole; on the stack for
-  // the few a config has (every log line comes through here).
-  const ResolvedSecret* small[16];
-  std::vector<const ResolvedSecret*> large;
-  const ResolvedSecret** order = small;
-  if (secrets.size() > std::size(small)) {
-    large.resize(secrets.size());
-    order = large.data();
-  }
-  std::size_t count = 0;
+  std::vector<const ResolvedSecret*> order;
   for (const ResolvedSecret& s : secrets) {
-    if (s.second.size() < 4) continue;
-    std::size_t j = count++;
-    while (j > 0 && order[j - 1]->second.size() < s.second.size()) {
-      order[j] = order[j - 1];
-      --j;
-    }
-    order[j] = &s;
+    if (s.second.size() >= 4) order.push_back(&s);
   }
-  for (std::size_t k = 0; k < count; ++k) {
-    const ResolvedSecret* s = order[k];
+  std::sort(order.begin(), order.end(), [](const ResolvedSecret* a, const ResolvedSecret* b) {
+    return a->second.size() > b->second.size();
+  });
+  for (const ResolvedSecret* s : order) {
     std::size_t at = out.find(s->second);
     if (at == std::string::npos) continue;
     const std::string reference = "${" + s->first + "}";

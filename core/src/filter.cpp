@@ -611,7 +611,7 @@ bool filter_matches(const json& filter, const json& document) {
 CALLHOOK_COLD_END
 
 const json* detail::context_member(const json& object, std::string_view key, const json* context) {
-  if (&object == context && !key.empty() && key[0] >= 'A' && key[0] <= 'Z') {
+  if (&object == context && is_field_key(key)) {
     if (const auto fields = object.find("fields"); fields != object.end() && fields->is_object()) {
       if (const auto it = fields->find(key); it != fields->end()) return &*it;
     }

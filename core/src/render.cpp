@@ -4,6 +4,8 @@
 // platforms.cpp.
 #include "callhook/render.h"
 
+#include <array>
+
 #include "callhook/erasure.h"
 #include "callhook/spec.h"
 #include "compact_json.h"
@@ -124,7 +126,12 @@ std::optional<std::int64_t> start_epoch(const json& context) {
 // A parameter the spec does not know (a gbraid, a GA session id), by the names it may be sent
 // under: the request's `fields` first; for `complete` and `abandoned` routes, which may see no
 // request, the canonical event's `extra`, where normalize keeps unknown parameters.
-std::string sent_parameter(const json& context, std::initializer_list<std::string_view> names) {
+using Names = std::array<std::string_view, 2>;
+constexpr Names kGaSessionNames = {"ga_session_id", "Google.Analytics.SessionId"};
+constexpr Names kGbraidNames = {"gbraid", "Google.AdWords.GBraid"};
+constexpr Names kWbraidNames = {"wbraid", "Google.AdWords.WBraid"};
+
+std::string sent_parameter(const json& context, const Names& names) {
   for (const char* where : {"fields", "extra"}) {
     for (const std::string_view name : names) {
       const json& value = member(member(context, where), name);
@@ -213,8 +220,7 @@ Rendered render_ga4(const Destination& d, const json& context, std::int64_t now)
   if (const json& tpl = member(d.options, "session_id"); tpl.is_string()) {
     session_id = render_option(d.templates ? &d.templates->session_id : nullptr, tpl, context);
   } else {
-    const std::string sent =
-        sent_parameter(context, {"ga_session_id", "Google.Analytics.SessionId"});
+    const std::string sent = sent_parameter(context, kGaSessionNames);
     if (!sent.empty()) session_id = sent;
   }
   const bool has_session = !session_id.is_null() && session_id != json("");
@@ -290,11 +296,11 @@ Rendered render_google_ads(const Destination& d, const json& context) {
   std::string click_id = text(at(context, "google.ads_click_id"));
   if (click_id.empty()) {
     click_key = "gbraid";
-    click_id = sent_parameter(context, {"gbraid", "Google.AdWords.GBraid"});
+    click_id = sent_parameter(context, kGbraidNames);
   }
   if (click_id.empty()) {
     click_key = "wbraid";
-    click_id = sent_parameter(context, {"wbraid", "Google.AdWords.WBraid"});
+    click_id = sent_parameter(context, kWbraidNames);
   }
   // Enhanced conversions for leads: the caller's number, hashed as Google asks (E.164 with its
   // +, SHA-256, lower-case hex), lets Google match a call without a click id. Never for an
@@ -501,6 +507,17 @@ Rendered render_slack(const json& context) {
 }
 
 }  // namespace
+
+std::vector<std::string_view> sent_parameter_names(RenderFormat format) {
+  switch (format) {
+    case RenderFormat::ga4:
+      return {kGaSessionNames.begin(), kGaSessionNames.end()};
+    case RenderFormat::google_ads:
+      return {kGbraidNames[0], kGbraidNames[1], kWbraidNames[0], kWbraidNames[1]};
+    default:
+      return {};
+  }
+}
 
 void compile_templates(Config& config) {
   for (Destination& d : config.destinations) {

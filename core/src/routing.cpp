@@ -68,28 +68,29 @@ void add_names(ContextPlan::Part& part, std::string_view name) {
   }
 }
 
+// Whether `path` is `word`, or goes on below it.
+bool under(std::string_view path, std::string_view word) {
+  return path.starts_with(word) && (path.size() == word.size() || path[word.size()] == '.');
+}
+
 // A path from the context's top (a filter key, a placeholder's path).
 void add_path(ContextPlan& plan, std::string_view path) {
-  if (path.starts_with("correlation") &&
-      (path.size() == std::string_view("correlation").size() || path[11] == '.')) {
+  if (under(path, "correlation")) {
     plan.correlation = true;
     return;
   }
   for (auto [word, part] : {std::pair{std::string_view("fields"), &plan.fields},
                             std::pair{std::string_view("headers"), &plan.headers},
                             std::pair{std::string_view("query"), &plan.query}}) {
-    if (!path.starts_with(word)) continue;
+    if (!under(path, word)) continue;
     if (path.size() == word.size()) {
       part->all = true;  // the whole object
-      return;
-    }
-    if (path[word.size()] == '.') {
+    } else {
       add_names(*part, path.substr(word.size() + 1));
-      return;
     }
+    return;
   }
-  // A top key starting with A-Z is read from `fields` (detail::context_member).
-  if (!path.empty() && path[0] >= 'A' && path[0] <= 'Z') add_names(plan.fields, path);
+  if (is_field_key(path)) add_names(plan.fields, path);  // read from `fields` (context_member)
 }
 
 // The keys of a filter that are looked up at the context's top: its own, and those of the
@@ -130,17 +131,7 @@ ContextPlan plan_context(const Config& config) {
     std::vector<std::string> paths;
     template_paths(d.options, paths);  // every option string, templated or not
     for (const std::string& path : paths) add_path(plan, path);
-    // What the formats read from `fields` themselves (render.cpp's sent_parameter).
-    if (d.format == RenderFormat::ga4) {
-      for (const char* name : {"ga_session_id", "Google.Analytics.SessionId"}) {
-        add_name(plan.fields, name);
-      }
-    } else if (d.format == RenderFormat::google_ads) {
-      for (const char* name :
-           {"gbraid", "Google.AdWords.GBraid", "wbraid", "Google.AdWords.WBraid"}) {
-        add_name(plan.fields, name);
-      }
-    }
+    for (const std::string_view name : sent_parameter_names(d.format)) add_name(plan.fields, name);
   }
   return plan;
 }
@@ -174,7 +165,7 @@ json complete_context(const json& merged, const json& request_context) {
   json context = merged;
   for (const char* part : {"fields", "headers", "query"}) context[part] = request_context[part];
   for (const auto& [name, value] : request_context["fields"].items()) {
-    if (name.empty() || name[0] < 'A' || name[0] > 'Z') context[name] = value;  // A-Z: in `fields`
+    if (!is_field_key(name)) context[name] = value;  // A-Z: read from `fields`
   }
   return context;
 }

@@ -52,6 +52,7 @@
 // Not supported: Hookdeck's $ref (field references); check_filter reports it.
 #pragma once
 
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -90,6 +91,12 @@ namespace detail {
 /// top, are looked up as filter_matches does.
 [[nodiscard]] bool filter_context_matches(const nlohmann::json& checked_filter,
                                           const nlohmann::json& context);
+
+/// Whether a key at the filter context's top names a request parameter, read from `fields`
+/// (it starts with A-Z: "Call.Sid").
+[[nodiscard]] inline bool is_field_key(std::string_view key) {
+  return !key.empty() && key[0] >= 'A' && key[0] <= 'Z';
+}
 
 /// The member `key` of `object` (nullptr: none), with that rule when `object` is `context`.
 [[nodiscard]] const nlohmann::json* context_member(const nlohmann::json& object,

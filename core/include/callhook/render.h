@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "callhook/config.h"
 #include "callhook/delivery.h"
@@ -34,6 +36,10 @@ struct Rendered {
 /// read a top key starting with A-Z, such as "Call.Sid", from `fields`).
 [[nodiscard]] Rendered render(const Destination& destination, std::string_view canonical,
                               const nlohmann::json& context, std::int64_t now);
+
+/// The request parameters `format` reads from the filter context's `fields` itself (GA4's
+/// session id, Google Ads' gbraid and wbraid), by the names they may be sent under.
+[[nodiscard]] std::vector<std::string_view> sent_parameter_names(RenderFormat format);
 
 /// Compiles each destination's option templates (the template format's `body`, GA4's
 /// `session_id` and `params`, Meta's `custom_data`) into `Destination::templates`, so that no
